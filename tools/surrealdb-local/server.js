@@ -1,0 +1,270 @@
+#!/usr/bin/env node
+'use strict';
+// Serves SurrealDB's own engine (npm @surrealdb/node, SurrealDB 3.0.2) the way `surreal start` does:
+// GET /rpc WebSocket with the `cbor` subprotocol, /health, /status, /version. Every socket gets its
+// own server-side session; replies carry the request's id; live-query notifications go to the socket
+// that owns the session. See DESIGN.md "The local SurrealDB server".
+const http = require('node:http');
+const path = require('node:path');
+const crypto = require('node:crypto');
+const { WebSocketServer } = require('ws');
+const cbor = require('./cbor');
+
+// The package's `exports` hides the native module; load it by path (PROTOCOL.md §9).
+const pkgDir = path.join(__dirname, 'node_modules', '@surrealdb', 'node');
+const { SurrealNodeEngine } = require(path.join(pkgDir, 'dist', 'surrealdb-node.linux-x64-gnu.node'));
+const ENGINE_VERSION = 'surrealdb-' + require(path.join(pkgDir, 'package.json')).surreal;
+const MAX_MESSAGE = 128 * 1024 * 1024;
+
+function usage(msg) {
+  process.stderr.write(`${msg ? msg + '\n' : ''}usage: server.js [--bind HOST:PORT] [--store mem://|surrealkv://DIR]` +
+    ' [--user NAME --pass PASSWORD] [--quiet]\n');
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const o = { bind: '127.0.0.1:8000', store: 'mem://', user: null, pass: null, quiet: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => { if (i + 1 >= argv.length) usage(`${a} needs a value`); return argv[++i]; };
+    if (a === '--bind' || a === '-b') o.bind = val();
+    else if (a === '--store') o.store = val();
+    else if (a === '--user' || a === '-u') o.user = val();
+    else if (a === '--pass' || a === '-p') o.pass = val();
+    else if (a === '--quiet') o.quiet = true;
+    else if (a === '--help' || a === '-h') usage();
+    else usage(`unknown argument ${a}`);
+  }
+  if ((o.user === null) !== (o.pass === null)) usage('--user and --pass go together');
+  if (!/^(mem:\/\/|surrealkv:\/\/.+|rocksdb:\/\/.+)$/.test(o.store)) usage(`unsupported --store ${o.store}`);
+  const m = /^(.*):(\d+)$/.exec(o.bind);
+  if (!m) usage(`--bind wants HOST:PORT, got ${o.bind}`);
+  o.host = m[1].replace(/^\[|\]$/g, '');
+  o.port = Number(m[2]);
+  return o;
+}
+
+const opts = parseArgs(process.argv.slice(2));
+const log = (...a) => { if (!opts.quiet) process.stderr.write(`[surrealdb-local] ${a.join(' ')}\n`); };
+
+function errorMap(code, message, kind) {
+  return cbor.buildMap([['code', Buffer.from(cbor.lenHead(1, -1 - code))],
+    ['kind', cbor.textItem(kind)], ['message', cbor.textItem(message)]]);
+}
+
+// The engine answers with the bare result, or `{error:{code,message,…}}` on failure. A bare result
+// can itself be a one-key map `error` (`RETURN {error: 1}`), so also require the inner `code`.
+const ERROR_PREFIX = Buffer.from([0xa1, 0x65, ...Buffer.from('error')]);
+function splitEngineReply(buf) {
+  if (buf.length > ERROR_PREFIX.length && buf.subarray(0, ERROR_PREFIX.length).equals(ERROR_PREFIX)) {
+    const inner = buf.subarray(ERROR_PREFIX.length);
+    try {
+      const [major] = cbor.head(inner, 0);
+      if (major === 5) {
+        const keys = cbor.mapEntries(inner).map((e) => e.key);
+        if (keys.includes('code') && keys.includes('message')) return ['error', inner];
+      }
+    } catch (_) { /* not an error envelope */ }
+  }
+  return ['result', buf];
+}
+
+// Live query ids (hex of their CBOR) in a `live` result (a uuid) or a `query` result (statements of
+// type "live"), so notifications can be routed to the socket that started them.
+const LIVE_TYPE = cbor.textItem('live');
+function liveIds(method, buf) {
+  if (method === 'live') return [buf.toString('hex')];
+  const out = [];
+  try {
+    const [major, count, p] = cbor.head(buf, 0);
+    if (major !== 4 || count < 0) return out;
+    let q = p;
+    for (let i = 0; i < count; i++) {
+      const end = cbor.skip(buf, q);
+      const item = buf.subarray(q, end);
+      if (cbor.head(item, 0)[0] === 5) {
+        const es = cbor.mapEntries(item);
+        const type = es.find((e) => e.key === 'type');
+        const result = es.find((e) => e.key === 'result');
+        if (type && result && item.subarray(type.start, type.end).equals(LIVE_TYPE)) {
+          out.push(item.subarray(result.start, result.end).toString('hex'));
+        }
+      }
+      q = end;
+    }
+  } catch (_) { /* not a statement list */ }
+  return out;
+}
+
+async function main() {
+  const engine = await SurrealNodeEngine.connect(opts.store, {});
+  const sessionOwners = new Map(); // session uuid hex -> socket state
+  const liveOwners = new Map(); // live query uuid hex -> socket state
+
+  async function exec(pairs) {
+    return Buffer.from(await engine.execute(cbor.buildMap(pairs)));
+  }
+
+  if (opts.user !== null) {
+    // DEFINE USER accepts only a string literal for PASSWORD (a $variable is a parse error on 3.0.2),
+    // so the password is escaped into one; limiting it to printable ASCII keeps that escape exact.
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(opts.user)) usage('--user must be an identifier');
+    if (!/^[\x20-\x7e]+$/.test(opts.pass)) usage('--pass must be printable ASCII');
+    const literal = "'" + opts.pass.replace(/\\/g, '\\\\').replace(/'/g, "\\'") + "'";
+    const sql = `DEFINE USER OVERWRITE ${opts.user} ON ROOT PASSWORD ${literal} ROLES OWNER`;
+    const params = Buffer.concat([Buffer.from([0x81]), cbor.textItem(sql)]);
+    const reply = await exec([['id', Buffer.from([0x00])], ['method', cbor.textItem('query')], ['params', params]]);
+    if (splitEngineReply(reply)[0] === 'error' || reply.includes(Buffer.from('ERR'))) {
+      throw new Error('could not define the root user (check --user/--pass)');
+    }
+  }
+
+  (async () => {
+    const rx = await engine.notifications();
+    for (;;) {
+      const raw = await rx.recv();
+      if (raw === null) break;
+      const note = Buffer.from(raw);
+      let entries;
+      try { entries = cbor.mapEntries(note); } catch (_) { continue; }
+      // Route by live query id: notifications of `LIVE SELECT` run through `query` carry session NONE.
+      const idE = entries.find((e) => e.key === 'id');
+      const session = entries.find((e) => e.key === 'session');
+      let owner = idE && liveOwners.get(note.subarray(idE.start, idE.end).toString('hex'));
+      const sessRaw = session ? note.subarray(session.start, session.end) : Buffer.alloc(0);
+      if (!owner && session) owner = sessionOwners.get(sessRaw.toString('hex'));
+      if (!owner || owner.ws.readyState !== 1) continue;
+      if (!session || sessRaw.equals(owner.defaultSession) || cbor.isNullish(sessRaw, 0, sessRaw.length)) {
+        // The socket's own session is its *default* session to the client, which has no id on
+        // `surreal start`: strip it so SDKs route the notification as theirs.
+        const rest = entries.filter((e) => e.key !== 'session').map((e) => [e.key, note.subarray(e.start, e.end)]);
+        owner.ws.send(cbor.buildMap([['result', cbor.buildMap(rest)]]), { binary: true });
+      } else {
+        owner.ws.send(cbor.buildMap([['result', note], ['session', sessRaw]]), { binary: true });
+      }
+    }
+  })().catch((e) => log('notification loop ended:', e.message));
+
+  const server = http.createServer((req, res) => {
+    res.setHeader('server', 'SurrealDB');
+    res.setHeader('surreal-version', ENGINE_VERSION);
+    const url = req.url.split('?')[0];
+    if (req.method === 'GET' && (url === '/health' || url === '/status')) { res.writeHead(200); res.end(); }
+    else if (req.method === 'GET' && url === '/version') { res.writeHead(200); res.end(ENGINE_VERSION); }
+    else if (url === '/rpc') { res.writeHead(405); res.end('use a WebSocket upgrade on /rpc (HTTP RPC is not served here)\n'); }
+    else { res.writeHead(404); res.end('not found\n'); }
+  });
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE, handleProtocols: () => 'cbor' });
+  server.on('upgrade', (req, socket, head) => {
+    const offered = String(req.headers['sec-websocket-protocol'] || '').split(',').map((s) => s.trim());
+    const refuse = (status, msg) => {
+      socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(msg)}\r\n` +
+        `Connection: close\r\n\r\n${msg}`);
+    };
+    if (req.url.split('?')[0] !== '/rpc') return refuse('404 Not Found', 'WebSocket RPC is served on /rpc\n');
+    if (!offered.includes('cbor')) {
+      return refuse('400 Bad Request', 'this server speaks only the cbor subprotocol: send Sec-WebSocket-Protocol: cbor\n');
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => onSocket(ws));
+  });
+
+  function onSocket(ws) {
+    const own = crypto.randomBytes(16);
+    own[6] = (own[6] & 0x0f) | 0x40; own[8] = (own[8] & 0x3f) | 0x80; // RFC 4122 v4
+    const state = { ws, defaultSession: cbor.uuidItem(own), sessions: new Set(), withNs: new Set(), lives: new Set() };
+    const key = (raw) => raw.toString('hex');
+    state.sessions.add(key(state.defaultSession));
+    sessionOwners.set(key(state.defaultSession), state);
+    const attached = exec([['id', Buffer.from([0x00])], ['method', cbor.textItem('attach')],
+      ['params', Buffer.from([0x80])], ['session', state.defaultSession]]);
+
+    ws.on('message', async (data, isBinary) => {
+      const buf = Buffer.isBuffer(data) ? data : Buffer.from(isBinary ? data : String(data));
+      let entries;
+      try { entries = cbor.mapEntries(buf); } catch (e) {
+        return send(cbor.buildMap([['error', errorMap(-32700, `Parse error: ${e.message}`, 'Serialization')]]));
+      }
+      const get = (k) => entries.find((e) => e.key === k);
+      const idE = get('id');
+      const methodE = get('method');
+      const sessionE = get('session');
+      const id = idE ? buf.subarray(idE.start, idE.end) : null;
+      const session = sessionE ? buf.subarray(sessionE.start, sessionE.end) : state.defaultSession;
+      const reply = (field, value) => {
+        const pairs = [];
+        if (id) pairs.push(['id', id]);
+        pairs.push([field, value]);
+        if (sessionE) pairs.push(['session', session]);
+        send(cbor.buildMap(pairs));
+      };
+      const method = methodE ? cbor.readText(buf, methodE.start) : null;
+      if (method === null) return reply('error', errorMap(-32600, 'Invalid request: method must be text', 'Validation'));
+      const paramsE = get('params');
+      // SurrealDB 3.0.2 aborts the whole process on `use [NONE/NULL, db]` when the session has no
+      // namespace: refuse it here unless this front saw the session select a namespace.
+      if (method === 'use' && paramsE) {
+        const p = cbor.head(buf, paramsE.start);
+        if (p[0] === 4 && p[1] === 2) {
+          const nsEnd = cbor.skip(buf, p[2]);
+          const nsNull = cbor.isNullish(buf, p[2], nsEnd);
+          const dbNull = cbor.isNullish(buf, nsEnd, cbor.skip(buf, nsEnd));
+          if (nsNull && !dbNull && !state.withNs.has(key(session))) {
+            return reply('error', errorMap(-32603, 'Invalid params: select a namespace before a database', 'Validation'));
+          }
+          if (!nsNull) state.withNs.add(key(session));
+        }
+      }
+      const pairs = entries.filter((e) => e.key !== 'session').map((e) => [e.key, buf.subarray(e.start, e.end)]);
+      pairs.push(['session', session]);
+      try {
+        await attached;
+        const [field, value] = splitEngineReply(await exec(pairs));
+        if (field === 'result' && sessionE) {
+          if (method === 'attach') { state.sessions.add(key(session)); sessionOwners.set(key(session), state); }
+          if (method === 'detach') { state.sessions.delete(key(session)); sessionOwners.delete(key(session)); }
+        }
+        if (field === 'result' && method === 'reset') state.withNs.delete(key(session));
+        if (field === 'result' && (method === 'live' || method === 'query')) {
+          for (const id of liveIds(method, value)) { state.lives.add(id); liveOwners.set(id, state); }
+        }
+        reply(field, value);
+      } catch (e) {
+        reply('error', errorMap(-32000, String(e && e.message ? e.message : e), 'Internal'));
+      }
+    });
+
+    function send(buf) { if (ws.readyState === 1) ws.send(buf, { binary: true }); }
+
+    ws.on('close', () => {
+      for (const id of state.lives) liveOwners.delete(id);
+      for (const s of state.sessions) {
+        sessionOwners.delete(s);
+        exec([['id', Buffer.from([0x00])], ['method', cbor.textItem('detach')], ['params', Buffer.from([0x80])],
+          ['session', Buffer.from(s, 'hex')]]).catch(() => {});
+      }
+    });
+    ws.on('error', () => {});
+  }
+
+  server.listen(opts.port, opts.host, () => {
+    const a = server.address();
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+    // Tools that start this server on port 0 read the real port from this line.
+    process.stdout.write(`listening on ${host}:${a.port}\n`);
+    log(`${ENGINE_VERSION} serving ${opts.store} on ws://${host}:${a.port}/rpc`);
+  });
+  server.on('error', (e) => { process.stderr.write(`[surrealdb-local] ${e.message}\n`); process.exit(1); });
+
+  const stop = () => {
+    log('shutting down');
+    for (const c of wss.clients) c.terminate();
+    server.close();
+    try { engine.free(); } catch (_) { /* already freed */ }
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((e) => { process.stderr.write(`[surrealdb-local] fatal: ${e.stack || e}\n`); process.exit(1); });
