@@ -1,0 +1,65 @@
+#pragma once
+// LocalServer: runs a SurrealDB server as a child process on this machine — a `surreal` binary
+// when one is on PATH, otherwise the project's tools/surrealdb-local (SurrealDB's engine from npm
+// @surrealdb/node, served over WebSocket). It picks a free port, waits until /health answers, and
+// stops the server when destroyed. Also the fault-injection handle for tests: kill -9, SIGSTOP,
+// restart on the same port and store.
+// Thread-safety: not thread-safe; one owner drives it. The child dies with this process.
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace cortex::storage {
+
+struct LocalServerOptions {
+  /// "mem://" (default) or "surrealkv://DIR" (persistent; survives restart()).
+  std::string store = "mem://";
+  /// Root user the server defines; empty = none (the embedded engine lets anonymous users in).
+  std::string user, pass;
+  std::string host = "127.0.0.1";
+  /// 0 = a free port chosen at start (kept across restart()).
+  std::uint16_t port = 0;
+  /// Longest wait for the server to answer /health. Default 60 s.
+  std::chrono::milliseconds start_timeout{60000};
+  /// Use `surreal` from PATH when present (default). Off = always the npm engine.
+  bool prefer_surreal_binary = true;
+  /// Directory of tools/surrealdb-local; "" = $CORTEX_SURREALDB_LOCAL_DIR, else the build's copy.
+  std::string server_dir;
+  /// Silence the server's own log lines on stderr. Default on.
+  bool quiet = true;
+};
+
+class LocalServer {
+ public:
+  /// Starts the server. Throws cortex::Error(Errc::server_start_failed) saying why (node missing,
+  /// `npm ci` not run, port taken, no /health within start_timeout).
+  explicit LocalServer(LocalServerOptions options = {});
+  ~LocalServer();
+  LocalServer(const LocalServer&) = delete;
+  LocalServer& operator=(const LocalServer&) = delete;
+
+  /// ws://HOST:PORT/rpc
+  std::string url() const;
+  std::uint16_t port() const noexcept { return port_; }
+  int pid() const noexcept { return pid_; }
+  bool running() const noexcept { return pid_ > 0; }
+
+  /// SIGTERM, then wait for exit (SIGKILL after 5 s). Idempotent.
+  void stop();
+  /// SIGKILL and reap: a crash, for fault tests.
+  void kill();
+  /// SIGSTOP / SIGCONT: a server that stops answering without closing its sockets.
+  void pause();
+  void resume();
+  /// Starts again on the same port and store (after stop() or kill()).
+  void restart();
+
+ private:
+  void start();
+  LocalServerOptions options_;
+  std::uint16_t port_ = 0;
+  int pid_ = -1;
+  int stdout_fd_ = -1;
+};
+
+}  // namespace cortex::storage

@@ -1,0 +1,126 @@
+#pragma once
+// RpcConnection: one WebSocket to SurrealDB carrying many in-flight requests, matched by id, each
+// with its own deadline. Keepalive RPC pings detect half-open sockets; when the socket dies every
+// pending request fails at once with Errc::connection_lost. Live-query notifications go to the
+// handler registered by live().
+//
+// Thread-safety: every member function may be called from any thread. Blocking calls must not be
+// made from the io_context's own threads (they would wait on themselves): they throw instead.
+// Handlers run on the io_context's threads; keep them short.
+// Lifetime: owned by shared_ptr; the io_context must outlive it. Destroying the last reference
+// closes the socket and fails whatever is pending with connection_lost.
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "cortex/storage/rpc.hpp"
+#include "cortex/storage/url.hpp"
+#include "cortex/storage/value.hpp"
+
+namespace asio {
+class io_context;
+}
+
+namespace cortex::storage {
+
+struct ConnectOptions {
+  /// Whole connect: TCP, TLS, upgrade and version probe. Default 10 s.
+  std::chrono::milliseconds connect_timeout{10000};
+  /// Default per-request deadline (RequestOptions::timeout overrides). Default 30 s.
+  std::chrono::milliseconds request_timeout{30000};
+  /// Period of the keepalive RPC ping while open; 0 disables. Default 10 s.
+  std::chrono::milliseconds keepalive_interval{10000};
+  /// A keepalive ping unanswered this long declares the socket dead. Default 5 s.
+  std::chrono::milliseconds keepalive_timeout{5000};
+  /// Largest frame accepted (SurrealDB's default). Default 128 MiB.
+  std::size_t max_message_size = 128u * 1024u * 1024u;
+  /// wss://: verify the server certificate and host name. Default on.
+  bool verify_peer = true;
+  /// wss://: PEM file of CAs to trust instead of the system store.
+  std::string ca_file;
+};
+
+struct RequestOptions {
+  /// 0 = the connection's request_timeout.
+  std::chrono::milliseconds timeout{0};
+  /// 3.x server-side session to run in (see rpc::attach); absent = the connection's own session.
+  std::optional<Uuid> session;
+  /// 3.x interactive transaction to run in (see rpc::begin).
+  std::optional<Uuid> txn;
+};
+
+/// A live-query notification.
+struct Notification {
+  Uuid live_id;
+  std::string action;  ///< CREATE, UPDATE, DELETE or KILLED
+  Value record;        ///< the record id
+  Value result;        ///< the record (or JSON-patch ops with diff)
+  std::optional<Uuid> session;
+};
+
+/// Completion: on failure `ec` is set and `value` holds the server's error object
+/// ({code, message, kind, details}) for server errors, NONE for client errors.
+using Handler = std::function<void(std::error_code ec, Value value)>;
+using NotificationHandler = std::function<void(const Notification&)>;
+
+class RpcConnection {
+ public:
+  /// Connects and probes the server version. Throws cortex::Error: invalid_url, connect_failed
+  /// (refused, unreachable), connect_timeout, handshake_failed (no `cbor` subprotocol, HTTP 4xx).
+  static std::shared_ptr<RpcConnection> connect(asio::io_context& io, std::string_view url,
+                                                ConnectOptions options = {});
+  /// Async form; the handler gets the connection or the error (never both).
+  static void async_connect(asio::io_context& io, std::string_view url, ConnectOptions options,
+                            std::function<void(std::error_code, std::shared_ptr<RpcConnection>)> handler);
+
+  ~RpcConnection();
+  RpcConnection(const RpcConnection&) = delete;
+  RpcConnection& operator=(const RpcConnection&) = delete;
+
+  /// Sends a request; the handler runs exactly once: with the result, a server error, timeout,
+  /// connection_lost, not_connected, or unsupported_by_server (3.x features on an older server).
+  void async_call(Request request, RequestOptions options, Handler handler);
+  /// Blocking: returns the result or throws cortex::Error.
+  Value call(Request request, RequestOptions options = {});
+  /// Future form: the future throws cortex::Error on failure.
+  std::future<Value> call_future(Request request, RequestOptions options = {});
+
+  /// `query` with per-statement results. Throws on RPC errors; statement errors are in the result.
+  QueryResult query(std::string sql, Object vars = {}, RequestOptions options = {});
+  /// Starts a live query; `on_notify` receives its notifications until kill() or the socket dies.
+  Uuid live(Value what, NotificationHandler on_notify, bool diff = false, RequestOptions options = {});
+  /// Kills a live query and drops its handler.
+  void kill(Uuid live_id, RequestOptions options = {});
+
+  /// Closes the socket; pending requests fail with connection_lost. Idempotent.
+  void close();
+  /// Fails everything and drops the socket without a close handshake (for dead peers).
+  void abort();
+  bool is_open() const noexcept;
+  /// Called once when the connection closes for any reason (set before it matters).
+  void on_closed(std::function<void(const std::string& reason)> callback);
+
+  /// e.g. "surrealdb-3.0.2".
+  const std::string& server_version() const noexcept;
+  /// True when the server supports sessions and transactions (>= 3.0).
+  bool supports_sessions() const noexcept;
+  const Endpoint& endpoint() const noexcept;
+  /// Requests sent and not yet answered.
+  std::size_t in_flight() const noexcept;
+
+  struct Impl;
+
+ private:
+  explicit RpcConnection(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+/// Throws the cortex::Error that a failed Handler's (ec, value) describe.
+[[noreturn]] void throw_error(std::error_code ec, const Value& diagnostics);
+
+}  // namespace cortex::storage

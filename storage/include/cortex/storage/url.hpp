@@ -1,0 +1,29 @@
+#pragma once
+// Endpoint URLs: ws://, wss://, http://, https:// (a remote SurrealDB; http(s) maps to ws(s) for the
+// RPC socket) and mem://, surrealkv://PATH (an embedded local engine the library starts).
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace cortex::storage {
+
+enum class Scheme { ws, wss, http, https, mem, surrealkv };
+
+struct Endpoint {
+  Scheme scheme = Scheme::ws;
+  std::string host;      ///< remote schemes: host name or IP (IPv6 without brackets)
+  std::uint16_t port = 0;
+  std::string path;      ///< remote: RPC path (default "/rpc"); surrealkv: the storage directory
+  bool is_local() const noexcept { return scheme == Scheme::mem || scheme == Scheme::surrealkv; }
+  bool is_tls() const noexcept { return scheme == Scheme::wss || scheme == Scheme::https; }
+  /// The WebSocket URL to dial (remote schemes only), e.g. "ws://127.0.0.1:8000/rpc".
+  std::string websocket_url() const;
+  /// The URL back as text, credentials never included.
+  std::string to_string() const;
+};
+
+/// Parses an endpoint URL. Throws cortex::Error(Errc::invalid_url) whose message names what is
+/// wrong (unknown scheme, missing host, bad port, user info in the URL, missing surrealkv path…).
+Endpoint parse_endpoint(std::string_view url);
+
+}  // namespace cortex::storage

@@ -1,0 +1,215 @@
+#include "cortex/storage/local_server.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "cortex/storage/error.hpp"
+
+#ifndef CORTEX_SURREALDB_LOCAL_DIR
+#define CORTEX_SURREALDB_LOCAL_DIR "tools/surrealdb-local"
+#endif
+
+namespace cortex::storage {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void start_failed(const std::string& why) {
+  throw Error(make_error_code(Errc::server_start_failed), "local SurrealDB server: " + why);
+}
+
+std::string find_on_path(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  std::string p = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= p.size()) {
+    const auto end = p.find(':', start);
+    std::string dir = p.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!dir.empty()) {
+      const std::string full = dir + "/" + name;
+      if (::access(full.c_str(), X_OK) == 0) return full;
+    }
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return {};
+}
+
+std::uint16_t free_port(const std::string& host) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
+  socklen_t len = sizeof a;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    start_failed("no free port on " + host);
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// One HTTP GET /health on loopback; true on "200".
+bool healthy(const std::string& host, std::uint16_t port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  ::inet_pton(AF_INET, host.c_str(), &a.sin_addr);
+  bool ok = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    const char req[] = "GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n";
+    if (::send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof req - 1)) {
+      pollfd p{fd, POLLIN, 0};
+      char buf[64] = {};
+      if (::poll(&p, 1, 2000) == 1 && ::recv(fd, buf, sizeof buf - 1, 0) > 12) ok = std::strstr(buf, " 200") != nullptr;
+    }
+  }
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+LocalServer::LocalServer(LocalServerOptions options) : options_(std::move(options)) {
+  if (options_.server_dir.empty()) {
+    const char* env = std::getenv("CORTEX_SURREALDB_LOCAL_DIR");
+    options_.server_dir = env && *env ? env : CORTEX_SURREALDB_LOCAL_DIR;
+  }
+  port_ = options_.port;
+  start();
+}
+
+LocalServer::~LocalServer() { stop(); }
+
+std::string LocalServer::url() const { return "ws://" + options_.host + ":" + std::to_string(port_) + "/rpc"; }
+
+void LocalServer::start() {
+  const std::string surreal = options_.prefer_surreal_binary ? find_on_path("surreal") : std::string();
+  std::vector<std::string> args;
+  if (!surreal.empty()) {
+    if (port_ == 0) port_ = free_port(options_.host);
+    args = {surreal, "start", "--bind", options_.host + ":" + std::to_string(port_)};
+    if (!options_.user.empty()) args.insert(args.end(), {"--user", options_.user, "--pass", options_.pass});
+    if (options_.quiet) args.insert(args.end(), {"--log", "error"});
+    args.push_back(options_.store == "mem://" ? "memory" : options_.store);
+  } else {
+    const std::string node = find_on_path("node");
+    if (node.empty()) start_failed("`node` is not on PATH (install nodejs)");
+    const std::string script = options_.server_dir + "/server.js";
+    if (::access(script.c_str(), R_OK) != 0) start_failed(script + " not found (set CORTEX_SURREALDB_LOCAL_DIR)");
+    if (::access((options_.server_dir + "/node_modules/@surrealdb/node").c_str(), R_OK) != 0) {
+      start_failed("the engine is not installed: run `npm ci` in " + options_.server_dir);
+    }
+    args = {node, script, "--bind", options_.host + ":" + std::to_string(port_), "--store", options_.store};
+    if (!options_.user.empty()) args.insert(args.end(), {"--user", options_.user, "--pass", options_.pass});
+    if (options_.quiet) args.emplace_back("--quiet");
+  }
+
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) start_failed(std::string("pipe: ") + std::strerror(errno));
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) start_failed(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    // Child: only async-signal-safe calls until exec. The server must not outlive a crashed test.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    ::dup2(out[1], STDOUT_FILENO);
+    ::setpgid(0, 0);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  stdout_fd_ = out[0];
+  pid_ = pid;
+
+  const auto deadline = Clock::now() + options_.start_timeout;
+  if (port_ == 0) {
+    // The npm server binds port 0 and prints "listening on HOST:PORT" once it is ready.
+    std::string line;
+    while (line.find('\n') == std::string::npos) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      pollfd p{stdout_fd_, POLLIN, 0};
+      if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) != 1) { kill(); start_failed("no 'listening' line before the start timeout"); }
+      char buf[256];
+      const auto n = ::read(stdout_fd_, buf, sizeof buf);
+      if (n <= 0) { kill(); start_failed("the server exited during start (see its stderr)"); }
+      line.append(buf, static_cast<std::size_t>(n));
+    }
+    const auto colon = line.rfind(':', line.find('\n'));
+    port_ = static_cast<std::uint16_t>(std::atoi(line.c_str() + colon + 1));
+    if (port_ == 0) { kill(); start_failed("unreadable listening line: " + line); }
+  }
+  // Poll /health: the server offers no other readiness signal (surreal binary case, restarts).
+  while (!healthy(options_.host, port_)) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      ::close(stdout_fd_);
+      stdout_fd_ = -1;
+      start_failed("the server exited during start (port " + std::to_string(port_) + " taken? see its stderr)");
+    }
+    if (Clock::now() > deadline) { kill(); start_failed("no /health answer within the start timeout"); }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+void LocalServer::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGCONT);  // a paused server cannot handle SIGTERM
+  ::kill(pid_, SIGTERM);
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  int status = 0;
+  while (::waitpid(pid_, &status, WNOHANG) == 0) {
+    if (Clock::now() > deadline) { kill(); return; }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  pid_ = -1;
+  if (stdout_fd_ >= 0) ::close(stdout_fd_);
+  stdout_fd_ = -1;
+}
+
+void LocalServer::kill() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  if (stdout_fd_ >= 0) ::close(stdout_fd_);
+  stdout_fd_ = -1;
+}
+
+void LocalServer::pause() {
+  if (pid_ > 0) ::kill(pid_, SIGSTOP);
+}
+
+void LocalServer::resume() {
+  if (pid_ > 0) ::kill(pid_, SIGCONT);
+}
+
+void LocalServer::restart() {
+  stop();
+  start();
+}
+
+}  // namespace cortex::storage

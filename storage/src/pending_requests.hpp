@@ -1,0 +1,78 @@
+#pragma once
+// Sans-I/O book-keeping of in-flight requests: ids, handlers and deadlines. Not thread-safe: the
+// owning RpcConnection serialises access. Unit-tested with explicit time points.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "cortex/storage/rpc_connection.hpp"
+
+namespace cortex::storage {
+
+class PendingRequests {
+ public:
+  using Clock = std::chrono::steady_clock;
+  struct Entry {
+    Handler handler;
+    Clock::time_point deadline;
+    NotificationHandler on_notify;  ///< set for `live` requests: registered when the reply arrives
+  };
+
+  /// Registers a request and returns its id (ids start at 1 and never repeat).
+  std::uint64_t add(Entry entry) {
+    const auto id = next_id_++;
+    by_deadline_.emplace(entry.deadline, id);
+    entries_.emplace(id, std::move(entry));
+    return id;
+  }
+
+  /// Removes and returns the request `id`, if still pending (a late reply after a timeout is not).
+  std::optional<Entry> take(std::uint64_t id) {
+    auto it = entries_.find(id);
+    if (it == entries_.end()) return std::nullopt;
+    Entry e = std::move(it->second);
+    entries_.erase(it);
+    by_deadline_.erase({e.deadline, id});
+    return e;
+  }
+
+  /// Removes and returns every request whose deadline is at or before `now`.
+  std::vector<Entry> take_expired(Clock::time_point now) {
+    std::vector<Entry> out;
+    while (!by_deadline_.empty() && by_deadline_.begin()->first <= now) {
+      const auto id = by_deadline_.begin()->second;
+      by_deadline_.erase(by_deadline_.begin());
+      auto it = entries_.find(id);
+      out.push_back(std::move(it->second));
+      entries_.erase(it);
+    }
+    return out;
+  }
+
+  /// Removes and returns everything (the socket died).
+  std::vector<Entry> take_all() {
+    std::vector<Entry> out;
+    out.reserve(entries_.size());
+    for (auto& [id, e] : entries_) out.push_back(std::move(e));
+    entries_.clear();
+    by_deadline_.clear();
+    return out;
+  }
+
+  std::optional<Clock::time_point> earliest() const {
+    if (by_deadline_.empty()) return std::nullopt;
+    return by_deadline_.begin()->first;
+  }
+  std::size_t size() const noexcept { return entries_.size(); }
+
+ private:
+  std::uint64_t next_id_ = 1;
+  std::unordered_map<std::uint64_t, Entry> entries_;
+  std::set<std::pair<Clock::time_point, std::uint64_t>> by_deadline_;
+};
+
+}  // namespace cortex::storage

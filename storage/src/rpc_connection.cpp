@@ -1,0 +1,462 @@
+// RpcConnection: request/reply matching, deadlines, keepalive and live-query routing over a
+// Transport. All mutable state is guarded by `mu`; handlers always run outside it, on the io
+// context, so a handler may issue new calls.
+#include "cortex/storage/rpc_connection.hpp"
+
+#include <array>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <map>
+#include <mutex>
+
+#include "cortex/storage/cbor.hpp"
+#include "cortex/storage/error.hpp"
+#include "cortex/storage/value_json.hpp"
+#include "pending_requests.hpp"
+#include "transport.hpp"
+
+namespace cortex::storage {
+
+using Clock = PendingRequests::Clock;
+using ConnectHandler = std::function<void(std::error_code, const std::string&, std::shared_ptr<RpcConnection>)>;
+
+namespace {
+
+bool needs_sessions(const Request& r, const RequestOptions& o) {
+  static const char* const methods[] = {"attach", "detach", "sessions", "begin", "commit", "cancel"};
+  if (o.session || o.txn) return true;
+  for (const char* m : methods) {
+    if (r.method == m) return true;
+  }
+  return false;
+}
+
+std::string encode_request(std::uint64_t id, const Request& r, const RequestOptions& o) {
+  std::string out;
+  out.reserve(32 + r.method.size());
+  cbor::write_head(out, 5, 3 + (o.session ? 1 : 0) + (o.txn ? 1 : 0));
+  cbor::write_text(out, "id");
+  cbor::write_int(out, static_cast<std::int64_t>(id));
+  cbor::write_text(out, "method");
+  cbor::write_text(out, r.method);
+  cbor::write_text(out, "params");
+  cbor::write_head(out, 4, r.params.size());
+  for (const auto& p : r.params) cbor::encode(p, out);
+  if (o.session) { cbor::write_text(out, "session"); cbor::encode(Value(*o.session), out); }
+  if (o.txn) { cbor::write_text(out, "txn"); cbor::encode(Value(*o.txn), out); }
+  return out;
+}
+
+std::error_code server_error_code(const Value& err) {
+  const auto& kind = err["kind"];
+  const auto& code = err["code"];
+  return make_error_code(server_errc_from(kind.is<std::string>() ? kind.get<std::string>() : std::string(),
+                                          code.is<std::int64_t>() ? code.get<std::int64_t>() : -32000));
+}
+
+}  // namespace
+
+struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
+  enum class State { connecting, open, closed };
+
+  Impl(asio::io_context& io_, Endpoint ep, ConnectOptions o)
+      : io(io_), endpoint(std::move(ep)), opts(std::move(o)), deadline_timer(io_), keepalive_timer(io_), connect_timer(io_) {}
+
+  asio::io_context& io;
+  Endpoint endpoint;
+  ConnectOptions opts;
+  std::shared_ptr<Transport> transport;
+  asio::steady_timer deadline_timer;
+  asio::steady_timer keepalive_timer;
+  asio::steady_timer connect_timer;
+
+  mutable std::mutex mu;
+  State state = State::connecting;
+  bool transport_open = false;
+  PendingRequests pending;
+  std::optional<Clock::time_point> armed_for;
+  std::map<std::array<std::uint8_t, 16>, NotificationHandler> lives;
+  std::string version;
+  int major = 0;
+  std::function<void(const std::string&)> closed_cb;
+  std::string close_reason;
+  ConnectHandler connect_handler;
+  std::shared_ptr<RpcConnection> owner_while_connecting;
+
+  // -- requests --------------------------------------------------------------------------------
+
+  void post_failure(Handler h, Errc e, std::string why) {
+    asio::post(io, [h = std::move(h), e, why = std::move(why)] { h(make_error_code(e), Value(why)); });
+  }
+
+  void send(Request r, RequestOptions o, Handler h, NotificationHandler on_notify = {}) {
+    std::string bytes;
+    std::uint64_t id;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (state == State::closed || !transport_open) {
+        return post_failure(std::move(h), Errc::not_connected,
+                            "connection to " + endpoint.to_string() + " is closed" + (close_reason.empty() ? "" : " (" + close_reason + ")"));
+      }
+      if (major != 0 && major < 3 && needs_sessions(r, o)) {
+        return post_failure(std::move(h), Errc::unsupported_by_server,
+                            r.method + ": sessions and transactions need SurrealDB 3.0 or later; server is " + version);
+      }
+      const auto timeout = o.timeout.count() > 0 ? o.timeout : opts.request_timeout;
+      const auto deadline = Clock::now() + timeout;
+      id = pending.add({std::move(h), deadline, std::move(on_notify)});
+      bytes = encode_request(id, r, o);
+      arm_deadline_locked();
+    }
+    if (auto ec = transport->send(std::move(bytes))) {
+      std::optional<PendingRequests::Entry> e;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        e = pending.take(id);
+      }
+      if (e) post_failure(std::move(e->handler), Errc::not_connected, "the socket would not take the request");
+    }
+  }
+
+  void arm_deadline_locked() {
+    const auto next = pending.earliest();
+    if (!next || (armed_for && *armed_for <= *next)) return;
+    armed_for = next;
+    deadline_timer.expires_at(*next);
+    deadline_timer.async_wait([weak = weak_from_this()](const std::error_code& ec) {
+      if (ec) return;  // re-armed or closed
+      if (auto self = weak.lock()) self->on_deadline();
+    });
+  }
+
+  void on_deadline() {
+    std::vector<PendingRequests::Entry> expired;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      armed_for.reset();
+      expired = pending.take_expired(Clock::now());
+      arm_deadline_locked();
+    }
+    for (auto& e : expired) e.handler(make_error_code(Errc::timeout), Value("no reply before the deadline"));
+  }
+
+  // -- incoming frames -------------------------------------------------------------------------
+
+  void on_message(std::string&& payload) {
+    Value msg;
+    try {
+      msg = cbor::decode(payload);
+    } catch (const Error& e) {
+      return fail("undecodable frame from server: " + std::string(e.what()), Errc::protocol_error);
+    }
+    if (!msg.is<Object>()) return fail(std::string("server sent a ") + msg.type_name() + " frame", Errc::protocol_error);
+    auto& obj = msg.get<Object>();
+    const Value& id = msg["id"];
+    if (id.is<std::int64_t>()) return on_reply(static_cast<std::uint64_t>(id.get<std::int64_t>()), obj);
+    if (msg["error"].is<Object>()) {
+      // An id-less error means the server could not read one of our frames: its caller cannot be
+      // known, so fail them all now rather than let them wait out their deadlines.
+      const auto& m = msg["error"]["message"];
+      return fail("server reported an error for an unidentifiable request: " +
+                      (m.is<std::string>() ? m.get<std::string>() : to_json_text(msg["error"])),
+                  Errc::protocol_error);
+    }
+    on_notification(msg["result"], msg["session"]);
+  }
+
+  void on_reply(std::uint64_t id, Object& obj) {
+    std::optional<PendingRequests::Entry> e;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      e = pending.take(id);
+    }
+    if (!e) return;  // answered after its deadline: the caller already has a timeout
+    auto err = obj.find("error");
+    if (err != obj.end()) return e->handler(server_error_code(err->second), std::move(err->second));
+    auto res = obj.find("result");
+    Value result = res == obj.end() ? Value::none() : std::move(res->second);
+    if (e->on_notify && result.is<Uuid>()) {
+      std::lock_guard<std::mutex> lock(mu);
+      lives[result.get<Uuid>().bytes] = std::move(e->on_notify);
+    }
+    e->handler({}, std::move(result));
+  }
+
+  void on_notification(const Value& r, const Value& session) {
+    if (!r["id"].is<Uuid>() || !r["action"].is<std::string>()) return;  // not a notification: ignore
+    Notification n;
+    n.live_id = r["id"].get<Uuid>();
+    n.action = r["action"].get<std::string>();
+    n.record = r["record"];
+    n.result = r["result"];
+    if (session.is<Uuid>()) n.session = session.get<Uuid>();
+    else if (r["session"].is<Uuid>()) n.session = r["session"].get<Uuid>();
+    NotificationHandler h;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auto it = lives.find(n.live_id.bytes);
+      if (it == lives.end()) return;
+      h = n.action == "KILLED" ? std::move(it->second) : it->second;
+      if (n.action == "KILLED") lives.erase(it);
+    }
+    h(n);
+  }
+
+  // -- lifecycle -------------------------------------------------------------------------------
+
+  void start(std::shared_ptr<RpcConnection> owner, ConnectHandler handler) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      owner_while_connecting = std::move(owner);
+      connect_handler = std::move(handler);
+    }
+    transport = make_websocket_transport(io, endpoint, {opts.max_message_size, opts.verify_peer, opts.ca_file});
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      connect_timer.expires_after(opts.connect_timeout);
+      connect_timer.async_wait([weak = weak_from_this()](const std::error_code& ec) {
+        if (auto self = weak.lock(); self && !ec) {
+          self->finish_connect(make_error_code(Errc::connect_timeout), "no answer within the connect timeout");
+        }
+      });
+    }
+    auto weak = weak_from_this();
+    transport->start({[weak](std::error_code ec, const std::string& why) {
+                        if (auto self = weak.lock()) self->on_open(ec, why);
+                      },
+                      [weak](std::string&& payload) {
+                        if (auto self = weak.lock()) self->on_message(std::move(payload));
+                      },
+                      [weak](const std::string& why) {
+                        if (auto self = weak.lock()) self->fail(why, Errc::connection_lost);
+                      }});
+  }
+
+  void on_open(std::error_code ec, const std::string& why) {
+    if (ec) return finish_connect(ec, why);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      transport_open = true;
+    }
+    send(rpc::version(), {opts.connect_timeout, std::nullopt, std::nullopt}, [weak = weak_from_this()](std::error_code probe_ec, Value v) {
+      auto self = weak.lock();
+      if (!self) return;
+      if (probe_ec) return self->finish_connect(make_error_code(Errc::handshake_failed), "version probe failed: " + probe_ec.message());
+      const std::string text = v.is<std::string>() ? v.get<std::string>() : std::string();
+      const auto dash = text.rfind('-');
+      {
+        std::lock_guard<std::mutex> lock(self->mu);
+        self->version = text;
+        self->major = std::atoi(text.c_str() + (dash == std::string::npos ? 0 : dash + 1));
+        if (self->major == 0) self->major = 1;  // unknown: assume an old server, gate 3.x features
+      }
+      self->finish_connect({}, "");
+    });
+  }
+
+  void finish_connect(std::error_code ec, const std::string& why) {
+    ConnectHandler h;
+    std::shared_ptr<RpcConnection> owner;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (!connect_handler) return;
+      h = std::move(connect_handler);
+      connect_handler = nullptr;
+      owner = std::move(owner_while_connecting);
+      if (!ec) state = State::open;
+      connect_timer.cancel();
+    }
+    if (ec) {
+      fail(why, Errc::connection_lost);
+      h(ec, why, nullptr);  // `owner` dies after this scope and closes what is left
+      return;
+    }
+    arm_keepalive();
+    h({}, "", std::move(owner));
+  }
+
+  void arm_keepalive() {
+    if (opts.keepalive_interval.count() <= 0) return;
+    std::lock_guard<std::mutex> lock(mu);
+    if (state != State::open) return;
+    keepalive_timer.expires_after(opts.keepalive_interval);
+    keepalive_timer.async_wait([weak = weak_from_this()](const std::error_code& ec) {
+      auto self = weak.lock();
+      if (!self || ec) return;
+      self->send(rpc::ping(), {self->opts.keepalive_timeout, std::nullopt, std::nullopt}, [weak](std::error_code ping_ec, Value) {
+        auto alive = weak.lock();
+        if (!alive) return;
+        if (ping_ec == make_error_code(Errc::timeout)) return alive->fail("keepalive ping unanswered: peer is gone", Errc::connection_lost);
+        if (!ping_ec) alive->arm_keepalive();
+      });
+    });
+  }
+
+  /// Closes for good: every pending request fails with `e` (Errc::connection_lost by default).
+  void fail(const std::string& why, Errc e) {
+    std::vector<PendingRequests::Entry> dropped;
+    std::function<void(const std::string&)> cb;
+    bool first = false;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (state != State::closed) {
+        first = true;
+        state = State::closed;
+        transport_open = false;
+        close_reason = why;
+        cb = std::move(closed_cb);
+        // Timers are touched only under `mu`: asio objects are not safe for concurrent use.
+        deadline_timer.cancel();
+        keepalive_timer.cancel();
+        connect_timer.cancel();
+      }
+      dropped = pending.take_all();
+      lives.clear();
+    }
+    if (first && transport) transport->abort();
+    for (auto& d : dropped) d.handler(make_error_code(e), Value(why));
+    if (first) finish_connect(make_error_code(Errc::connect_failed), why);
+    if (cb) cb(why);
+  }
+};
+
+// -- public API ----------------------------------------------------------------------------------
+
+RpcConnection::RpcConnection(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+RpcConnection::~RpcConnection() {
+  // Handlers may still be queued on the io context; they hold only weak references to impl_.
+  auto impl = impl_;
+  asio::post(impl->io, [impl] { impl->fail("connection closed by the client", Errc::connection_lost); });
+}
+
+void RpcConnection::async_connect(asio::io_context& io, std::string_view url, ConnectOptions options,
+                                  std::function<void(std::error_code, std::shared_ptr<RpcConnection>)> handler) {
+  Endpoint ep;
+  try {
+    ep = parse_endpoint(url);
+  } catch (const Error& e) {
+    asio::post(io, [handler, ec = e.code()] { handler(ec, nullptr); });
+    return;
+  }
+  auto impl = std::make_shared<Impl>(io, ep, std::move(options));
+  std::shared_ptr<RpcConnection> owner(new RpcConnection(impl));
+  impl->start(owner, [handler](std::error_code ec, const std::string&, std::shared_ptr<RpcConnection> c) { handler(ec, std::move(c)); });
+}
+
+std::shared_ptr<RpcConnection> RpcConnection::connect(asio::io_context& io, std::string_view url, ConnectOptions options) {
+  const Endpoint ep = parse_endpoint(url);
+  if (ep.is_local()) {
+    throw Error(make_error_code(Errc::invalid_url), ep.to_string() + " is a local engine: start it with LocalServer and connect to its URL");
+  }
+  if (io.get_executor().running_in_this_thread()) {
+    throw Error(make_error_code(Errc::invalid_argument), "blocking connect called on the io thread");
+  }
+  auto impl = std::make_shared<Impl>(io, ep, std::move(options));
+  std::shared_ptr<RpcConnection> owner(new RpcConnection(impl));
+  std::promise<std::shared_ptr<RpcConnection>> done;
+  auto fut = done.get_future();
+  impl->start(std::move(owner), [&done, url = ep.to_string()](std::error_code ec, const std::string& why, std::shared_ptr<RpcConnection> c) {
+    if (ec) done.set_exception(std::make_exception_ptr(Error(ec, "connect to " + url + " failed: " + why)));
+    else done.set_value(std::move(c));
+  });
+  return fut.get();
+}
+
+void RpcConnection::async_call(Request request, RequestOptions options, Handler handler) {
+  impl_->send(std::move(request), std::move(options), std::move(handler));
+}
+
+std::future<Value> RpcConnection::call_future(Request request, RequestOptions options) {
+  auto p = std::make_shared<std::promise<Value>>();
+  auto fut = p->get_future();
+  impl_->send(std::move(request), std::move(options), [p](std::error_code ec, Value v) {
+    if (!ec) return p->set_value(std::move(v));
+    try {
+      throw_error(ec, v);
+    } catch (...) {
+      p->set_exception(std::current_exception());
+    }
+  });
+  return fut;
+}
+
+Value RpcConnection::call(Request request, RequestOptions options) {
+  if (impl_->io.get_executor().running_in_this_thread()) {
+    throw Error(make_error_code(Errc::invalid_argument), "blocking call '" + request.method + "' made on the io thread");
+  }
+  return call_future(std::move(request), std::move(options)).get();
+}
+
+QueryResult RpcConnection::query(std::string sql, Object vars, RequestOptions options) {
+  return QueryResult::parse(call(rpc::query(std::move(sql), std::move(vars)), std::move(options)));
+}
+
+Uuid RpcConnection::live(Value what, NotificationHandler on_notify, bool diff, RequestOptions options) {
+  if (impl_->io.get_executor().running_in_this_thread()) {
+    throw Error(make_error_code(Errc::invalid_argument), "blocking call 'live' made on the io thread");
+  }
+  std::promise<Value> p;
+  auto fut = p.get_future();
+  impl_->send(rpc::live(std::move(what), diff), std::move(options), [&p](std::error_code ec, Value v) {
+    if (!ec) return p.set_value(std::move(v));
+    try {
+      throw_error(ec, v);
+    } catch (...) {
+      p.set_exception(std::current_exception());
+    }
+  }, std::move(on_notify));
+  Value v = fut.get();
+  if (!v.is<Uuid>()) throw Error(make_error_code(Errc::protocol_error), std::string("live returned ") + v.type_name());
+  return v.get<Uuid>();
+}
+
+void RpcConnection::kill(Uuid live_id, RequestOptions options) {
+  call(rpc::kill(live_id), std::move(options));
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->lives.erase(live_id.bytes);
+}
+
+void RpcConnection::close() { impl_->fail("connection closed by the client", Errc::connection_lost); }
+void RpcConnection::abort() { impl_->fail("connection aborted by the client", Errc::connection_lost); }
+
+bool RpcConnection::is_open() const noexcept {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->state == Impl::State::open;
+}
+
+void RpcConnection::on_closed(std::function<void(const std::string&)> callback) {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  if (impl_->state == Impl::State::closed) {
+    const std::string why = impl_->close_reason;
+    lock.unlock();
+    asio::post(impl_->io, [callback = std::move(callback), why] { callback(why); });
+    return;
+  }
+  impl_->closed_cb = std::move(callback);
+}
+
+const std::string& RpcConnection::server_version() const noexcept { return impl_->version; }
+bool RpcConnection::supports_sessions() const noexcept { return impl_->major >= 3; }
+const Endpoint& RpcConnection::endpoint() const noexcept { return impl_->endpoint; }
+std::size_t RpcConnection::in_flight() const noexcept {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->pending.size();
+}
+
+void throw_error(std::error_code ec, const Value& diagnostics) {
+  if (diagnostics.is<Object>()) {
+    const auto& m = diagnostics["message"];
+    const auto& code = diagnostics["code"];
+    const auto& kind = diagnostics["kind"];
+    const auto& details = diagnostics["details"];
+    throw Error(ec, m.is<std::string>() ? m.get<std::string>() : ec.message(),
+                code.is<std::int64_t>() ? code.get<std::int64_t>() : 0,
+                kind.is<std::string>() ? kind.get<std::string>() : std::string(),
+                details.is_none() ? std::string() : to_json_text(details));
+  }
+  if (diagnostics.is<std::string>()) throw Error(ec, ec.message() + ": " + diagnostics.get<std::string>());
+  throw Error(ec, ec.message());
+}
+
+}  // namespace cortex::storage

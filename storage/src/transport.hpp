@@ -1,0 +1,49 @@
+#pragma once
+// The byte pipe under RpcConnection: one WebSocket (ws:// or wss://) speaking the `cbor`
+// subprotocol. An interface so the RPC logic never sees websocketpp (confined to ws_transport.cpp)
+// and can be driven by a fake in tests.
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "cortex/storage/url.hpp"
+
+namespace asio {
+class io_context;
+}
+
+namespace cortex::storage {
+
+struct TransportOptions {
+  std::size_t max_message_size = 128u * 1024u * 1024u;
+  bool verify_peer = true;
+  std::string ca_file;  ///< PEM bundle to trust instead of the system store ("" = system store)
+};
+
+struct TransportCallbacks {
+  /// Once: the upgrade finished (ec empty) or failed (connect_failed / handshake_failed).
+  std::function<void(std::error_code, const std::string& reason)> on_open;
+  /// Each binary or text frame, in arrival order.
+  std::function<void(std::string&& payload)> on_message;
+  /// Once, after a successful open: the socket closed for any reason.
+  std::function<void(const std::string& reason)> on_close;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  /// Starts connecting. Callbacks run on the io_context's threads.
+  virtual void start(TransportCallbacks callbacks) = 0;
+  /// Queues one binary frame; thread-safe. An error means it was surely not written.
+  virtual std::error_code send(std::string&& payload) = 0;
+  /// Closes gracefully (close frame) if open; cancels a connect in progress.
+  virtual void close() = 0;
+  /// Drops the socket at once (no close handshake): used for dead peers.
+  virtual void abort() = 0;
+};
+
+std::shared_ptr<Transport> make_websocket_transport(asio::io_context& io, const Endpoint& endpoint,
+                                                    const TransportOptions& options);
+
+}  // namespace cortex::storage

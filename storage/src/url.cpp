@@ -1,0 +1,103 @@
+#include "cortex/storage/url.hpp"
+
+#include "cortex/storage/error.hpp"
+
+namespace cortex::storage {
+namespace {
+
+[[noreturn]] void bad(std::string_view url, const std::string& why) {
+  throw Error(make_error_code(Errc::invalid_url), "invalid endpoint URL '" + std::string(url) + "': " + why);
+}
+
+const char* scheme_name(Scheme s) {
+  switch (s) {
+    case Scheme::ws: return "ws";
+    case Scheme::wss: return "wss";
+    case Scheme::http: return "http";
+    case Scheme::https: return "https";
+    case Scheme::mem: return "mem";
+    case Scheme::surrealkv: return "surrealkv";
+  }
+  return "?";
+}
+
+}  // namespace
+
+Endpoint parse_endpoint(std::string_view url) {
+  const auto sep = url.find("://");
+  if (sep == std::string_view::npos) bad(url, "missing scheme (expected ws://, wss://, http://, https://, mem:// or surrealkv://)");
+  const std::string_view scheme = url.substr(0, sep);
+  std::string_view rest = url.substr(sep + 3);
+  Endpoint e;
+  if (scheme == "ws") e.scheme = Scheme::ws;
+  else if (scheme == "wss") e.scheme = Scheme::wss;
+  else if (scheme == "http") e.scheme = Scheme::http;
+  else if (scheme == "https") e.scheme = Scheme::https;
+  else if (scheme == "mem" || scheme == "memory") e.scheme = Scheme::mem;
+  else if (scheme == "surrealkv") e.scheme = Scheme::surrealkv;
+  else bad(url, "unsupported scheme '" + std::string(scheme) + "'");
+
+  if (e.scheme == Scheme::mem) {
+    if (!rest.empty()) bad(url, "mem:// takes no host or path");
+    return e;
+  }
+  if (e.scheme == Scheme::surrealkv) {
+    if (rest.empty()) bad(url, "surrealkv:// needs a storage directory, e.g. surrealkv://data/cortex");
+    e.path = std::string(rest);
+    return e;
+  }
+  if (rest.find_first_of(" \t\r\n") != std::string_view::npos) bad(url, "contains white space");
+  const auto slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  e.path = slash == std::string_view::npos ? "/rpc" : std::string(rest.substr(slash));
+  if (e.path == "/") e.path = "/rpc";
+  if (authority.find('@') != std::string_view::npos) bad(url, "credentials do not belong in the URL; pass them to signin");
+  if (authority.empty()) bad(url, "missing host");
+  std::string_view port_text;
+  if (authority.front() == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) bad(url, "unterminated IPv6 address");
+    e.host = std::string(authority.substr(1, close - 1));
+    const auto after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') bad(url, "junk after IPv6 address");
+      port_text = after.substr(1);
+      if (port_text.empty()) bad(url, "empty port");
+    }
+  } else {
+    const auto colon = authority.rfind(':');
+    e.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port_text = authority.substr(colon + 1);
+      if (port_text.empty()) bad(url, "empty port");
+    }
+  }
+  if (e.host.empty()) bad(url, "missing host");
+  if (!port_text.empty()) {
+    unsigned long port = 0;
+    for (char c : port_text) {
+      if (c < '0' || c > '9') bad(url, "port '" + std::string(port_text) + "' is not a number");
+      port = port * 10 + static_cast<unsigned long>(c - '0');
+      if (port > 65535) bad(url, "port " + std::string(port_text) + " is out of range (1-65535)");
+    }
+    if (port == 0) bad(url, "port 0 is not dialable");
+    e.port = static_cast<std::uint16_t>(port);
+  } else {
+    e.port = e.is_tls() ? 443 : 80;
+  }
+  return e;
+}
+
+std::string Endpoint::websocket_url() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return std::string(is_tls() ? "wss" : "ws") + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + path;
+}
+
+std::string Endpoint::to_string() const {
+  if (scheme == Scheme::mem) return "mem://";
+  if (scheme == Scheme::surrealkv) return "surrealkv://" + path;
+  const bool v6 = host.find(':') != std::string::npos;
+  return std::string(scheme_name(scheme)) + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + path;
+}
+
+}  // namespace cortex::storage

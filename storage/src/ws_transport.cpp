@@ -1,0 +1,193 @@
+// The only translation unit that includes websocketpp (slow to compile, and not C++20-clean).
+#ifndef ASIO_STANDALONE
+#define ASIO_STANDALONE
+#endif
+#define _WEBSOCKETPP_CPP11_STL_
+#include <websocketpp/client.hpp>
+#include <websocketpp/config/asio_client.hpp>
+
+#include <atomic>
+#include <mutex>
+
+#include "cortex/storage/error.hpp"
+#include "transport.hpp"
+
+namespace cortex::storage {
+namespace {
+
+using TlsContext = std::shared_ptr<asio::ssl::context>;
+
+template <class Config>
+class WsTransport : public Transport, public std::enable_shared_from_this<WsTransport<Config>> {
+ public:
+  using Client = websocketpp::client<Config>;
+
+  WsTransport(asio::io_context& io, Endpoint endpoint, TransportOptions options)
+      : endpoint_(std::move(endpoint)), options_(std::move(options)) {
+    client_.clear_access_channels(websocketpp::log::alevel::all);
+    client_.clear_error_channels(websocketpp::log::elevel::all);
+    client_.init_asio(&io);
+    client_.set_max_message_size(options_.max_message_size);
+    client_.set_open_handshake_timeout(0);  // RpcConnection enforces its own connect deadline
+    client_.set_close_handshake_timeout(2000);
+    configure_tls();
+  }
+
+  void start(TransportCallbacks cb) override {
+    cb_ = std::move(cb);
+    websocketpp::lib::error_code ec;
+    auto con = client_.get_connection(endpoint_.websocket_url(), ec);
+    if (ec) {
+      open_once(make_error_code(Errc::connect_failed), ec.message());
+      return;
+    }
+    con->add_subprotocol("cbor");
+    auto weak = this->weak_from_this();
+    con->set_open_handler([weak](websocketpp::connection_hdl h) {
+      if (auto self = weak.lock()) self->on_open(h);
+    });
+    con->set_fail_handler([weak](websocketpp::connection_hdl h) {
+      if (auto self = weak.lock()) self->on_fail(h);
+    });
+    con->set_close_handler([weak](websocketpp::connection_hdl) {
+      if (auto self = weak.lock()) self->on_closed();
+    });
+    con->set_message_handler([weak](websocketpp::connection_hdl, typename Client::message_ptr msg) {
+      if (auto self = weak.lock()) {
+        if (self->cb_.on_message) self->cb_.on_message(std::move(msg->get_raw_payload()));
+      }
+    });
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      con_ = con;
+    }
+    client_.connect(con);
+  }
+
+  std::error_code send(std::string&& payload) override {
+    typename Client::connection_ptr con;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      con = con_;
+    }
+    if (!con || !open_.load()) return make_error_code(Errc::not_connected);
+    const auto ec = con->send(payload, websocketpp::frame::opcode::binary);
+    return ec ? make_error_code(Errc::not_connected) : std::error_code{};
+  }
+
+  void close() override {
+    auto con = connection();
+    if (!con) return;
+    websocketpp::lib::error_code ec;
+    if (open_.load()) con->close(websocketpp::close::status::normal, "client closing", ec);
+    else con->terminate(ec);
+  }
+
+  void abort() override {
+    if (auto con = connection()) {
+      websocketpp::lib::error_code ec;
+      con->terminate(ec);
+    }
+  }
+
+ private:
+  typename Client::connection_ptr connection() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return con_;
+  }
+
+  void configure_tls();
+
+  void on_open(websocketpp::connection_hdl) {
+    auto con = connection();
+    if (!con || con->get_subprotocol() != "cbor") {
+      // The server ignored our only offer: it would speak JSON, which this client does not.
+      open_once(make_error_code(Errc::handshake_failed), "server did not accept the `cbor` subprotocol");
+      abort();
+      return;
+    }
+    open_.store(true);
+    open_once({}, "");
+  }
+
+  void on_fail(websocketpp::connection_hdl) {
+    auto con = connection();
+    std::string why = con ? con->get_ec().message() : "connect failed";
+    std::error_code ec = make_error_code(Errc::connect_failed);
+    if (con && con->get_response_code() != websocketpp::http::status_code::uninitialized) {
+      // The server answered HTTP but refused the upgrade (401 bad credentials, 400, 404…).
+      ec = make_error_code(Errc::handshake_failed);
+      why = "HTTP " + std::to_string(static_cast<int>(con->get_response_code())) + " " + con->get_response_msg();
+      const auto& body = con->get_response().get_body();
+      if (!body.empty()) why += ": " + body.substr(0, 200);
+    }
+    open_once(ec, why);
+  }
+
+  void on_closed() {
+    const bool was_open = open_.exchange(false);
+    if (!was_open) {
+      open_once(make_error_code(Errc::connect_failed), "closed during connect");
+      return;
+    }
+    std::string why = "closed";
+    if (auto con = connection()) {
+      if (con->get_remote_close_code() != websocketpp::close::status::blank) {
+        why = "closed by server (" + std::to_string(con->get_remote_close_code()) + ")";
+      } else if (con->get_ec()) {
+        why = con->get_ec().message();
+      }
+    }
+    if (cb_.on_close) cb_.on_close(why);
+  }
+
+  void open_once(std::error_code ec, const std::string& why) {
+    if (opened_.exchange(true)) return;
+    if (cb_.on_open) cb_.on_open(ec, why);
+  }
+
+  Endpoint endpoint_;
+  TransportOptions options_;
+  Client client_;
+  TransportCallbacks cb_;
+  std::mutex mu_;
+  typename Client::connection_ptr con_;
+  std::atomic<bool> open_{false};
+  std::atomic<bool> opened_{false};
+};
+
+template <>
+void WsTransport<websocketpp::config::asio_client>::configure_tls() {}
+
+template <>
+void WsTransport<websocketpp::config::asio_tls_client>::configure_tls() {
+  client_.set_tls_init_handler([this](websocketpp::connection_hdl) {
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    if (options_.verify_peer) {
+      ctx->set_verify_mode(asio::ssl::verify_peer);
+      if (options_.ca_file.empty()) ctx->set_default_verify_paths();
+      else ctx->load_verify_file(options_.ca_file);
+      ctx->set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
+    } else {
+      ctx->set_verify_mode(asio::ssl::verify_none);
+    }
+    return ctx;
+  });
+  client_.set_socket_init_handler([this](websocketpp::connection_hdl, asio::ssl::stream<asio::ip::tcp::socket>& s) {
+    SSL_set_tlsext_host_name(s.native_handle(), endpoint_.host.c_str());  // SNI
+  });
+}
+
+}  // namespace
+
+std::shared_ptr<Transport> make_websocket_transport(asio::io_context& io, const Endpoint& endpoint,
+                                                    const TransportOptions& options) {
+  if (endpoint.is_tls()) {
+    return std::make_shared<WsTransport<websocketpp::config::asio_tls_client>>(io, endpoint, options);
+  }
+  return std::make_shared<WsTransport<websocketpp::config::asio_client>>(io, endpoint, options);
+}
+
+}  // namespace cortex::storage
