@@ -172,7 +172,10 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
     }
     if (!e) return;  // answered after its deadline: the caller already has a timeout
     auto err = obj.find("error");
-    if (err != obj.end()) return e->handler(server_error_code(err->second), std::move(err->second));
+    if (err != obj.end()) {
+      const auto ec = server_error_code(err->second);  // before the move below: argument order is unspecified
+      return e->handler(ec, std::move(err->second));
+    }
     auto res = obj.find("result");
     Value result = res == obj.end() ? Value::none() : std::move(res->second);
     if (e->on_notify && result.is<Uuid>()) {

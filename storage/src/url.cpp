@@ -5,8 +5,16 @@
 namespace cortex::storage {
 namespace {
 
+// The URL is echoed so the user can find it, with any user info (a password) masked.
+std::string redact(std::string_view url) {
+  const auto start = url.find("://");
+  const auto at = url.find('@', start == std::string_view::npos ? 0 : start);
+  if (start == std::string_view::npos || at == std::string_view::npos || url.find('/', start + 3) < at) return std::string(url);
+  return std::string(url.substr(0, start + 3)) + "***" + std::string(url.substr(at));
+}
+
 [[noreturn]] void bad(std::string_view url, const std::string& why) {
-  throw Error(make_error_code(Errc::invalid_url), "invalid endpoint URL '" + std::string(url) + "': " + why);
+  throw Error(make_error_code(Errc::invalid_url), "invalid endpoint URL '" + redact(url) + "': " + why);
 }
 
 const char* scheme_name(Scheme s) {

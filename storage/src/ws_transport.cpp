@@ -100,7 +100,8 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
 
   void on_open(websocketpp::connection_hdl) {
     auto con = connection();
-    if (!con || con->get_subprotocol() != "cbor") {
+    // websocketpp does not record the subprotocol a server chose; read the response header.
+    if (!con || con->get_response_header("Sec-WebSocket-Protocol") != "cbor") {
       // The server ignored our only offer: it would speak JSON, which this client does not.
       open_once(make_error_code(Errc::handshake_failed), "server did not accept the `cbor` subprotocol");
       abort();

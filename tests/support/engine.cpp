@@ -1,0 +1,61 @@
+#include "engine.hpp"
+
+#include <atomic>
+#include <cstdlib>
+
+namespace cortex::test {
+namespace {
+
+class EngineEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    const char* ext = std::getenv("CORTEX_TEST_ENDPOINT");
+    if (ext && *ext) {
+      url_ = ext;
+    } else {
+      server_ = std::make_unique<storage::LocalServer>(private_engine_options());
+      url_ = server_->url();
+    }
+    runner_ = std::make_unique<storage::IoRunner>(1);
+  }
+  void TearDown() override {
+    runner_.reset();
+    server_.reset();
+  }
+  std::string url_;
+  std::unique_ptr<storage::LocalServer> server_;
+  std::unique_ptr<storage::IoRunner> runner_;
+};
+
+EngineEnvironment* env() {
+  static EngineEnvironment* e = static_cast<EngineEnvironment*>(::testing::AddGlobalTestEnvironment(new EngineEnvironment));
+  return e;
+}
+// Registered before main() runs the tests.
+[[maybe_unused]] const bool registered = (env(), true);
+
+}  // namespace
+
+const std::string& engine_url() { return env()->url_; }
+asio::io_context& io() { return env()->runner_->context(); }
+
+std::string unique_name(const std::string& prefix) {
+  static std::atomic<int> n{0};
+  return prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(n++);
+}
+
+std::shared_ptr<storage::RpcConnection> connect_fresh(std::string* ns_out, storage::ConnectOptions options) {
+  auto c = storage::RpcConnection::connect(io(), engine_url(), options);
+  const std::string ns = unique_name("ns");
+  c->call(storage::rpc::use(ns, "test"));
+  if (ns_out) *ns_out = ns;
+  return c;
+}
+
+storage::LocalServerOptions private_engine_options() {
+  storage::LocalServerOptions o;
+  o.quiet = true;
+  return o;
+}
+
+}  // namespace cortex::test

@@ -1,0 +1,29 @@
+#pragma once
+// Test support: a real SurrealDB engine (tools/surrealdb-local, or `surreal` on PATH) per test
+// process, started on a free port by a GoogleTest environment, plus an io thread to drive clients.
+// CORTEX_TEST_ENDPOINT=ws://… points the tests at an already running `surreal start` instead.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "cortex/storage/io_runner.hpp"
+#include "cortex/storage/local_server.hpp"
+#include "cortex/storage/rpc_connection.hpp"
+
+namespace cortex::test {
+
+/// URL of the shared engine of this test process.
+const std::string& engine_url();
+/// The io context (one thread) shared by this process's clients.
+asio::io_context& io();
+/// A connection to the shared engine with `use` set to a namespace/database unique to the caller.
+std::shared_ptr<storage::RpcConnection> connect_fresh(std::string* ns_out = nullptr,
+                                                      storage::ConnectOptions options = {});
+/// A unique name for namespaces, tables and records of one test.
+std::string unique_name(const std::string& prefix);
+
+/// Options for a private engine (for tests that kill or pause it).
+storage::LocalServerOptions private_engine_options();
+
+}  // namespace cortex::test
