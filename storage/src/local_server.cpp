@@ -49,6 +49,12 @@ std::string find_on_path(const std::string& name) {
   return {};
 }
 
+std::string require_node() {
+  std::string node = find_on_path("node");
+  if (node.empty()) start_failed("`node` is not on PATH (install nodejs)");
+  return node;
+}
+
 std::uint16_t free_port(const std::string& host) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -101,23 +107,25 @@ LocalServer::~LocalServer() { stop(); }
 std::string LocalServer::url() const { return "ws://" + options_.host + ":" + std::to_string(port_) + "/rpc"; }
 
 void LocalServer::start() {
-  const std::string surreal = options_.prefer_surreal_binary ? find_on_path("surreal") : std::string();
+  const std::string surreal =
+      options_.prefer_surreal_binary && options_.script.empty() ? find_on_path("surreal") : std::string();
   std::vector<std::string> args;
-  if (!surreal.empty()) {
+  if (!options_.script.empty()) {
+    args = {require_node(), options_.script, "--bind", options_.host + ":" + std::to_string(port_)};
+    args.insert(args.end(), options_.script_args.begin(), options_.script_args.end());
+  } else if (!surreal.empty()) {
     if (port_ == 0) port_ = free_port(options_.host);
     args = {surreal, "start", "--bind", options_.host + ":" + std::to_string(port_)};
     if (!options_.user.empty()) args.insert(args.end(), {"--user", options_.user, "--pass", options_.pass});
     if (options_.quiet) args.insert(args.end(), {"--log", "error"});
     args.push_back(options_.store == "mem://" ? "memory" : options_.store);
   } else {
-    const std::string node = find_on_path("node");
-    if (node.empty()) start_failed("`node` is not on PATH (install nodejs)");
     const std::string script = options_.server_dir + "/server.js";
     if (::access(script.c_str(), R_OK) != 0) start_failed(script + " not found (set CORTEX_SURREALDB_LOCAL_DIR)");
     if (::access((options_.server_dir + "/node_modules/@surrealdb/node").c_str(), R_OK) != 0) {
       start_failed("the engine is not installed: run `npm ci` in " + options_.server_dir);
     }
-    args = {node, script, "--bind", options_.host + ":" + std::to_string(port_), "--store", options_.store};
+    args = {require_node(), script, "--bind", options_.host + ":" + std::to_string(port_), "--store", options_.store};
     if (!options_.user.empty()) args.insert(args.end(), {"--user", options_.user, "--pass", options_.pass});
     if (options_.quiet) args.emplace_back("--quiet");
   }

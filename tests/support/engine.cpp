@@ -59,3 +59,12 @@ storage::LocalServerOptions private_engine_options() {
 }
 
 }  // namespace cortex::test
+
+namespace cortex::test {
+storage::LocalServerOptions fault_server_options(const std::string& mode) {
+  storage::LocalServerOptions o;
+  o.script = CORTEX_TEST_SUPPORT_DIR "/fault-server.js";
+  o.script_args = {"--mode", mode};
+  return o;
+}
+}  // namespace cortex::test

@@ -27,3 +27,9 @@ std::string unique_name(const std::string& prefix);
 storage::LocalServerOptions private_engine_options();
 
 }  // namespace cortex::test
+
+namespace cortex::test {
+/// Options for tests/support/fault-server.js in `mode` (no-subprotocol, http-error, garbage,
+/// idless-error, v2).
+storage::LocalServerOptions fault_server_options(const std::string& mode);
+}  // namespace cortex::test

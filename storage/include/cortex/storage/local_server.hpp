@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace cortex::storage {
 
@@ -27,6 +28,10 @@ struct LocalServerOptions {
   std::string server_dir;
   /// Silence the server's own log lines on stderr. Default on.
   bool quiet = true;
+  /// Test hook: run this Node script (with `--bind HOST:PORT` and these arguments) instead of the
+  /// engine — e.g. a fault-injecting fake server. It must print "listening on HOST:PORT".
+  std::string script;
+  std::vector<std::string> script_args;
 };
 
 class LocalServer {

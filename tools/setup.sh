@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what cortex-storage needs on a fresh Debian machine (apt packages, the local engine's
+# npm packages), then configures and builds into $BUILD_DIR (default: build). Safe to re-run: it
+# installs only what is missing. Usage: tools/setup.sh [--sanitize address|thread]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SANITIZE=""
+if [[ "${1:-}" == "--sanitize" ]]; then SANITIZE="${2:?--sanitize needs address or thread}"; fi
+BUILD_DIR="${BUILD_DIR:-$ROOT/build${SANITIZE:+-$SANITIZE}}"
+
+APT_PACKAGES=(g++ cmake make pkg-config libasio-dev libwebsocketpp-dev nlohmann-json3-dev libssl-dev
+              libgtest-dev libgmock-dev libbenchmark-dev ca-certificates)
+command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs)
+command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -q
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The local engine: npm packages pinned by the committed package-lock.json.
+ENGINE="$ROOT/tools/surrealdb-local"
+if [[ ! -d "$ENGINE/node_modules/@surrealdb/node" || "$ENGINE/package-lock.json" -nt "$ENGINE/node_modules/.package-lock.json" ]]; then
+  echo "setup: npm ci in tools/surrealdb-local"
+  (cd "$ENGINE" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORTEX_SANITIZE="$SANITIZE" >/dev/null
+cmake --build "$BUILD_DIR" -j"$(nproc)"
