@@ -85,7 +85,9 @@ TEST(RpcLive, SeesCreateUpdateDeleteThenKill) {
   c->call(rpc::ping());
   std::lock_guard<std::mutex> lock(mu);
   ASSERT_LE(seen.size(), 4u);
-  if (seen.size() == 4) EXPECT_EQ(seen[3].action, "KILLED");
+  if (seen.size() == 4) {
+    EXPECT_EQ(seen[3].action, "KILLED");
+  }
 }
 
 TEST(RpcSessions, TwoSessionsOnOneSocketKeepTheirNamespacesApart) {
