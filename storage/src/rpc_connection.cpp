@@ -325,6 +325,30 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
 
 // -- public API ----------------------------------------------------------------------------------
 
+namespace {
+
+// The outcome of a call as plain data. Exceptions are made in the waiting thread, never carried
+// across threads in an exception_ptr (whose refcount ThreadSanitizer cannot see in libstdc++).
+struct Outcome {
+  std::error_code ec;
+  Value value;
+};
+
+Value value_or_throw(Outcome o) {
+  if (o.ec) throw_error(o.ec, o.value);
+  return std::move(o.value);
+}
+
+std::future<Outcome> outcome_future(RpcConnection::Impl& impl, Request request, RequestOptions options,
+                                    NotificationHandler on_notify = {}) {
+  auto p = std::make_shared<std::promise<Outcome>>();
+  auto fut = p->get_future();
+  impl.send(std::move(request), std::move(options), [p](std::error_code ec, Value v) { p->set_value({ec, std::move(v)}); },
+            std::move(on_notify));
+  return fut;
+}
+}  // namespace
+
 RpcConnection::RpcConnection(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 RpcConnection::~RpcConnection() {
@@ -357,13 +381,19 @@ std::shared_ptr<RpcConnection> RpcConnection::connect(asio::io_context& io, std:
   }
   auto impl = std::make_shared<Impl>(io, ep, std::move(options));
   std::shared_ptr<RpcConnection> owner(new RpcConnection(impl));
-  std::promise<std::shared_ptr<RpcConnection>> done;
+  struct Connected {
+    std::error_code ec;
+    std::string why;
+    std::shared_ptr<RpcConnection> connection;
+  };
+  std::promise<Connected> done;
   auto fut = done.get_future();
-  impl->start(std::move(owner), [&done, url = ep.to_string()](std::error_code ec, const std::string& why, std::shared_ptr<RpcConnection> c) {
-    if (ec) done.set_exception(std::make_exception_ptr(Error(ec, "connect to " + url + " failed: " + why)));
-    else done.set_value(std::move(c));
+  impl->start(std::move(owner), [&done](std::error_code ec, const std::string& why, std::shared_ptr<RpcConnection> c) {
+    done.set_value({ec, why, std::move(c)});
   });
-  return fut.get();
+  Connected r = fut.get();
+  if (r.ec) throw Error(r.ec, "connect to " + ep.to_string() + " failed: " + r.why);
+  return std::move(r.connection);
 }
 
 void RpcConnection::async_call(Request request, RequestOptions options, Handler handler) {
@@ -371,24 +401,17 @@ void RpcConnection::async_call(Request request, RequestOptions options, Handler 
 }
 
 std::future<Value> RpcConnection::call_future(Request request, RequestOptions options) {
-  auto p = std::make_shared<std::promise<Value>>();
-  auto fut = p->get_future();
-  impl_->send(std::move(request), std::move(options), [p](std::error_code ec, Value v) {
-    if (!ec) return p->set_value(std::move(v));
-    try {
-      throw_error(ec, v);
-    } catch (...) {
-      p->set_exception(std::current_exception());
-    }
+  // Deferred: get() runs in the caller's thread, which is where any exception is created.
+  return std::async(std::launch::deferred, [f = outcome_future(*impl_, std::move(request), std::move(options))]() mutable {
+    return value_or_throw(f.get());
   });
-  return fut;
 }
 
 Value RpcConnection::call(Request request, RequestOptions options) {
   if (impl_->io.get_executor().running_in_this_thread()) {
     throw Error(make_error_code(Errc::invalid_argument), "blocking call '" + request.method + "' made on the io thread");
   }
-  return call_future(std::move(request), std::move(options)).get();
+  return value_or_throw(outcome_future(*impl_, std::move(request), std::move(options)).get());
 }
 
 QueryResult RpcConnection::query(std::string sql, Object vars, RequestOptions options) {
@@ -399,17 +422,7 @@ Uuid RpcConnection::live(Value what, NotificationHandler on_notify, bool diff, R
   if (impl_->io.get_executor().running_in_this_thread()) {
     throw Error(make_error_code(Errc::invalid_argument), "blocking call 'live' made on the io thread");
   }
-  std::promise<Value> p;
-  auto fut = p.get_future();
-  impl_->send(rpc::live(std::move(what), diff), std::move(options), [&p](std::error_code ec, Value v) {
-    if (!ec) return p.set_value(std::move(v));
-    try {
-      throw_error(ec, v);
-    } catch (...) {
-      p.set_exception(std::current_exception());
-    }
-  }, std::move(on_notify));
-  Value v = fut.get();
+  Value v = value_or_throw(outcome_future(*impl_, rpc::live(std::move(what), diff), std::move(options), std::move(on_notify)).get());
   if (!v.is<Uuid>()) throw Error(make_error_code(Errc::protocol_error), std::string("live returned ") + v.type_name());
   return v.get<Uuid>();
 }

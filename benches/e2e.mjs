@@ -1,0 +1,42 @@
+// Runs the end-to-end `RETURN 1` benchmark side by side: this library (bench_e2e_return1) and the
+// official JS SDK, against one local server started here, at 1 and 64 in flight. Prints every
+// figure and the ratios as JSON lines. Usage: node benches/e2e.mjs BUILD_DIR [QUERIES]
+import { spawn, execFileSync } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const buildDir = path.resolve(process.argv[2] ?? path.join(here, '..', 'build'));
+const queries = process.argv[3] ?? '20000';
+const endpoint = process.env.CORTEX_BENCH_ENDPOINT;  // e.g. a real `surreal start`
+
+let server = null;
+let url = endpoint;
+if (!url) {
+  server = spawn('node', [path.join(here, '..', 'tools', 'surrealdb-local', 'server.js'), '--bind', '127.0.0.1:0', '--quiet'],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise((resolve) => readline.createInterface({ input: server.stdout }).once('line', resolve));
+  url = `ws://${line.replace('listening on ', '')}/rpc`;
+}
+
+const figures = {};
+function record(output) {
+  for (const line of output.split('\n').filter(Boolean)) {
+    console.log(line);
+    const f = JSON.parse(line);
+    figures[f.name] = f.value;
+  }
+}
+const cpp = path.join(buildDir, 'benches', 'bench_e2e_return1');
+for (const inflight of ['1', '64']) {
+  record(execFileSync(cpp, ['--url', url, '--queries', queries, '--inflight', inflight], { encoding: 'utf8' }));
+  record(execFileSync('node', [path.join(here, 'js_sdk_return1.mjs'), url, queries, inflight], { encoding: 'utf8' }));
+}
+for (const inflight of [1, 64]) {
+  const c = `cpp.return1.inflight${inflight}`, j = `js_sdk.return1.inflight${inflight}`;
+  const ratio = (name, value) => console.log(JSON.stringify({ name, value: +value.toFixed(2), unit: 'ratio' }));
+  ratio(`ratio.return1.inflight${inflight}.throughput_cpp_over_js`, figures[`${c}.throughput`] / figures[`${j}.throughput`]);
+  ratio(`ratio.return1.inflight${inflight}.client_cpu_js_over_cpp`, figures[`${j}.client_cpu`] / figures[`${c}.client_cpu`]);
+}
+server?.kill('SIGTERM');
