@@ -112,7 +112,6 @@ void LocalServer::start() {
   std::vector<std::string> args;
   if (!options_.script.empty()) {
     args = {require_node(), options_.script, "--bind", options_.host + ":" + std::to_string(port_)};
-    args.insert(args.end(), options_.script_args.begin(), options_.script_args.end());
   } else if (!surreal.empty()) {
     if (port_ == 0) port_ = free_port(options_.host);
     args = {surreal, "start", "--bind", options_.host + ":" + std::to_string(port_)};
@@ -130,6 +129,7 @@ void LocalServer::start() {
     if (options_.quiet) args.emplace_back("--quiet");
   }
 
+  args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) start_failed(std::string("pipe: ") + std::strerror(errno));
   std::vector<char*> argv;
@@ -152,8 +152,8 @@ void LocalServer::start() {
   pid_ = pid;
 
   const auto deadline = Clock::now() + options_.start_timeout;
-  if (port_ == 0) {
-    // The npm server binds port 0 and prints "listening on HOST:PORT" once it is ready.
+  if (surreal.empty()) {
+    // The npm server prints "listening on HOST:PORT" once the engine is open and the port bound.
     std::string line;
     while (line.find('\n') == std::string::npos) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -161,14 +161,18 @@ void LocalServer::start() {
       if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) != 1) { kill(); start_failed("no 'listening' line before the start timeout"); }
       char buf[256];
       const auto n = ::read(stdout_fd_, buf, sizeof buf);
-      if (n <= 0) { kill(); start_failed("the server exited during start (see its stderr)"); }
+      if (n <= 0) {
+        kill();
+        start_failed("the server exited during start (port " + std::to_string(port_) + " taken? see its stderr)");
+      }
       line.append(buf, static_cast<std::size_t>(n));
     }
     const auto colon = line.rfind(':', line.find('\n'));
     port_ = static_cast<std::uint16_t>(std::atoi(line.c_str() + colon + 1));
     if (port_ == 0) { kill(); start_failed("unreadable listening line: " + line); }
+    return;
   }
-  // Poll /health: the server offers no other readiness signal (surreal binary case, restarts).
+  // `surreal start` has no readiness line: poll /health.
   while (!healthy(options_.host, port_)) {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {

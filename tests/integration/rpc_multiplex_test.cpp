@@ -136,3 +136,14 @@ TEST(RpcTransactions, CancelLeavesNoWritesCommitKeepsThem) {
   ASSERT_EQ(rows.get<Array>().size(), 1u);
   EXPECT_EQ(rows[std::size_t{0}]["id"], record("account", Value("kept")));
 }
+
+TEST(RpcMultiplex, MessagesBeyondWebsocketppsDefaultLimitRoundTrip) {
+  // websocketpp refuses frames over 32 MB unless told otherwise; SurrealDB allows 128 MiB.
+  auto c = connect_fresh();
+  const std::string big(40u * 1024u * 1024u, 'x');
+  RequestOptions o;
+  o.timeout = std::chrono::minutes(2);
+  const Value back = c->query("RETURN $big", {{"big", Value(big)}}, o).at(0);
+  ASSERT_TRUE(back.is<std::string>());
+  EXPECT_EQ(back.get<std::string>().size(), big.size());
+}

@@ -64,7 +64,7 @@ namespace cortex::test {
 storage::LocalServerOptions fault_server_options(const std::string& mode) {
   storage::LocalServerOptions o;
   o.script = CORTEX_TEST_SUPPORT_DIR "/fault-server.js";
-  o.script_args = {"--mode", mode};
+  o.extra_args = {"--mode", mode};
   return o;
 }
 }  // namespace cortex::test

@@ -4,7 +4,9 @@
 // GET /rpc WebSocket with the `cbor` subprotocol, /health, /status, /version. Every socket gets its
 // own server-side session; replies carry the request's id; live-query notifications go to the socket
 // that owns the session. See DESIGN.md "The local SurrealDB server".
+const fs = require('node:fs');
 const http = require('node:http');
+const https = require('node:https');
 const path = require('node:path');
 const crypto = require('node:crypto');
 const { WebSocketServer } = require('ws');
@@ -18,12 +20,12 @@ const MAX_MESSAGE = 128 * 1024 * 1024;
 
 function usage(msg) {
   process.stderr.write(`${msg ? msg + '\n' : ''}usage: server.js [--bind HOST:PORT] [--store mem://|surrealkv://DIR]` +
-    ' [--user NAME --pass PASSWORD] [--quiet]\n');
+    ' [--user NAME --pass PASSWORD] [--web-crt CERT.pem --web-key KEY.pem] [--quiet]\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const o = { bind: '127.0.0.1:8000', store: 'mem://', user: null, pass: null, quiet: false };
+  const o = { bind: '127.0.0.1:8000', store: 'mem://', user: null, pass: null, quiet: false, cert: null, key: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => { if (i + 1 >= argv.length) usage(`${a} needs a value`); return argv[++i]; };
@@ -32,10 +34,13 @@ function parseArgs(argv) {
     else if (a === '--user' || a === '-u') o.user = val();
     else if (a === '--pass' || a === '-p') o.pass = val();
     else if (a === '--quiet') o.quiet = true;
+    else if (a === '--web-crt' || a === '--tls-cert') o.cert = val();
+    else if (a === '--web-key' || a === '--tls-key') o.key = val();
     else if (a === '--help' || a === '-h') usage();
     else usage(`unknown argument ${a}`);
   }
   if ((o.user === null) !== (o.pass === null)) usage('--user and --pass go together');
+  if ((o.cert === null) !== (o.key === null)) usage('--web-crt and --web-key go together');
   if (!/^(mem:\/\/|surrealkv:\/\/.+|rocksdb:\/\/.+)$/.test(o.store)) usage(`unsupported --store ${o.store}`);
   const m = /^(.*):(\d+)$/.exec(o.bind);
   if (!m) usage(`--bind wants HOST:PORT, got ${o.bind}`);
@@ -145,7 +150,7 @@ async function main() {
     }
   })().catch((e) => log('notification loop ended:', e.message));
 
-  const server = http.createServer((req, res) => {
+  const handler = (req, res) => {
     res.setHeader('server', 'SurrealDB');
     res.setHeader('surreal-version', ENGINE_VERSION);
     const url = req.url.split('?')[0];
@@ -153,7 +158,11 @@ async function main() {
     else if (req.method === 'GET' && url === '/version') { res.writeHead(200); res.end(ENGINE_VERSION); }
     else if (url === '/rpc') { res.writeHead(405); res.end('use a WebSocket upgrade on /rpc (HTTP RPC is not served here)\n'); }
     else { res.writeHead(404); res.end('not found\n'); }
-  });
+  };
+  // With a certificate the same routes are served over TLS (wss://, https://), as `surreal start --web-crt`.
+  const server = opts.cert
+    ? https.createServer({ cert: fs.readFileSync(opts.cert), key: fs.readFileSync(opts.key) }, handler)
+    : http.createServer(handler);
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE, handleProtocols: () => 'cbor' });
   server.on('upgrade', (req, socket, head) => {

@@ -28,10 +28,11 @@ struct LocalServerOptions {
   std::string server_dir;
   /// Silence the server's own log lines on stderr. Default on.
   bool quiet = true;
-  /// Test hook: run this Node script (with `--bind HOST:PORT` and these arguments) instead of the
+  /// More arguments for the server (e.g. {"--web-crt", "c.pem", "--web-key", "k.pem"} for TLS).
+  std::vector<std::string> extra_args;
+  /// Test hook: run this Node script (with `--bind HOST:PORT` and extra_args) instead of the
   /// engine — e.g. a fault-injecting fake server. It must print "listening on HOST:PORT".
   std::string script;
-  std::vector<std::string> script_args;
 };
 
 class LocalServer {
