@@ -30,7 +30,7 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
     client_.set_max_message_size(options_.max_message_size);
     client_.set_open_handshake_timeout(0);  // RpcConnection enforces its own connect deadline
     client_.set_close_handshake_timeout(2000);
-    configure_tls();
+    configure_socket();
   }
 
   void start(TransportCallbacks cb) override {
@@ -96,7 +96,7 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
     return con_;
   }
 
-  void configure_tls();
+  void configure_socket();  // TLS context (wss) and TCP_NODELAY
 
   void on_open(websocketpp::connection_hdl) {
     auto con = connection();
@@ -157,11 +157,17 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
   std::atomic<bool> opened_{false};
 };
 
+// Small RPC frames must not wait for Nagle's algorithm behind an unacknowledged one.
 template <>
-void WsTransport<websocketpp::config::asio_client>::configure_tls() {}
+void WsTransport<websocketpp::config::asio_client>::configure_socket() {
+  client_.set_socket_init_handler([](websocketpp::connection_hdl, asio::ip::tcp::socket& s) {
+    asio::error_code ec;
+    s.set_option(asio::ip::tcp::no_delay(true), ec);
+  });
+}
 
 template <>
-void WsTransport<websocketpp::config::asio_tls_client>::configure_tls() {
+void WsTransport<websocketpp::config::asio_tls_client>::configure_socket() {
   client_.set_tls_init_handler([this](websocketpp::connection_hdl) {
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
     ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
@@ -178,6 +184,8 @@ void WsTransport<websocketpp::config::asio_tls_client>::configure_tls() {
   });
   client_.set_socket_init_handler([this](websocketpp::connection_hdl, asio::ssl::stream<asio::ip::tcp::socket>& s) {
     SSL_set_tlsext_host_name(s.native_handle(), endpoint_.host.c_str());  // SNI
+    asio::error_code ec;
+    s.lowest_layer().set_option(asio::ip::tcp::no_delay(true), ec);
   });
 }
 

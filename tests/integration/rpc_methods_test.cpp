@@ -172,3 +172,17 @@ TEST(RpcMethods, AsyncFormsHandTheErrorCodeToTheHandler) {
   auto fut = c->call_future(rpc::query("RETURN ("));
   EXPECT_THROW(fut.get(), cortex::Error);
 }
+
+TEST(RpcMethods, ResetClearsTheSessionState) {
+  auto c = connect_fresh();
+  c->call(rpc::let("x", Value(1)));
+  EXPECT_EQ(c->query("RETURN $x").at(0), Value(1));
+  c->call(rpc::reset());
+  // reset forgets the namespace too: statements fail until `use` runs again…
+  const auto q = c->query("RETURN $x");
+  ASSERT_FALSE(q.ok());
+  EXPECT_NE(q.statements[0].error.find("namespace"), std::string::npos) << q.statements[0].error;
+  // …and the variable is gone.
+  c->call(rpc::use("after_reset", "db"));
+  EXPECT_TRUE(c->query("RETURN $x").at(0).is_none());
+}
