@@ -49,6 +49,25 @@ class Decoder {
 
   bool at_end() const { return p_ == end_; }
 
+  void map_entries(const std::function<void(std::string_view, Value&&)>& on_entry) {
+    const Head h = head();
+    if (h.major != 5) fail("top level is not a map");
+    if (!h.indefinite && h.arg > left() / 2) fail("map longer than the input");
+    for (std::uint64_t i = 0; h.indefinite ? !at_break() : i < h.arg; ++i) {
+      const Head k = head();
+      if (k.major != 3) fail("map key is not text");
+      if (k.indefinite) {
+        const std::string key = chunks(k, 3);
+        on_entry(key, item(1));
+        continue;
+      }
+      if (k.arg > left()) fail("string longer than the input");
+      const std::string_view key(p_, static_cast<std::size_t>(k.arg));  // a view: no copy
+      p_ += k.arg;
+      on_entry(key, item(1));
+    }
+  }
+
  private:
   std::size_t left() const { return static_cast<std::size_t>(end_ - p_); }
   std::uint8_t byte() {
@@ -231,6 +250,13 @@ class Decoder {
 };
 
 }  // namespace
+
+void decode_map(std::string_view bytes, const std::function<void(std::string_view, Value&&)>& on_entry,
+                const DecodeOptions& options) {
+  Decoder d(bytes, options.max_depth);
+  d.map_entries(on_entry);
+  if (!d.at_end()) fail("trailing bytes after the item");
+}
 
 Value decode(std::string_view bytes, const DecodeOptions& options) {
   Decoder d(bytes, options.max_depth);

@@ -143,46 +143,55 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
   // -- incoming frames -------------------------------------------------------------------------
 
   void on_message(std::string&& payload) {
-    Value msg;
+    // Walk the envelope entry by entry: no map is built for {id, result} on the hot path.
+    std::optional<std::int64_t> id;
+    Value result, error, session;
+    bool has_result = false, has_error = false;
     try {
-      msg = cbor::decode(payload);
+      cbor::decode_map(payload, [&](std::string_view key, Value&& v) {
+        if (key == "id") {
+          if (v.is<std::int64_t>()) id = v.get<std::int64_t>();
+        } else if (key == "result") {
+          result = std::move(v);
+          has_result = true;
+        } else if (key == "error") {
+          error = std::move(v);
+          has_error = true;
+        } else if (key == "session") {
+          session = std::move(v);
+        }
+      });
     } catch (const Error& e) {
       return fail("undecodable frame from server: " + std::string(e.what()), Errc::protocol_error);
     }
-    if (!msg.is<Object>()) return fail(std::string("server sent a ") + msg.type_name() + " frame", Errc::protocol_error);
-    auto& obj = msg.get<Object>();
-    const Value& id = msg["id"];
-    if (id.is<std::int64_t>()) return on_reply(static_cast<std::uint64_t>(id.get<std::int64_t>()), obj);
-    if (msg["error"].is<Object>()) {
+    if (id) return on_reply(static_cast<std::uint64_t>(*id), has_error, std::move(has_error ? error : result));
+    if (has_error) {
       // An id-less error means the server could not read one of our frames: its caller cannot be
       // known, so fail them all now rather than let them wait out their deadlines.
-      const auto& m = msg["error"]["message"];
+      const auto& m = error["message"];
       return fail("server reported an error for an unidentifiable request: " +
-                      (m.is<std::string>() ? m.get<std::string>() : to_json_text(msg["error"])),
+                      (m.is<std::string>() ? m.get<std::string>() : to_json_text(error)),
                   Errc::protocol_error);
     }
-    on_notification(msg["result"], msg["session"]);
+    if (has_result) on_notification(result, session);
   }
 
-  void on_reply(std::uint64_t id, Object& obj) {
+  void on_reply(std::uint64_t id, bool is_error, Value value) {
     std::optional<PendingRequests::Entry> e;
     {
       std::lock_guard<std::mutex> lock(mu);
       e = pending.take(id);
     }
     if (!e) return;  // answered after its deadline: the caller already has a timeout
-    auto err = obj.find("error");
-    if (err != obj.end()) {
-      const auto ec = server_error_code(err->second);  // before the move below: argument order is unspecified
-      return e->handler(ec, std::move(err->second));
+    if (is_error) {
+      const auto ec = server_error_code(value);
+      return e->handler(ec, std::move(value));
     }
-    auto res = obj.find("result");
-    Value result = res == obj.end() ? Value::none() : std::move(res->second);
-    if (e->on_notify && result.is<Uuid>()) {
+    if (e->on_notify && value.is<Uuid>()) {
       std::lock_guard<std::mutex> lock(mu);
-      lives[result.get<Uuid>().bytes] = std::move(e->on_notify);
+      lives[value.get<Uuid>().bytes] = std::move(e->on_notify);
     }
-    e->handler({}, std::move(result));
+    e->handler({}, std::move(value));
   }
 
   void on_notification(const Value& r, const Value& session) {

@@ -160,3 +160,19 @@ TEST(Cbor, RejectsMalformedTagPayloads) {
   expect_decode_error(unhex("1bffffffffffffffff"), "64-bit signed range");
   expect_decode_error(unhex("ff"), "unexpected break");
 }
+
+TEST(Cbor, DecodeMapVisitsEntriesInOrder) {
+  const std::string bytes = cbor::encode(Value(Object{{"id", Value(7)}, {"result", Value(Array{Value(1)})}}));
+  std::vector<std::string> keys;
+  Value result;
+  cbor::decode_map(bytes, [&](std::string_view k, Value&& v) {
+    keys.emplace_back(k);
+    if (k == "result") result = std::move(v);
+  });
+  EXPECT_EQ(keys, (std::vector<std::string>{"id", "result"}));
+  EXPECT_EQ(result, Value(Array{Value(1)}));
+  auto nothing = [](std::string_view, Value&&) {};
+  EXPECT_THROW(cbor::decode_map(unhex("8101"), nothing), cortex::Error);
+  EXPECT_THROW(cbor::decode_map(unhex("a10102"), nothing), cortex::Error);
+  EXPECT_THROW(cbor::decode_map(unhex("a1617801ff"), nothing), cortex::Error);
+}
