@@ -1,0 +1,61 @@
+#pragma once
+// PoolMetrics: the counters, gauges and latency histograms a pool reports (seed 002's counters plus
+// what operators need), all lock-free atomics safe to update from any thread. snapshot() copies
+// them into a plain MetricsSnapshot, which renders as JSON or Prometheus text.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "cortex/metrics/latency_histogram.hpp"
+
+namespace cortex::metrics {
+
+/// Why a connection was closed.
+enum class CloseReason : std::size_t { idle = 0, lifetime, max_uses, broken, shutdown, count };
+const char* to_string(CloseReason r) noexcept;
+
+struct MetricsSnapshot {
+  // Cumulative counters (only ever grow).
+  std::uint64_t connections_created = 0, connections_reused = 0, acquisitions = 0, acquisition_timeouts = 0,
+                retries = 0, successes = 0, errors = 0, health_checks_passed = 0, health_checks_failed = 0,
+                leaks_detected = 0;
+  std::array<std::uint64_t, static_cast<std::size_t>(CloseReason::count)> closed{};
+  // Gauges (go up and down) and their peaks.
+  std::int64_t size = 0, idle = 0, in_use = 0, waiters = 0, peak_in_use = 0, peak_waiters = 0;
+  LatencySummary acquire_wait, request_time;
+
+  std::string to_json() const;
+  /// Prometheus text exposition, every metric named `<prefix>_…`.
+  std::string to_prometheus(const std::string& prefix = "cortex_pool") const;
+};
+
+class PoolMetrics {
+ public:
+  // Counters.
+  std::atomic<std::uint64_t> connections_created{0}, connections_reused{0}, acquisitions{0},
+      acquisition_timeouts{0}, retries{0}, successes{0}, errors{0}, health_checks_passed{0},
+      health_checks_failed{0}, leaks_detected{0};
+  void closed(CloseReason r) noexcept { closed_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed); }
+
+  // Gauges: add(+1/−1); peaks follow in_use and waiters.
+  void add_size(std::int64_t d) noexcept { size_.fetch_add(d, std::memory_order_relaxed); }
+  void add_idle(std::int64_t d) noexcept { idle_.fetch_add(d, std::memory_order_relaxed); }
+  void add_in_use(std::int64_t d) noexcept { raise_peak(peak_in_use_, in_use_.fetch_add(d, std::memory_order_relaxed) + d); }
+  void add_waiters(std::int64_t d) noexcept { raise_peak(peak_waiters_, waiters_.fetch_add(d, std::memory_order_relaxed) + d); }
+
+  LatencyHistogram acquire_wait, request_time;
+
+  MetricsSnapshot snapshot() const noexcept;
+
+ private:
+  static void raise_peak(std::atomic<std::int64_t>& peak, std::int64_t now) noexcept {
+    auto seen = peak.load(std::memory_order_relaxed);
+    while (now > seen && !peak.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
+    }
+  }
+  std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(CloseReason::count)> closed_{};
+  std::atomic<std::int64_t> size_{0}, idle_{0}, in_use_{0}, waiters_{0}, peak_in_use_{0}, peak_waiters_{0};
+};
+
+}  // namespace cortex::metrics
