@@ -282,3 +282,19 @@ TEST(PoolCore, SeedBurstOf10000CallersOnMax50AllComplete) {
   EXPECT_EQ(d.core.waiters(), 0u);
   EXPECT_EQ(d.core.size(), 50u);
 }
+
+TEST(PoolCore, IdleConnectionThatDiesIsEvictedAndReplaced) {
+  Driver d(limits(1, 2));
+  Core::Effects fx;
+  d.core.fill(fx);
+  d.run(fx);
+  d.finish_creates(t0);
+  ASSERT_EQ(d.core.idle(), 1u);
+  d.core.evict_idle(1, fx);
+  EXPECT_EQ(fx.creates, 1u);  // back to the minimum
+  d.run(fx);
+  EXPECT_EQ(d.reasons.back(), CloseReason::broken);
+  EXPECT_EQ(d.core.idle(), 0u);
+  d.core.evict_idle(42, fx);  // unknown: nothing happens
+  EXPECT_TRUE(fx.empty());
+}

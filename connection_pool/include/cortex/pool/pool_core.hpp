@@ -112,6 +112,16 @@ class PoolCore {
     offer(std::move(s), now, fx);
   }
 
+  /// An idle connection died (its socket closed): drop it and top the pool up. A leased one is
+  /// left alone — its release reports it broken.
+  void evict_idle(const Conn& conn, Effects& fx) {
+    auto it = std::find_if(idle_.begin(), idle_.end(), [&](const SlotPtr& s) { return s->conn == conn; });
+    if (it == idle_.end()) return;
+    SlotPtr s = std::move(*it);
+    idle_.erase(it);
+    retire(std::move(s), metrics::CloseReason::broken, fx);
+  }
+
   /// A waiter gave up (its caller was cancelled).
   void cancel(Ticket t, std::error_code ec, Effects& fx) {
     if (auto c = waiters_.cancel(t, ec)) fx.completions.push_back(std::move(*c));
@@ -119,8 +129,8 @@ class PoolCore {
 
   /// Time passed: waiters past their deadline fail with pool_timeout; idle connections above the
   /// minimum that sat unused longer than idle_timeout, or are past their lifetime, close; the
-  /// minimum is topped up.
-  void tick(TimePoint now, Effects& fx) {
+  /// minimum is topped up unless `may_grow` is false (the driver is backing off a failing endpoint).
+  void tick(TimePoint now, Effects& fx, bool may_grow = true) {
     for (auto& c : waiters_.expire(now, make_error_code(Errc::pool_timeout))) fx.completions.push_back(std::move(c));
     std::vector<SlotPtr> keep;
     keep.reserve(idle_.size());
@@ -135,7 +145,7 @@ class PoolCore {
       }
     }
     idle_ = std::move(keep);
-    grow(fx);
+    if (may_grow) grow(fx);
   }
 
   /// Opens connections up to the minimum (warm start) and whatever waiters need.

@@ -44,6 +44,16 @@ class PoolMetrics {
   void add_in_use(std::int64_t d) noexcept { raise_peak(peak_in_use_, in_use_.fetch_add(d, std::memory_order_relaxed) + d); }
   void add_waiters(std::int64_t d) noexcept { raise_peak(peak_waiters_, waiters_.fetch_add(d, std::memory_order_relaxed) + d); }
 
+  /// Sets all four gauges at once from the pool's own counts (raising the peaks).
+  void set_gauges(std::int64_t size, std::int64_t idle, std::int64_t in_use, std::int64_t waiters) noexcept {
+    size_.store(size, std::memory_order_relaxed);
+    idle_.store(idle, std::memory_order_relaxed);
+    in_use_.store(in_use, std::memory_order_relaxed);
+    waiters_.store(waiters, std::memory_order_relaxed);
+    raise_peak(peak_in_use_, in_use);
+    raise_peak(peak_waiters_, waiters);
+  }
+
   LatencyHistogram acquire_wait, request_time;
 
   MetricsSnapshot snapshot() const noexcept;

@@ -1,0 +1,111 @@
+#pragma once
+// ConnectionPool: the pool of one endpoint. Drives a PoolCore with real RpcConnections on an Asio
+// io_context: opens connections (signin, use, schema file, on_connection_create hook), hands out
+// exclusive leases (PooledConnection), restores the session state a lease may have changed before
+// anyone else gets the connection, retires connections by idle time, lifetime (with jitter) and use
+// count, retries failed connects with backoff, and shuts down cleanly.
+//
+// Thread-safety: all members may be called from any thread; blocking acquire() must not be called
+// on the io_context's threads. Lifetime: shared_ptr; leases keep it alive; the io_context must
+// outlive it.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "cortex/metrics/pool_metrics.hpp"
+#include "cortex/pool/pool_config.hpp"
+#include "cortex/storage/rpc.hpp"
+#include "cortex/storage/rpc_connection.hpp"
+
+namespace cortex::pool {
+
+class PooledConnection;
+
+/// Session state every pooled connection starts with, and is restored to after each lease.
+struct SessionDefaults {
+  std::optional<std::string> ns, db;
+  std::optional<storage::Credentials> credentials;  ///< signed in on every new connection; never logged
+};
+
+struct ConnectionPoolParams {
+  std::string url;  ///< ws:// or wss:// endpoint
+  PoolConfig config;
+  /// Per-connection options; connect_timeout is capped by config.connection_timeout.
+  storage::ConnectOptions connect;
+  SessionDefaults defaults;
+  /// Retire a connection after this many leases; 0 = never. Default 0.
+  std::uint64_t max_uses = 0;
+  /// Share of max_lifetime drawn at random and taken off each connection's lifetime, so that
+  /// connections opened together do not all retire together. Default 0.1.
+  double lifetime_jitter = 0.1;
+  /// Runs on every new connection before first use (on the io thread: use async calls only).
+  std::function<void(storage::RpcConnection&)> on_connection_create;
+  /// SurrealQL run on every new connection before first use (e.g. DEFINE TABLE … IF NOT EXISTS).
+  std::string schema;
+};
+
+class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
+ public:
+  /// Validates the params (std::invalid_argument naming the field) and, with warm_connections,
+  /// starts opening min_connections (without waiting for them).
+  static std::shared_ptr<ConnectionPool> create(asio::io_context& io, ConnectionPoolParams params,
+                                                std::shared_ptr<metrics::PoolMetrics> metrics = nullptr);
+  ~ConnectionPool();
+
+  /// Waits up to config.connection_timeout for a connection. Throws cortex::Error: pool_timeout,
+  /// pool_closed, or the connect error when the endpoint cannot be reached.
+  PooledConnection acquire();
+  /// Async form; the handler runs on the io context.
+  void async_acquire(std::function<void(std::error_code, PooledConnection)> handler);
+
+  /// New acquires fail with pool_closed, waiters are woken with pool_closed, idle connections
+  /// close; leased connections close when returned. Idempotent.
+  void shutdown();
+
+  struct Status {
+    std::size_t size, idle, in_use, waiters, pending;
+    bool closed;
+    std::error_code last_error;
+  };
+  Status status() const;
+  metrics::PoolMetrics& metrics() const noexcept;
+  const std::string& url() const noexcept;
+
+  struct Impl;
+
+ private:
+  explicit ConnectionPool(std::unique_ptr<Impl> impl);
+  friend class PooledConnection;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// An exclusive lease of a pooled connection. Move-only; returns the connection on destruction.
+class PooledConnection {
+ public:
+  PooledConnection() = default;
+  PooledConnection(PooledConnection&& o) noexcept { *this = std::move(o); }
+  PooledConnection& operator=(PooledConnection&& o) noexcept;
+  PooledConnection(const PooledConnection&) = delete;
+  PooledConnection& operator=(const PooledConnection&) = delete;
+  ~PooledConnection() { release(); }
+
+  storage::RpcConnection& operator*() const { return *conn_; }
+  storage::RpcConnection* operator->() const { return conn_.get(); }
+  explicit operator bool() const noexcept { return conn_ != nullptr; }
+
+  /// The connection is not to be reused (e.g. a request on it timed out): it closes on release.
+  void mark_broken() noexcept { broken_ = true; }
+  /// Returns the connection now (also done by the destructor).
+  void release();
+
+ private:
+  friend class ConnectionPool;
+  std::shared_ptr<ConnectionPool> pool_;
+  std::shared_ptr<void> slot_;  // the pool's slot, type-erased to keep PoolCore out of this header
+  std::shared_ptr<storage::RpcConnection> conn_;
+  bool broken_ = false;
+};
+
+}  // namespace cortex::pool

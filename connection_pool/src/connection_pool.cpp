@@ -1,0 +1,342 @@
+// ConnectionPool: drives PoolCore (pure logic) with RpcConnections and an Asio timer. All core
+// state is under `mu`; effects (connects, closes, completions) run after it is released.
+#include "cortex/pool/connection_pool.hpp"
+
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <future>
+#include <mutex>
+#include <random>
+
+#include "cortex/pool/pool_core.hpp"
+#include "cortex/storage/error.hpp"
+#include "cortex/storage/url.hpp"
+
+namespace cortex::pool {
+
+using storage::RpcConnection;
+using Conn = std::shared_ptr<RpcConnection>;
+using Core = PoolCore<Conn>;
+using Clock = std::chrono::steady_clock;
+
+struct ConnectionPool::Impl {
+  Impl(asio::io_context& io_, ConnectionPoolParams p, std::shared_ptr<metrics::PoolMetrics> m)
+      : io(io_),
+        params(std::move(p)),
+        metrics(m ? std::move(m) : std::make_shared<metrics::PoolMetrics>()),
+        core(CoreLimits{params.config.min_connections, params.config.max_connections, params.config.idle_timeout,
+                        params.max_uses}),
+        timer(io_),
+        rng(std::random_device{}()) {}
+
+  asio::io_context& io;
+  ConnectionPoolParams params;
+  std::shared_ptr<metrics::PoolMetrics> metrics;
+  std::weak_ptr<ConnectionPool> self;
+
+  mutable std::mutex mu;
+  Core core;
+  asio::steady_timer timer;
+  std::optional<Clock::time_point> armed_for;
+  std::optional<Clock::time_point> retry_at;  // reconnect backoff after failed connects
+  std::uint32_t connect_failures = 0;
+  std::string last_error_text;
+  std::mt19937_64 rng;
+
+  void publish_gauges_locked() {
+    metrics->set_gauges(static_cast<std::int64_t>(core.size()), static_cast<std::int64_t>(core.idle()),
+                        static_cast<std::int64_t>(core.in_use()), static_cast<std::int64_t>(core.waiters()));
+  }
+
+  // Performs what the core asked for. Never called with `mu` held.
+  void apply(Core::Effects& fx) {
+    for (auto& [slot, why] : fx.closes) {
+      metrics->closed(why);
+      if (slot->conn) slot->conn->close();
+    }
+    for (std::size_t i = 0; i < fx.creates; ++i) start_create();
+    for (auto& c : fx.completions) c();
+    arm();
+  }
+
+  void start_create() {
+    auto opts = params.connect;
+    opts.connect_timeout = std::min(opts.connect_timeout, params.config.connection_timeout);
+    RpcConnection::async_connect(io, params.url, opts, [weak = self](std::error_code ec, Conn conn) {
+      auto pool = weak.lock();
+      if (!pool) return;
+      auto& impl = *pool->impl_;
+      if (ec) return impl.finish_create(ec, "connect to " + impl.params.url + " failed: " + ec.message(), nullptr);
+      impl.setup(conn, [weak, conn](std::error_code setup_ec, const std::string& why) {
+        if (auto p = weak.lock()) p->impl_->finish_create(setup_ec, why, conn);
+      });
+    });
+  }
+
+  /// The session steps every connection starts with (and returns to after a lease).
+  std::vector<storage::Request> session_steps(bool with_schema) const {
+    std::vector<storage::Request> steps;
+    if (params.defaults.credentials) steps.push_back(storage::rpc::signin(*params.defaults.credentials));
+    if (params.defaults.ns || params.defaults.db) steps.push_back(storage::rpc::use(params.defaults.ns, params.defaults.db));
+    if (with_schema && !params.schema.empty()) steps.push_back(storage::rpc::query(params.schema));
+    return steps;
+  }
+
+  // Runs the steps one after another: session-mutating calls must be awaited before the next.
+  // Static: it may outlive the pool (the connection keeps it going), so it must not touch `this`.
+  static void run_steps(Conn conn, std::shared_ptr<std::vector<storage::Request>> steps, std::size_t i,
+                 std::function<void(std::error_code, const std::string&)> done) {
+    if (i == steps->size()) return done({}, "");
+    const std::string method = (*steps)[i].method;
+    conn->async_call((*steps)[i], {}, [conn, steps, i, done, method](std::error_code ec, storage::Value v) {
+      if (!ec && method == "query") {
+        const auto q = storage::QueryResult::parse(v);
+        for (const auto& s : q.statements) {
+          if (!s.ok) return done(make_error_code(Errc::statement_failed), "schema statement failed: " + s.error);
+        }
+      }
+      // Never echo a signin's parameters: the server's message alone.
+      if (ec) return done(ec, method + " on a new pooled connection failed: " + ec.message());
+      run_steps(conn, steps, i + 1, done);
+    });
+  }
+
+  void setup(Conn conn, std::function<void(std::error_code, const std::string&)> done) {
+    auto steps = std::make_shared<std::vector<storage::Request>>(session_steps(true));
+    run_steps(conn, steps, 0, [weak = self, conn, done](std::error_code ec, const std::string& why) {
+      auto pool = weak.lock();
+      if (!pool) return;  // the pool is gone: drop the connection
+      if (!ec && pool->impl_->params.on_connection_create) pool->impl_->params.on_connection_create(*conn);
+      done(ec, why);
+    });
+  }
+
+  void finish_create(std::error_code ec, const std::string& why, Conn conn) {
+    Core::Effects fx;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      const auto now = Clock::now();
+      auto retire_at = Clock::time_point::max();
+      if (params.config.max_lifetime.count() > 0) {
+        const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+        retire_at = now + std::chrono::duration_cast<Clock::duration>(params.config.max_lifetime * (1.0 - params.lifetime_jitter * u));
+      }
+      if (ec) {
+        if (conn) conn->close();
+        ++connect_failures;
+        last_error_text = why;
+        const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+        retry_at = now + params.config.retry_policy.backoff(std::min<std::uint32_t>(connect_failures, 64), u);
+      } else {
+        connect_failures = 0;
+        metrics->connections_created.fetch_add(1, std::memory_order_relaxed);
+        // A connection that dies while idle leaves the pool at once, not when someone leases it.
+        conn->on_closed([weak = self, c = std::weak_ptr<RpcConnection>(conn)](const std::string&) {
+          auto pool = weak.lock();
+          auto dead = c.lock();
+          if (!pool || !dead) return;
+          Core::Effects evicted;
+          {
+            std::lock_guard<std::mutex> inner(pool->impl_->mu);
+            pool->impl_->core.evict_idle(dead, evicted);
+            pool->impl_->publish_gauges_locked();
+          }
+          pool->impl_->apply(evicted);
+        });
+      }
+      core.created(ec, conn, now, retire_at, fx);
+      publish_gauges_locked();
+    }
+    apply(fx);
+  }
+
+  void arm() {
+    std::lock_guard<std::mutex> lock(mu);
+    auto next = core.next_wakeup();
+    if (retry_at && (!next || *retry_at < *next)) next = retry_at;
+    if (!next || (armed_for && *armed_for <= *next)) return;
+    armed_for = next;
+    timer.expires_at(*next);
+    timer.async_wait([weak = self](const std::error_code& ec) {
+      if (ec) return;
+      if (auto p = weak.lock()) p->impl_->on_timer();
+    });
+  }
+
+  void on_timer() {
+    Core::Effects fx;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      armed_for.reset();
+      const auto now = Clock::now();
+      if (retry_at && now >= *retry_at) retry_at.reset();
+      // While backing off a failing endpoint, waiters still expire but no attempt starts.
+      core.tick(now, fx, !retry_at);
+      for (const auto& c : fx.completions) {
+        if (c.ec == make_error_code(Errc::pool_timeout)) metrics->acquisition_timeouts.fetch_add(1, std::memory_order_relaxed);
+      }
+      publish_gauges_locked();
+    }
+    apply(fx);
+  }
+
+};
+
+// -- ConnectionPool ---------------------------------------------------------------------------
+
+std::shared_ptr<ConnectionPool> ConnectionPool::create(asio::io_context& io, ConnectionPoolParams params,
+                                                       std::shared_ptr<metrics::PoolMetrics> metrics) {
+  params.config.validate();
+  if (!(params.lifetime_jitter >= 0.0 && params.lifetime_jitter < 1.0)) {
+    throw std::invalid_argument("ConnectionPoolParams::lifetime_jitter: must be within [0, 1)");
+  }
+  try {
+    const auto ep = storage::parse_endpoint(params.url);
+    if (ep.is_local()) throw std::invalid_argument("ConnectionPoolParams::url: a local engine URL (" + ep.to_string() +
+                                                   ") must be started first; pass its ws:// URL");
+  } catch (const Error& e) {
+    throw std::invalid_argument(std::string("ConnectionPoolParams::url: ") + e.what());
+  }
+  if (params.defaults.db && !params.defaults.ns) throw std::invalid_argument("SessionDefaults::db: needs a namespace");
+  const bool warm = params.config.warm_connections;
+  std::shared_ptr<ConnectionPool> pool(new ConnectionPool(std::make_unique<Impl>(io, std::move(params), std::move(metrics))));
+  pool->impl_->self = pool;
+  if (warm) {
+    Core::Effects fx;
+    {
+      std::lock_guard<std::mutex> lock(pool->impl_->mu);
+      pool->impl_->core.fill(fx);
+    }
+    pool->impl_->apply(fx);
+  }
+  return pool;
+}
+
+ConnectionPool::ConnectionPool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ConnectionPool::~ConnectionPool() { shutdown(); }
+
+void ConnectionPool::async_acquire(std::function<void(std::error_code, PooledConnection)> handler) {
+  auto& impl = *impl_;
+  const auto start = Clock::now();
+  auto self = shared_from_this();
+  // Wraps the core's completion into a lease, with metrics.
+  auto deliver = [self, start, handler = std::move(handler)](std::error_code ec, Core::SlotPtr slot) {
+    auto& m = *self->impl_->metrics;
+    m.acquire_wait.record(Clock::now() - start);
+    if (ec) return handler(ec, PooledConnection{});
+    m.acquisitions.fetch_add(1, std::memory_order_relaxed);
+    if (slot->uses > 1) m.connections_reused.fetch_add(1, std::memory_order_relaxed);
+    PooledConnection lease;
+    lease.pool_ = self;
+    lease.conn_ = slot->conn;
+    lease.slot_ = std::move(slot);
+    handler({}, std::move(lease));
+  };
+  Core::Effects fx;
+  std::optional<Core::SlotPtr> fast;
+  {
+    std::lock_guard<std::mutex> lock(impl.mu);
+    fast = impl.core.try_acquire(start);
+    if (!fast) impl.core.wait(start + impl.params.config.connection_timeout, deliver, fx);
+    impl.publish_gauges_locked();
+  }
+  if (fast) return deliver({}, std::move(*fast));
+  impl.apply(fx);
+}
+
+PooledConnection ConnectionPool::acquire() {
+  if (impl_->io.get_executor().running_in_this_thread()) {
+    throw Error(make_error_code(Errc::invalid_argument), "blocking acquire() called on the io thread");
+  }
+  struct Got {
+    std::error_code ec;
+    PooledConnection lease;
+  };
+  std::promise<Got> done;
+  auto fut = done.get_future();
+  async_acquire([&done](std::error_code ec, PooledConnection lease) { done.set_value({ec, std::move(lease)}); });
+  Got got = fut.get();
+  if (!got.ec) return std::move(got.lease);
+  const Status st = status();
+  std::string why;
+  if (got.ec == make_error_code(Errc::pool_timeout)) {
+    why = "no connection to " + impl_->params.url + " became free within " +
+          std::to_string(impl_->params.config.connection_timeout.count()) + " ms (" + std::to_string(st.in_use) + "/" +
+          std::to_string(impl_->params.config.max_connections) + " in use, " + std::to_string(st.waiters) + " waiting)";
+  } else if (got.ec == make_error_code(Errc::pool_closed)) {
+    why = "the pool for " + impl_->params.url + " is shut down";
+  } else {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    why = impl_->last_error_text.empty() ? got.ec.message() : impl_->last_error_text;
+  }
+  throw Error(got.ec, why);
+}
+
+void ConnectionPool::shutdown() {
+  Core::Effects fx;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->core.closed()) return;
+    impl_->core.shutdown(fx);
+    impl_->retry_at.reset();
+    impl_->timer.cancel();
+    impl_->publish_gauges_locked();
+  }
+  impl_->apply(fx);
+}
+
+ConnectionPool::Status ConnectionPool::status() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  const auto& c = impl_->core;
+  return {c.size(), c.idle(), c.in_use(), c.waiters(), c.pending(), c.closed(), c.last_error()};
+}
+
+metrics::PoolMetrics& ConnectionPool::metrics() const noexcept { return *impl_->metrics; }
+const std::string& ConnectionPool::url() const noexcept { return impl_->params.url; }
+
+// -- PooledConnection -------------------------------------------------------------------------
+
+PooledConnection& PooledConnection::operator=(PooledConnection&& o) noexcept {
+  if (this != &o) {
+    release();
+    pool_ = std::move(o.pool_);
+    slot_ = std::move(o.slot_);
+    conn_ = std::move(o.conn_);
+    broken_ = o.broken_;
+    o.broken_ = false;
+  }
+  return *this;
+}
+
+void PooledConnection::release() {
+  if (!pool_) return;
+  auto pool = std::move(pool_);
+  auto slot = std::static_pointer_cast<Core::Slot>(std::move(slot_));
+  auto conn = std::move(conn_);
+  auto& impl = *pool->impl_;
+  auto give_back = [pool, slot](bool reusable) {
+    Core::Effects fx;
+    {
+      std::lock_guard<std::mutex> lock(pool->impl_->mu);
+      pool->impl_->core.release(slot, Clock::now(), reusable, fx);
+      pool->impl_->publish_gauges_locked();
+    }
+    pool->impl_->apply(fx);
+  };
+  if (broken_ || !conn->is_open()) return give_back(false);
+  bool closed;
+  {
+    std::lock_guard<std::mutex> lock(impl.mu);
+    closed = impl.core.closed();
+  }
+  if (closed) return give_back(true);  // the core closes it: no point restoring its state
+  // The lease may have changed namespace, database, auth or variables: put the defaults back
+  // (reset, then the same steps a new connection runs) before anyone else gets the connection.
+  auto steps = std::make_shared<std::vector<storage::Request>>();
+  steps->push_back(storage::rpc::reset());
+  for (auto& s : impl.session_steps(false)) steps->push_back(std::move(s));
+  impl.run_steps(conn, steps, 0, [give_back](std::error_code ec, const std::string&) { give_back(!ec); });
+}
+
+}  // namespace cortex::pool
