@@ -1,0 +1,110 @@
+#pragma once
+// ConnectionManager: the façade of seed 002. Owns the endpoint pools (and the embedded engine for
+// mem:// and surrealkv:// endpoints), exposes exclusive leases (acquire), a shared multiplexed path
+// for stateless calls (query, call), execute_with_retry, health_status and metrics.
+//
+// Thread-safety: every member may be called from any thread (blocking ones not from the manager's
+// io threads). Destroying the manager shuts it down; outstanding leases stay valid until released.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "cortex/metrics/pool_metrics.hpp"
+#include "cortex/pool/connection_pool.hpp"
+#include "cortex/pool/database_config.hpp"
+#include "cortex/storage/error.hpp"
+
+namespace cortex::pool {
+
+struct EndpointHealth {
+  std::string url;
+  bool healthy = false;
+  std::size_t size = 0, idle = 0, in_use = 0, waiters = 0;
+  std::string circuit_breaker_state = "Closed";  ///< breakers arrive with issue #4
+  std::string last_error;
+};
+
+struct HealthStatus {
+  bool healthy = false;
+  std::size_t pool_size = 0, available_connections = 0, in_use = 0, waiters = 0;
+  std::string circuit_breaker_state = "Closed";
+  std::vector<EndpointHealth> endpoints;
+  std::string to_json() const;
+};
+
+/// How execute_with_retry treats failures that may have reached the server.
+struct RetryOptions {
+  /// True when running the operation twice is harmless: then timeouts and lost connections are
+  /// retried too. False (default): only failures that surely never reached the server are.
+  bool idempotent = false;
+};
+
+class ConnectionManager {
+ public:
+  /// Validates the config (std::invalid_argument naming the field), starts the embedded engine for
+  /// a mem:// or surrealkv:// endpoint, and starts the pools. `io_threads` run the manager's own
+  /// io_context. Throws cortex::Error(server_start_failed) when the engine cannot start.
+  explicit ConnectionManager(DatabaseConfig config, unsigned io_threads = 1);
+  ~ConnectionManager();
+  ConnectionManager(const ConnectionManager&) = delete;
+  ConnectionManager& operator=(const ConnectionManager&) = delete;
+
+  /// An exclusive lease (for use, let, transactions). Throws like ConnectionPool::acquire.
+  PooledConnection acquire();
+
+  /// Shared path: runs a stateless request on the least-loaded shared connection, in the
+  /// configured namespace and database. Throws cortex::Error.
+  storage::Value call(storage::Request request, storage::RequestOptions options = {});
+  storage::QueryResult query(std::string sql, storage::Object vars = {}, storage::RequestOptions options = {});
+  void async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler);
+
+  /// Runs fn() until it succeeds, retrying transient failures with the RetryPolicy's backoff.
+  /// Without RetryOptions::idempotent, a failure that may have reached the server (timeout,
+  /// connection lost mid-request) is rethrown, never replayed. Every retry is counted.
+  template <class F>
+  auto execute_with_retry(F&& fn, RetryOptions options = {}) -> decltype(fn());
+
+  HealthStatus health_status() const;
+  metrics::PoolMetrics& metrics() const noexcept;
+  /// The ws:// URL of the endpoint (of the embedded engine for mem:// / surrealkv://).
+  const std::string& endpoint_url() const noexcept;
+
+  /// New work fails with pool_closed at once; waiters are woken with pool_closed; leases and calls
+  /// in flight get up to `grace` to finish; then every connection closes. Idempotent.
+  void shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
+
+ private:
+  bool should_retry(std::error_code ec, const RetryOptions& o) const noexcept;
+  std::uint32_t max_attempts() const noexcept;
+  std::chrono::milliseconds backoff(std::uint32_t retry) const;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+template <class F>
+auto ConnectionManager::execute_with_retry(F&& fn, RetryOptions options) -> decltype(fn()) {
+  for (std::uint32_t attempt = 1;; ++attempt) {
+    try {
+      if constexpr (std::is_void_v<decltype(fn())>) {
+        fn();
+        metrics().successes.fetch_add(1, std::memory_order_relaxed);
+        return;
+      } else {
+        auto result = fn();
+        metrics().successes.fetch_add(1, std::memory_order_relaxed);
+        return result;
+      }
+    } catch (const Error& e) {
+      metrics().errors.fetch_add(1, std::memory_order_relaxed);
+      if (!should_retry(e.code(), options) || attempt >= max_attempts()) throw;
+      metrics().retries.fetch_add(1, std::memory_order_relaxed);
+      std::this_thread::sleep_for(backoff(attempt));  // the retry's own backoff, not a synchronisation
+    }
+  }
+}
+
+}  // namespace cortex::pool

@@ -1,0 +1,53 @@
+#pragma once
+// DatabaseConfig and ConnectionMode, as in seed 002. This build serves Local mode (one endpoint:
+// ws://, wss://, or mem:// / surrealkv:// which start the embedded engine); Remote and Hybrid
+// (many endpoints, balancing, breakers, sync) are issue #4.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "cortex/pool/pool_config.hpp"
+#include "cortex/storage/rpc.hpp"
+
+namespace cortex::pool {
+
+enum class LoadBalancingStrategy { RoundRobin, LeastConnections, Random, HealthBased };
+
+struct ConnectionMode {
+  struct Local {
+    std::string endpoint = "mem://";
+  };
+  struct Remote {
+    std::vector<std::string> endpoints;
+    LoadBalancingStrategy load_balancing = LoadBalancingStrategy::RoundRobin;
+  };
+  struct Hybrid {
+    std::string local_cache;
+    std::vector<std::string> remote_sync;
+    std::chrono::milliseconds sync_interval{60000};
+  };
+  std::variant<Local, Remote, Hybrid> mode = Local{};
+};
+
+struct DatabaseConfig {
+  ConnectionMode connection_mode;
+  PoolConfig pool_config;
+  std::string namespace_ = "cortex";  ///< `namespace` is a keyword in C++
+  std::string database = "main";
+  /// Root/namespace/database credentials signed in on every connection; never logged.
+  std::optional<storage::Credentials> credentials;
+  /// Multiplexed connections per endpoint for the shared path (manager.query). Default 2.
+  std::size_t shared_connections = 2;
+  /// SurrealQL run on every new connection (e.g. the contents of a .surql schema file).
+  std::string schema;
+
+  /// Throws std::invalid_argument naming the field.
+  void validate() const;
+};
+
+/// Reads a .surql file for DatabaseConfig::schema. Throws std::invalid_argument when unreadable.
+std::string read_schema_file(const std::string& path);
+
+}  // namespace cortex::pool
