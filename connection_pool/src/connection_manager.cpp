@@ -86,6 +86,10 @@ ConnectionManager::~ConnectionManager() { shutdown(std::chrono::milliseconds(0))
 
 PooledConnection ConnectionManager::acquire() { return impl_->pool->acquire(); }
 
+void ConnectionManager::async_acquire(std::function<void(std::error_code, PooledConnection)> handler) {
+  impl_->pool->async_acquire(std::move(handler));
+}
+
 storage::Value ConnectionManager::call(storage::Request request, storage::RequestOptions options) {
   const auto start = std::chrono::steady_clock::now();
   auto conn = impl_->pick_shared();
@@ -147,6 +151,8 @@ HealthStatus ConnectionManager::health_status() const {
   return h;
 }
 
+bool ConnectionManager::wait_idle(std::chrono::milliseconds timeout) const { return impl_->pool->wait_quiet(timeout); }
+
 metrics::PoolMetrics& ConnectionManager::metrics() const noexcept { return *impl_->metrics; }
 const std::string& ConnectionManager::endpoint_url() const noexcept { return impl_->url; }
 
@@ -154,17 +160,18 @@ void ConnectionManager::shutdown(std::chrono::milliseconds grace) {
   auto& impl = *impl_;
   if (impl.closed.exchange(true)) return;
   impl.pool->shutdown();  // waiters woken with pool_closed; idle connections close
-  // Give in-flight work its grace: shared calls in flight and leases still out.
+  // Give in-flight work its grace: leases still out, then shared calls in flight.
   const auto deadline = std::chrono::steady_clock::now() + grace;
-  auto busy = [&] {
-    if (impl.pool->status().in_use > 0) return true;
+  impl.pool->wait_quiet(grace);
+  auto shared_busy = [&] {
     std::lock_guard<std::mutex> lock(impl.shared_mu);
     for (const auto& c : impl.shared) {
       if (c && c->in_flight() > 0) return true;
     }
     return false;
   };
-  while (busy() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // Shared connections report no completion event, so their drain is polled (bounded by grace).
+  while (shared_busy() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   {
     std::lock_guard<std::mutex> lock(impl.shared_mu);
     for (auto& c : impl.shared) {

@@ -4,6 +4,7 @@
 
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <condition_variable>
 #include <future>
 #include <mutex>
 #include <random>
@@ -35,6 +36,7 @@ struct ConnectionPool::Impl {
   std::weak_ptr<ConnectionPool> self;
 
   mutable std::mutex mu;
+  mutable std::condition_variable changed;  // notified whenever the counts change (wait_quiet)
   Core core;
   asio::steady_timer timer;
   std::optional<Clock::time_point> armed_for;
@@ -44,6 +46,7 @@ struct ConnectionPool::Impl {
   std::mt19937_64 rng;
 
   void publish_gauges_locked() {
+    changed.notify_all();
     metrics->set_gauges(static_cast<std::int64_t>(core.size()), static_cast<std::int64_t>(core.idle()),
                         static_cast<std::int64_t>(core.in_use()), static_cast<std::int64_t>(core.waiters()));
   }
@@ -284,6 +287,11 @@ void ConnectionPool::shutdown() {
     impl_->publish_gauges_locked();
   }
   impl_->apply(fx);
+}
+
+bool ConnectionPool::wait_quiet(std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  return impl_->changed.wait_for(lock, timeout, [&] { return impl_->core.in_use() == 0 && impl_->core.waiters() == 0; });
 }
 
 ConnectionPool::Status ConnectionPool::status() const {

@@ -55,6 +55,8 @@ class ConnectionManager {
 
   /// An exclusive lease (for use, let, transactions). Throws like ConnectionPool::acquire.
   PooledConnection acquire();
+  /// Async form; the handler runs on the manager's io thread.
+  void async_acquire(std::function<void(std::error_code, PooledConnection)> handler);
 
   /// Shared path: runs a stateless request on the least-loaded shared connection, in the
   /// configured namespace and database. Throws cortex::Error.
@@ -67,6 +69,10 @@ class ConnectionManager {
   /// connection lost mid-request) is rethrown, never replayed. Every retry is counted.
   template <class F>
   auto execute_with_retry(F&& fn, RetryOptions options = {}) -> decltype(fn());
+
+  /// Blocks until no lease is out (or being restored) and nobody waits, or `timeout` passes.
+  /// True when quiet. For graceful drains and tests.
+  bool wait_idle(std::chrono::milliseconds timeout) const;
 
   HealthStatus health_status() const;
   metrics::PoolMetrics& metrics() const noexcept;

@@ -64,6 +64,10 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   /// close; leased connections close when returned. Idempotent.
   void shutdown();
 
+  /// Blocks until no connection is leased (or being restored after a lease) and nobody waits, or
+  /// until `timeout` passes. True when the pool went quiet.
+  bool wait_quiet(std::chrono::milliseconds timeout) const;
+
   struct Status {
     std::size_t size, idle, in_use, waiters, pending;
     bool closed;
