@@ -4,27 +4,26 @@
 #include <cmath>
 
 namespace cortex::metrics {
-namespace {
-
-constexpr double kFirstNs = 1000.0;  // bucket 0 holds everything up to 1 µs
-constexpr double kGrowth = 1.09;     // each bucket ≈9 % wider than the one before
-
-}  // namespace
-
 std::size_t LatencyHistogram::bucket_of(std::chrono::nanoseconds d) noexcept {
-  const double ns = static_cast<double>(d.count());
-  if (ns <= kFirstNs) return 0;
-  const auto i = static_cast<std::size_t>(std::ceil(std::log(ns / kFirstNs) / std::log(kGrowth)));
-  return i < kBuckets ? i : kBuckets - 1;
+  const auto ns = static_cast<std::uint64_t>(d.count() < 0 ? 0 : d.count());
+  constexpr std::uint64_t kSub = 1u << kSubBits;
+  if (ns < kSub) return static_cast<std::size_t>(ns);  // exact below 16 ns
+  const unsigned e = 63u - static_cast<unsigned>(__builtin_clzll(ns));  // ns in [2^e, 2^(e+1))
+  const auto m = static_cast<std::size_t>((ns >> (e - kSubBits)) & (kSub - 1));
+  return ((e - kSubBits + 1) << kSubBits) + m;
 }
 
 std::chrono::nanoseconds LatencyHistogram::bucket_upper_bound(std::size_t i) noexcept {
-  return std::chrono::nanoseconds(static_cast<std::int64_t>(kFirstNs * std::pow(kGrowth, static_cast<double>(i))));
+  constexpr std::size_t kSub = std::size_t{1} << kSubBits;
+  if (i < kSub) return std::chrono::nanoseconds(static_cast<std::int64_t>(i));
+  const std::size_t e = (i >> kSubBits) + kSubBits - 1, m = i & (kSub - 1);
+  const long double upper = static_cast<long double>(kSub + m + 1) * static_cast<long double>(std::uint64_t{1} << (e - kSubBits)) - 1;
+  return std::chrono::nanoseconds(upper > static_cast<long double>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(upper));
 }
 
 void LatencyHistogram::record(std::chrono::nanoseconds d) noexcept {
   if (d.count() < 0) d = std::chrono::nanoseconds(0);
-  buckets_[bucket_of(d)].fetch_add(1, std::memory_order_relaxed);
+  buckets_[bucket_of(d)].fetch_add(1, std::memory_order_relaxed);  // bucket_of clamps negatives
   count_.fetch_add(1, std::memory_order_relaxed);
   sum_ns_.fetch_add(static_cast<std::uint64_t>(d.count()), std::memory_order_relaxed);
   auto seen = max_ns_.load(std::memory_order_relaxed);

@@ -19,7 +19,7 @@ TEST(LatencyHistogram, PercentilesWithinOneBucket) {
   EXPECT_EQ(s.count, 100u);
   auto within = [](nanoseconds got, nanoseconds want) {
     EXPECT_GE(got, want);
-    EXPECT_LE(got.count(), static_cast<long long>(static_cast<double>(want.count()) * 1.1)) << got.count();
+    EXPECT_LE(got.count(), static_cast<long long>(static_cast<double>(want.count()) * 1.0625)) << got.count();
   };
   within(s.p50, microseconds(500));
   within(s.p95, microseconds(950));
@@ -37,7 +37,21 @@ TEST(LatencyHistogram, EmptyAndExtremes) {
   EXPECT_EQ(s.count, 2u);
   EXPECT_EQ(s.max, std::chrono::hours(24 * 365));
   EXPECT_EQ(LatencyHistogram::bucket_of(nanoseconds(0)), 0u);
-  EXPECT_EQ(LatencyHistogram::bucket_of(std::chrono::hours(24 * 365)), LatencyHistogram::kBuckets - 1);
+  EXPECT_LT(LatencyHistogram::bucket_of(std::chrono::hours(24 * 365 * 100)), LatencyHistogram::kBuckets);
+  EXPECT_EQ(LatencyHistogram::bucket_of(nanoseconds(INT64_MAX)), LatencyHistogram::kBuckets - 1);
+}
+
+TEST(LatencyHistogram, BucketsAreContiguousAndNarrow) {
+  // Every value lands in a bucket whose upper bound is >= it and at most 6.25 % above.
+  for (std::int64_t ns : {1LL, 15LL, 16LL, 17LL, 31LL, 32LL, 1000LL, 123456LL, 999999999LL, 86400000000000LL}) {
+    const auto b = LatencyHistogram::bucket_of(nanoseconds(ns));
+    const auto upper = LatencyHistogram::bucket_upper_bound(b).count();
+    EXPECT_GE(upper, ns) << ns;
+    EXPECT_LE(static_cast<double>(upper), static_cast<double>(ns) * 1.0625 + 1) << ns;
+    if (b > 0) {
+      EXPECT_LT(LatencyHistogram::bucket_upper_bound(b - 1).count(), ns) << ns;
+    }
+  }
 }
 
 TEST(PoolMetrics, GaugesGoDownAsWellAsUpAndKeepPeaks) {

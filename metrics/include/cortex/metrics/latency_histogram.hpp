@@ -1,7 +1,8 @@
 #pragma once
-// LatencyHistogram: lock-free recording of durations into log-spaced buckets (≈9 % wide, from 1 µs
-// to about an hour), read as percentiles. record() is a couple of relaxed atomic adds: safe and cheap from
-// any thread. Percentiles are bucket upper bounds, so they over-state by at most one bucket width.
+// LatencyHistogram: lock-free recording of durations (nanoseconds) into log-linear buckets — each
+// power of two split into 16 — so a bucket is at most 6.25 % wide over the whole range. record() is
+// a few relaxed atomic adds and bit arithmetic (no log()): safe and cheap from any thread, even on a
+// pool's fast path. Percentiles are bucket upper bounds: they over-state by at most one bucket.
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -17,7 +18,9 @@ struct LatencySummary {
 
 class LatencyHistogram {
  public:
-  static constexpr std::size_t kBuckets = 256;
+  static constexpr std::size_t kSubBits = 4;  // 16 sub-buckets per power of two
+  // Durations are int64 nanoseconds: the top power of two is 2^62.
+  static constexpr std::size_t kBuckets = (64 - kSubBits) << kSubBits;
 
   void record(std::chrono::nanoseconds d) noexcept;
   LatencySummary summary() const noexcept;
