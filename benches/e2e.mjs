@@ -31,6 +31,9 @@ function record(output) {
 const cpp = path.join(buildDir, 'benches', 'bench_e2e_return1');
 for (const inflight of ['1', '64']) {
   record(execFileSync(cpp, ['--url', url, '--queries', queries, '--inflight', inflight], { encoding: 'utf8' }));
+  if (inflight === '64') {
+    record(execFileSync(cpp, ['--url', url, '--queries', queries, '--inflight', inflight, '--path', 'manager'], { encoding: 'utf8' }));
+  }
   record(execFileSync('node', [path.join(here, 'js_sdk_return1.mjs'), url, queries, inflight], { encoding: 'utf8' }));
 }
 for (const inflight of [1, 64]) {
@@ -39,4 +42,7 @@ for (const inflight of [1, 64]) {
   ratio(`ratio.return1.inflight${inflight}.throughput_cpp_over_js`, figures[`${c}.throughput`] / figures[`${j}.throughput`]);
   ratio(`ratio.return1.inflight${inflight}.client_cpu_js_over_cpp`, figures[`${j}.client_cpu`] / figures[`${c}.client_cpu`]);
 }
+const mgr = 'cpp_manager.return1.inflight64';
+console.log(JSON.stringify({ name: 'ratio.return1.inflight64.throughput_manager_over_js', value: +(figures[`${mgr}.throughput`] / figures['js_sdk.return1.inflight64.throughput']).toFixed(2), unit: 'ratio' }));
+console.log(JSON.stringify({ name: 'ratio.return1.inflight64.client_cpu_js_over_manager', value: +(figures['js_sdk.return1.inflight64.client_cpu'] / figures[`${mgr}.client_cpu`]).toFixed(2), unit: 'ratio' }));
 server?.kill('SIGTERM');

@@ -11,6 +11,7 @@
 #include <future>
 #include <string>
 
+#include "cortex/pool/connection_manager.hpp"
 #include "cortex/storage/io_runner.hpp"
 #include "cortex/storage/rpc_connection.hpp"
 
@@ -24,8 +25,10 @@ double cpu_seconds() {
   return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-// Keeps `inflight` requests outstanding until `total` have completed.
-void run(RpcConnection& c, long total, int inflight) {
+// Keeps `inflight` requests outstanding until `total` have completed. Client = RpcConnection or
+// ConnectionManager (both have async_call).
+template <class Client>
+void run(Client& c, long total, int inflight) {
   std::atomic<long> issued{0}, completed{0}, failed{0};
   std::promise<void> done;
   std::function<void()> issue = [&] {
@@ -47,7 +50,7 @@ void run(RpcConnection& c, long total, int inflight) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string url, label = "cpp";
+  std::string url, label = "cpp", path = "connection";
   long queries = 20000;
   int inflight = 64;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -56,17 +59,33 @@ int main(int argc, char** argv) {
     else if (k == "--queries") queries = std::atol(argv[i + 1]);
     else if (k == "--inflight") inflight = std::atoi(argv[i + 1]);
     else if (k == "--label") label = argv[i + 1];
+    else if (k == "--path") path = argv[i + 1];
   }
   if (url.empty() || queries <= 0 || inflight <= 0) {
     std::fprintf(stderr, "usage: bench_e2e_return1 --url URL [--queries N] [--inflight K] [--label NAME]\n");
     return 2;
   }
   IoRunner io(1);
-  auto c = RpcConnection::connect(io.context(), url);
-  run(*c, queries / 10 + 1, inflight);  // warm-up
+  std::shared_ptr<RpcConnection> conn;
+  std::unique_ptr<cortex::pool::ConnectionManager> manager;
+  if (path == "manager") {
+    cortex::pool::DatabaseConfig c;
+    c.connection_mode.mode = cortex::pool::ConnectionMode::Local{url};
+    c.pool_config.min_connections = 0;
+    c.shared_connections = 1;  // one socket, as the bare-connection run and the JS SDK use
+    manager = std::make_unique<cortex::pool::ConnectionManager>(c);
+    label += "_manager";
+  } else {
+    conn = RpcConnection::connect(io.context(), url);
+  }
+  auto measure = [&](long n) {
+    if (manager) run(*manager, n, inflight);
+    else run(*conn, n, inflight);
+  };
+  measure(queries / 10 + 1);  // warm-up
   const double cpu0 = cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
-  run(*c, queries, inflight);
+  measure(queries);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double cpu = cpu_seconds() - cpu0;
   const std::string name = label + ".return1.inflight" + std::to_string(inflight);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's second command: set up, build, and run the whole test suite (unit, integration,
 # load; each integration test starts its own engine on a free port). Then, unless --quick, the
-# unit and integration tests again under ThreadSanitizer and under AddressSanitizer+UBSan.
+# whole suite again under ThreadSanitizer and under AddressSanitizer+UBSan.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 QUICK=0; [[ "${1:-}" == "--quick" ]] && QUICK=1
@@ -17,6 +17,6 @@ if [[ $QUICK == 0 ]]; then
     echo "== $s sanitizer =="
     BUILD_DIR="$ROOT/build-$s" "$ROOT/tools/setup.sh" --sanitize "$s"
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ASAN_OPTIONS="detect_leaks=1" \
-      UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" run_suite "$ROOT/build-$s" "unit|integration"
+      UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" run_suite "$ROOT/build-$s" "unit|integration|load"
   done
 fi
