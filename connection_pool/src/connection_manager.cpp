@@ -37,7 +37,15 @@ struct ConnectionManager::Impl {
     o.connect_timeout = config.pool_config.connection_timeout;
     auto c = RpcConnection::connect(io.context(), url, o);
     if (config.credentials) c->call(storage::rpc::signin(*config.credentials));
-    c->call(storage::rpc::use(config.namespace_, config.database));
+    for (int conflicts = 0;; ++conflicts) {
+      try {
+        c->call(storage::rpc::use(config.namespace_, config.database));
+        break;
+      } catch (const Error& e) {
+        // A concurrent first `use` of the same new namespace: the server asks for a retry.
+        if (conflicts >= 5 || !is_retryable_conflict(e.what())) throw;
+      }
+    }
     metrics->connections_created.fetch_add(1, std::memory_order_relaxed);
     return c;
   }

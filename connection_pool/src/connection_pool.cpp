@@ -8,6 +8,7 @@
 #include <future>
 #include <mutex>
 #include <random>
+#include <set>
 
 #include "cortex/pool/pool_core.hpp"
 #include "cortex/storage/error.hpp"
@@ -44,6 +45,8 @@ struct ConnectionPool::Impl {
   std::uint32_t connect_failures = 0;
   std::string last_error_text;
   std::mt19937_64 rng;
+  std::set<Conn> setting_up;           // new connections between connect and first use
+  std::set<Core::SlotPtr> restoring;   // returned leases whose session state is being reset
 
   void publish_gauges_locked() {
     changed.notify_all();
@@ -70,9 +73,7 @@ struct ConnectionPool::Impl {
       if (!pool) return;
       auto& impl = *pool->impl_;
       if (ec) return impl.finish_create(ec, "connect to " + impl.params.url + " failed: " + ec.message(), nullptr);
-      impl.setup(conn, [weak, conn](std::error_code setup_ec, const std::string& why) {
-        if (auto p = weak.lock()) p->impl_->finish_create(setup_ec, why, conn);
-      });
+      impl.setup(std::move(conn));
     });
   }
 
@@ -86,12 +87,20 @@ struct ConnectionPool::Impl {
   }
 
   // Runs the steps one after another: session-mutating calls must be awaited before the next.
-  // Static: it may outlive the pool (the connection keeps it going), so it must not touch `this`.
-  static void run_steps(Conn conn, std::shared_ptr<std::vector<storage::Request>> steps, std::size_t i,
-                 std::function<void(std::error_code, const std::string&)> done) {
+  // Handlers hold the connection only weakly (the pool owns it meanwhile): a handler that owned its
+  // own connection would keep it alive forever if the io context stopped first.
+  static void run_steps(std::weak_ptr<RpcConnection> weak_conn, std::shared_ptr<std::vector<storage::Request>> steps,
+                        std::size_t i, std::function<void(std::error_code, const std::string&)> done, int conflicts = 0) {
     if (i == steps->size()) return done({}, "");
+    auto conn = weak_conn.lock();
+    if (!conn) return done(make_error_code(Errc::connection_lost), "connection gone during setup");
     const std::string method = (*steps)[i].method;
-    conn->async_call((*steps)[i], {}, [conn, steps, i, done, method](std::error_code ec, storage::Value v) {
+    conn->async_call((*steps)[i], {}, [weak_conn, steps, i, done, method, conflicts](std::error_code ec, storage::Value v) {
+      // Sessions that `use` the same new namespace at once can conflict; the server says to retry.
+      const auto& msg = v["message"];
+      if (ec && conflicts < 5 && msg.is<std::string>() && is_retryable_conflict(msg.get<std::string>())) {
+        return run_steps(weak_conn, steps, i, done, conflicts + 1);
+      }
       if (!ec && method == "query") {
         const auto q = storage::QueryResult::parse(v);
         for (const auto& s : q.statements) {
@@ -99,19 +108,68 @@ struct ConnectionPool::Impl {
         }
       }
       // Never echo a signin's parameters: the server's message alone.
-      if (ec) return done(ec, method + " on a new pooled connection failed: " + ec.message());
-      run_steps(conn, steps, i + 1, done);
+      if (ec) return done(ec, method + " on a pooled connection failed: " + ec.message());
+      run_steps(weak_conn, steps, i + 1, done);
     });
   }
 
-  void setup(Conn conn, std::function<void(std::error_code, const std::string&)> done) {
+  // New connection: the pool owns it (`setting_up`) while signin, use, schema and the hook run.
+  void setup(Conn conn) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      setting_up.insert(conn);
+    }
     auto steps = std::make_shared<std::vector<storage::Request>>(session_steps(true));
-    run_steps(conn, steps, 0, [weak = self, conn, done](std::error_code ec, const std::string& why) {
+    run_steps(conn, steps, 0, [weak = self, wc = std::weak_ptr<RpcConnection>(conn)](std::error_code ec, const std::string& why) {
       auto pool = weak.lock();
-      if (!pool) return;  // the pool is gone: drop the connection
-      if (!ec && pool->impl_->params.on_connection_create) pool->impl_->params.on_connection_create(*conn);
-      done(ec, why);
+      if (!pool) return;  // the pool is gone, and the connection with it
+      auto& impl = *pool->impl_;
+      Conn c = wc.lock();
+      {
+        std::lock_guard<std::mutex> lock(impl.mu);
+        if (c) impl.setting_up.erase(c);
+      }
+      if (!c) return impl.finish_create(make_error_code(Errc::connection_lost), "connection gone during setup", nullptr);
+      if (!ec && impl.params.on_connection_create) impl.params.on_connection_create(*c);
+      impl.finish_create(ec, why, std::move(c));
     });
+  }
+
+  // A returned lease: the pool owns the slot (`restoring`) while its session state is put back.
+  void restore(Core::SlotPtr slot) {
+    auto steps = std::make_shared<std::vector<storage::Request>>();
+    steps->push_back(storage::rpc::reset());
+    for (auto& s : session_steps(false)) steps->push_back(std::move(s));
+    const Core::Slot* raw = slot.get();
+    std::weak_ptr<RpcConnection> conn = slot->conn;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      restoring.insert(std::move(slot));
+    }
+    run_steps(conn, steps, 0, [weak = self, raw](std::error_code ec, const std::string&) {
+      auto pool = weak.lock();
+      if (!pool) return;
+      auto& impl = *pool->impl_;
+      Core::SlotPtr back;
+      {
+        std::lock_guard<std::mutex> lock(impl.mu);
+        auto it = std::find_if(impl.restoring.begin(), impl.restoring.end(), [&](const Core::SlotPtr& s) { return s.get() == raw; });
+        if (it == impl.restoring.end()) return;
+        back = *it;
+        impl.restoring.erase(it);
+      }
+      impl.give_back(std::move(back), !ec);
+    });
+  }
+
+  void give_back(Core::SlotPtr slot, bool reusable) {
+    Core::Effects fx;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      core.release(std::move(slot), Clock::now(), reusable, fx);
+      publish_gauges_locked();
+    }
+    apply(fx);
   }
 
   void finish_create(std::error_code ec, const std::string& why, Conn conn) {
@@ -323,28 +381,16 @@ void PooledConnection::release() {
   auto slot = std::static_pointer_cast<Core::Slot>(std::move(slot_));
   auto conn = std::move(conn_);
   auto& impl = *pool->impl_;
-  auto give_back = [pool, slot](bool reusable) {
-    Core::Effects fx;
-    {
-      std::lock_guard<std::mutex> lock(pool->impl_->mu);
-      pool->impl_->core.release(slot, Clock::now(), reusable, fx);
-      pool->impl_->publish_gauges_locked();
-    }
-    pool->impl_->apply(fx);
-  };
-  if (broken_ || !conn->is_open()) return give_back(false);
+  if (broken_ || !conn->is_open()) return impl.give_back(std::move(slot), false);
   bool closed;
   {
     std::lock_guard<std::mutex> lock(impl.mu);
     closed = impl.core.closed();
   }
-  if (closed) return give_back(true);  // the core closes it: no point restoring its state
+  if (closed) return impl.give_back(std::move(slot), true);  // the core closes it: no point restoring
   // The lease may have changed namespace, database, auth or variables: put the defaults back
   // (reset, then the same steps a new connection runs) before anyone else gets the connection.
-  auto steps = std::make_shared<std::vector<storage::Request>>();
-  steps->push_back(storage::rpc::reset());
-  for (auto& s : impl.session_steps(false)) steps->push_back(std::move(s));
-  impl.run_steps(conn, steps, 0, [give_back](std::error_code ec, const std::string&) { give_back(!ec); });
+  impl.restore(std::move(slot));
 }
 
 }  // namespace cortex::pool

@@ -98,4 +98,8 @@ bool is_safe_to_retry(std::error_code ec) noexcept {
   }
 }
 
+bool is_retryable_conflict(const std::string& server_message) noexcept {
+  return server_message.find("can be retried") != std::string::npos;
+}
+
 }  // namespace cortex

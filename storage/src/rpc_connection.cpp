@@ -81,7 +81,9 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
   std::function<void(const std::string&)> closed_cb;
   std::string close_reason;
   ConnectHandler connect_handler;
-  std::shared_ptr<RpcConnection> owner_while_connecting;
+  // The public object, while connecting. Held strongly only by the connect timer's handler, so
+  // that an io_context stopped mid-connect destroys it with its pending handlers (no cycle).
+  std::weak_ptr<RpcConnection> owner_while_connecting;
 
   // -- requests --------------------------------------------------------------------------------
 
@@ -219,14 +221,14 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
   void start(std::shared_ptr<RpcConnection> owner, ConnectHandler handler) {
     {
       std::lock_guard<std::mutex> lock(mu);
-      owner_while_connecting = std::move(owner);
+      owner_while_connecting = owner;
       connect_handler = std::move(handler);
     }
     transport = make_websocket_transport(io, endpoint, {opts.max_message_size, opts.verify_peer, opts.ca_file});
     {
       std::lock_guard<std::mutex> lock(mu);
       connect_timer.expires_after(opts.connect_timeout);
-      connect_timer.async_wait([weak = weak_from_this()](const std::error_code& ec) {
+      connect_timer.async_wait([weak = weak_from_this(), owner](const std::error_code& ec) {
         if (auto self = weak.lock(); self && !ec) {
           self->finish_connect(make_error_code(Errc::connect_timeout), "no answer within the connect timeout");
         }
@@ -274,7 +276,8 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       if (!connect_handler) return;
       h = std::move(connect_handler);
       connect_handler = nullptr;
-      owner = std::move(owner_while_connecting);
+      owner = owner_while_connecting.lock();
+      owner_while_connecting.reset();
       if (!ec) state = State::open;
       connect_timer.cancel();
     }

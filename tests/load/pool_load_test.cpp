@@ -32,7 +32,7 @@ std::pair<int, int> burst(ConnectionManager& m, int callers) {
   for (int i = 0; i < callers; ++i) {
     m.async_acquire([&, i, h = done.handler(i)](std::error_code ec, PooledConnection lease) mutable {
       if (ec) {
-        ++failed;
+        if (++failed == 1) ADD_FAILURE() << "acquire failed: " << ec.message();
         return h(ec, Value());
       }
       auto held = std::make_shared<PooledConnection>(std::move(lease));

@@ -101,4 +101,6 @@ TEST(Errors, ServerKindsMapWithCodeFallback) {
   EXPECT_TRUE(cortex::is_safe_to_retry(cortex::make_error_code(Errc::connect_failed)));
   EXPECT_FALSE(cortex::is_safe_to_retry(cortex::make_error_code(Errc::connection_lost)));
   EXPECT_FALSE(cortex::is_safe_to_retry(cortex::make_error_code(Errc::timeout)));
+  EXPECT_TRUE(cortex::is_retryable_conflict("Transaction conflict: Write conflict, retry the transaction. This transaction can be retried"));
+  EXPECT_FALSE(cortex::is_retryable_conflict("Parse error"));
 }

@@ -94,14 +94,15 @@ class PoolCore {
   }
 
   /// A connection attempt finished. On success the new connection serves the oldest waiter or
-  /// goes idle; on failure, when the pool has no connection at all (the endpoint is down), waiters
-  /// fail at once with the error instead of waiting out their deadlines. A failure starts no new
+  /// goes idle; on failure, when the pool has no connection at all and no other attempt in flight
+  /// (the endpoint is down), waiters fail at once with the error instead of waiting out their
+  /// deadlines. A failure starts no new
   /// attempt: the driver calls tick() after its backoff, so a dead endpoint is not hammered.
   void created(std::error_code ec, Conn conn, TimePoint now, TimePoint retire_at, Effects& fx) {
     --pending_;
     if (ec) {
       last_error_ = ec;
-      if (size() == 0) {
+      if (size() == 0 && pending_ == 0) {
         for (auto& c : waiters_.drain(ec)) fx.completions.push_back(std::move(c));
       }
       return;

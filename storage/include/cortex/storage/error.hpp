@@ -55,6 +55,11 @@ ServerErrc server_errc_from(const std::string& kind, long long code) noexcept;
 /// True for failures where the request surely never reached the server, so a retry cannot run it twice.
 bool is_safe_to_retry(std::error_code ec) noexcept;
 
+/// True when SurrealDB refused a request because of a write conflict with a concurrent transaction
+/// and says it can be retried (e.g. two sessions `use` the same new namespace at once). Such a
+/// request did not take effect. Recognised by the server's message, which carries no other marker.
+bool is_retryable_conflict(const std::string& server_message) noexcept;
+
 /// The exception blocking calls throw. what() never contains credentials.
 class Error : public std::system_error {
  public:
