@@ -85,9 +85,9 @@ TEST(RpcFaults, KeepaliveDeclaresAHalfOpenSocketDead) {
   auto c = RpcConnection::connect(io.context(), server.url(), o);
   std::promise<std::string> closed;
   c->on_closed([&](const std::string& why) { closed.set_value(why); });
+  server.pause();  // first, so the request below cannot be answered
   Completions done;
   c->async_call(rpc::ping(), within(std::chrono::minutes(5)), done.handler());
-  server.pause();
   const std::string why = closed.get_future().get();
   EXPECT_NE(why.find("keepalive"), std::string::npos) << why;
   EXPECT_EQ(done.wait_for(1)[0].ec, make_error_code(Errc::connection_lost));
