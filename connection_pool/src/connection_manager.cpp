@@ -92,10 +92,11 @@ ConnectionManager::ConnectionManager(DatabaseConfig config, unsigned io_threads)
 
 ConnectionManager::~ConnectionManager() { shutdown(std::chrono::milliseconds(0)); }
 
-PooledConnection ConnectionManager::acquire() { return impl_->pool->acquire(); }
+PooledConnection ConnectionManager::acquire(const char* file, int line) { return impl_->pool->acquire(file, line); }
 
-void ConnectionManager::async_acquire(std::function<void(std::error_code, PooledConnection)> handler) {
-  impl_->pool->async_acquire(std::move(handler));
+void ConnectionManager::async_acquire(std::function<void(std::error_code, PooledConnection)> handler, const char* file,
+                                      int line) {
+  impl_->pool->async_acquire(std::move(handler), file, line);
 }
 
 storage::Value ConnectionManager::call(storage::Request request, storage::RequestOptions options) {

@@ -12,6 +12,7 @@
 
 #include "cortex/pool/pool_core.hpp"
 #include "cortex/storage/error.hpp"
+#include "cortex/storage/log.hpp"
 #include "cortex/storage/url.hpp"
 
 namespace cortex::pool {
@@ -29,7 +30,8 @@ struct ConnectionPool::Impl {
         core(CoreLimits{params.config.min_connections, params.config.max_connections, params.config.idle_timeout,
                         params.max_uses}),
         timer(io_),
-        rng(std::random_device{}()) {}
+        rng(std::random_device{}()),
+        maintenance(io_) {}
 
   asio::io_context& io;
   ConnectionPoolParams params;
@@ -46,6 +48,9 @@ struct ConnectionPool::Impl {
   std::string last_error_text;
   std::mt19937_64 rng;
   std::set<Conn> setting_up;           // new connections between connect and first use
+  asio::steady_timer maintenance;      // health pings of idle connections, leak reports
+  Clock::time_point next_health{};
+  std::set<Core::Slot*> leased_slots;  // slots out on lease (alive: their lease or `restoring` owns them)
   std::set<Core::SlotPtr> restoring;   // returned leases whose session state is being reset
 
   void publish_gauges_locked() {
@@ -162,10 +167,21 @@ struct ConnectionPool::Impl {
     });
   }
 
+  void mark_leased(Core::Slot& s, const char* file, int line) {
+    leased_slots.insert(&s);
+    s.leased = true;
+    s.leak_reported = false;
+    s.leased_at = Clock::now();
+    s.lease_file = file;
+    s.lease_line = line;
+  }
+
   void give_back(Core::SlotPtr slot, bool reusable) {
     Core::Effects fx;
     {
       std::lock_guard<std::mutex> lock(mu);
+      slot->leased = false;
+      leased_slots.erase(slot.get());
       core.release(std::move(slot), Clock::now(), reusable, fx);
       publish_gauges_locked();
     }
@@ -224,6 +240,66 @@ struct ConnectionPool::Impl {
     });
   }
 
+  // -- maintenance: health pings of idle connections and leak reports ---------------------------
+
+  std::chrono::milliseconds maintenance_period() const {
+    std::chrono::milliseconds p{0};
+    auto consider = [&](std::chrono::milliseconds x) { if (x.count() > 0 && (p.count() == 0 || x < p)) p = x; };
+    consider(params.health_check_interval);
+    consider(std::max(params.leak_threshold / 2, std::chrono::milliseconds(10)) * (params.leak_threshold.count() > 0));
+    return p;
+  }
+
+  void arm_maintenance() {
+    const auto period = maintenance_period();
+    if (period.count() == 0) return;
+    std::lock_guard<std::mutex> lock(mu);
+    if (core.closed()) return;
+    maintenance.expires_after(period);
+    maintenance.async_wait([weak = self](const std::error_code& ec) {
+      if (ec) return;
+      if (auto p = weak.lock()) p->impl_->on_maintenance();
+    });
+  }
+
+  void on_maintenance() {
+    std::vector<Conn> to_ping;
+    std::vector<std::string> leaks;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (core.closed()) return;
+      const auto now = Clock::now();
+      if (params.health_check_interval.count() > 0 && now >= next_health) {
+        for (const auto& s : core.idle_slots()) to_ping.push_back(s->conn);
+        next_health = now + params.health_check_interval;
+      }
+      if (params.leak_threshold.count() > 0) {
+        for (Core::Slot* s : leased_slots) {
+          if (s->leak_reported || now - s->leased_at < params.leak_threshold) continue;
+          s->leak_reported = true;  // once per lease
+          const auto held = std::chrono::duration_cast<std::chrono::milliseconds>(now - s->leased_at).count();
+          leaks.push_back("possible connection leak: a lease of " + params.url + " taken at " +
+                          (s->lease_file ? s->lease_file : "?") + ":" + std::to_string(s->lease_line) + " is held for " +
+                          std::to_string(held) + " ms");
+        }
+      }
+    }
+    for (const auto& msg : leaks) {
+      metrics->leaks_detected.fetch_add(1, std::memory_order_relaxed);
+      log(LogLevel::warning, msg);
+    }
+    storage::RequestOptions o;
+    o.timeout = std::min(params.health_check_interval, std::chrono::milliseconds(5000));
+    for (auto& c : to_ping) {
+      c->async_call(storage::rpc::ping(), o, [m = metrics, wc = std::weak_ptr<RpcConnection>(c)](std::error_code ec, storage::Value) {
+        if (!ec) return void(m->health_checks_passed.fetch_add(1, std::memory_order_relaxed));
+        m->health_checks_failed.fetch_add(1, std::memory_order_relaxed);
+        if (auto dead = wc.lock()) dead->abort();  // on_closed evicts it and the pool tops up
+      });
+    }
+    arm_maintenance();
+  }
+
   void on_timer() {
     Core::Effects fx;
     {
@@ -262,6 +338,8 @@ std::shared_ptr<ConnectionPool> ConnectionPool::create(asio::io_context& io, Con
   const bool warm = params.config.warm_connections;
   std::shared_ptr<ConnectionPool> pool(new ConnectionPool(std::make_unique<Impl>(io, std::move(params), std::move(metrics))));
   pool->impl_->self = pool;
+  pool->impl_->next_health = Clock::now() + pool->impl_->params.health_check_interval;
+  pool->impl_->arm_maintenance();
   if (warm) {
     Core::Effects fx;
     {
@@ -277,15 +355,25 @@ ConnectionPool::ConnectionPool(std::unique_ptr<Impl> impl) : impl_(std::move(imp
 
 ConnectionPool::~ConnectionPool() { shutdown(); }
 
-void ConnectionPool::async_acquire(std::function<void(std::error_code, PooledConnection)> handler) {
+void ConnectionPool::async_acquire(std::function<void(std::error_code, PooledConnection)> handler, const char* file,
+                                   int line) {
   auto& impl = *impl_;
   const auto start = Clock::now();
   auto self = shared_from_this();
-  // Wraps the core's completion into a lease, with metrics.
-  auto deliver = [self, start, handler = std::move(handler)](std::error_code ec, Core::SlotPtr slot) {
-    auto& m = *self->impl_->metrics;
+  // Wraps the core's completion into a lease, with metrics. `locked`: the caller holds impl.mu.
+  auto deliver = [self, start, file, line, handler](std::error_code ec, Core::SlotPtr slot, bool locked) {
+    auto& in = *self->impl_;
+    auto& m = *in.metrics;
+    if (ec) {
+      m.acquire_wait.record(Clock::now() - start);
+      return handler(ec, PooledConnection{});
+    }
+    {
+      std::unique_lock<std::mutex> lock(in.mu, std::defer_lock);
+      if (!locked) lock.lock();
+      in.mark_leased(*slot, file, line);
+    }
     m.acquire_wait.record(Clock::now() - start);
-    if (ec) return handler(ec, PooledConnection{});
     m.acquisitions.fetch_add(1, std::memory_order_relaxed);
     if (slot->uses > 1) m.connections_reused.fetch_add(1, std::memory_order_relaxed);
     PooledConnection lease;
@@ -296,17 +384,50 @@ void ConnectionPool::async_acquire(std::function<void(std::error_code, PooledCon
   };
   Core::Effects fx;
   std::optional<Core::SlotPtr> fast;
+  bool validate = false;
   {
     std::lock_guard<std::mutex> lock(impl.mu);
     fast = impl.core.try_acquire(start);
-    if (!fast) impl.core.wait(start + impl.params.config.connection_timeout, deliver, fx);
+    if (fast) {
+      const auto limit = impl.params.validate_after_idle;
+      validate = limit.count() > 0 && start - (*fast)->last_used > limit;
+      if (!validate) impl.mark_leased(**fast, file, line);
+    } else {
+      impl.core.wait(start + impl.params.config.connection_timeout,
+                     [deliver](std::error_code ec, Core::SlotPtr slot) { deliver(ec, std::move(slot), false); }, fx);
+    }
     impl.publish_gauges_locked();
   }
-  if (fast) return deliver({}, std::move(*fast));
-  impl.apply(fx);
+  if (!fast) return impl.apply(fx);
+  if (!validate) {
+    // Already marked leased under the lock above: hand it over without locking again.
+    auto& m = *impl.metrics;
+    m.acquire_wait.record(Clock::now() - start);
+    m.acquisitions.fetch_add(1, std::memory_order_relaxed);
+    if ((*fast)->uses > 1) m.connections_reused.fetch_add(1, std::memory_order_relaxed);
+    PooledConnection lease;
+    lease.pool_ = std::move(self);
+    lease.conn_ = (*fast)->conn;
+    lease.slot_ = std::move(*fast);
+    return handler({}, std::move(lease));
+  }
+  // Idle for long: make sure the server still answers before handing it out.
+  auto slot = std::move(*fast);
+  storage::RequestOptions ping;
+  ping.timeout = std::min(impl.params.config.connection_timeout, std::chrono::milliseconds(2000));
+  slot->conn->async_call(storage::rpc::ping(), ping,
+                         [weak = std::weak_ptr<ConnectionPool>(self), slot_keep = slot,
+                          deliver, handler, file, line](std::error_code ec, storage::Value) mutable {
+                           auto pool = weak.lock();
+                           if (!pool) return handler(make_error_code(Errc::pool_closed), PooledConnection{});
+                           if (!ec) return deliver({}, std::move(slot_keep), false);
+                           pool->impl_->metrics->health_checks_failed.fetch_add(1, std::memory_order_relaxed);
+                           pool->impl_->give_back(std::move(slot_keep), false);  // dead: closed, replaced
+                           pool->async_acquire(std::move(handler), file, line);   // and try again
+                         });
 }
 
-PooledConnection ConnectionPool::acquire() {
+PooledConnection ConnectionPool::acquire(const char* file, int line) {
   if (impl_->io.get_executor().running_in_this_thread()) {
     throw Error(make_error_code(Errc::invalid_argument), "blocking acquire() called on the io thread");
   }
@@ -316,7 +437,8 @@ PooledConnection ConnectionPool::acquire() {
   };
   std::promise<Got> done;
   auto fut = done.get_future();
-  async_acquire([&done](std::error_code ec, PooledConnection lease) { done.set_value({ec, std::move(lease)}); });
+  async_acquire([&done](std::error_code ec, PooledConnection lease) { done.set_value({ec, std::move(lease)}); }, file,
+                line);
   Got got = fut.get();
   if (!got.ec) return std::move(got.lease);
   const Status st = status();
@@ -342,6 +464,7 @@ void ConnectionPool::shutdown() {
     impl_->core.shutdown(fx);
     impl_->retry_at.reset();
     impl_->timer.cancel();
+    impl_->maintenance.cancel();
     impl_->publish_gauges_locked();
   }
   impl_->apply(fx);

@@ -11,6 +11,7 @@
 
 #include "cortex/storage/cbor.hpp"
 #include "cortex/storage/error.hpp"
+#include "cortex/storage/log.hpp"
 #include "cortex/storage/value_json.hpp"
 #include "pending_requests.hpp"
 #include "transport.hpp"
@@ -287,6 +288,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       return;
     }
     arm_keepalive();
+    log(LogLevel::debug, "connected to " + endpoint.to_string() + " (" + version + ")");
     h({}, "", std::move(owner));
   }
 
@@ -329,6 +331,11 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       lives.clear();
     }
     if (first && transport) transport->abort();
+    if (first) {
+      // Lost connections are trouble; closes the client asked for are routine.
+      const bool asked = why.find("by the client") != std::string::npos;
+      log(asked ? LogLevel::debug : LogLevel::warning, "connection to " + endpoint.to_string() + " closed: " + why);
+    }
     for (auto& d : dropped) d.handler(make_error_code(e), Value(why));
     if (first) finish_connect(make_error_code(Errc::connect_failed), why);
     if (cb) cb(why);

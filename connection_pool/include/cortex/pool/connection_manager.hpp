@@ -54,9 +54,11 @@ class ConnectionManager {
   ConnectionManager& operator=(const ConnectionManager&) = delete;
 
   /// An exclusive lease (for use, let, transactions). Throws like ConnectionPool::acquire.
-  PooledConnection acquire();
+  /// `file`/`line` record where the lease was taken, for leak reports (filled in by the compiler).
+  PooledConnection acquire(const char* file = __builtin_FILE(), int line = __builtin_LINE());
   /// Async form; the handler runs on the manager's io thread.
-  void async_acquire(std::function<void(std::error_code, PooledConnection)> handler);
+  void async_acquire(std::function<void(std::error_code, PooledConnection)> handler,
+                     const char* file = __builtin_FILE(), int line = __builtin_LINE());
 
   /// Shared path: runs a stateless request on the least-loaded shared connection, in the
   /// configured namespace and database. Throws cortex::Error.

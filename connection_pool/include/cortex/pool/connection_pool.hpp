@@ -40,6 +40,14 @@ struct ConnectionPoolParams {
   /// Share of max_lifetime drawn at random and taken off each connection's lifetime, so that
   /// connections opened together do not all retire together. Default 0.1.
   double lifetime_jitter = 0.1;
+  /// Idle connections are pinged this often; one that fails is closed and replaced. 0 = off.
+  /// Default 30 s.
+  std::chrono::milliseconds health_check_interval{30000};
+  /// A connection idle longer than this is pinged before it is handed out. 0 = off. Default 5 s.
+  std::chrono::milliseconds validate_after_idle{5000};
+  /// A lease held longer than this is reported once (log warning with where it was acquired) and
+  /// counted in metrics.leaks_detected. 0 = off. Default 60 s.
+  std::chrono::milliseconds leak_threshold{60000};
   /// Runs on every new connection before first use (on the io thread: use async calls only).
   std::function<void(storage::RpcConnection&)> on_connection_create;
   /// SurrealQL run on every new connection before first use (e.g. DEFINE TABLE … IF NOT EXISTS).
@@ -56,9 +64,11 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
 
   /// Waits up to config.connection_timeout for a connection. Throws cortex::Error: pool_timeout,
   /// pool_closed, or the connect error when the endpoint cannot be reached.
-  PooledConnection acquire();
+  /// `file`/`line` record where the lease was taken, for leak reports (filled in by the compiler).
+  PooledConnection acquire(const char* file = __builtin_FILE(), int line = __builtin_LINE());
   /// Async form; the handler runs on the io context.
-  void async_acquire(std::function<void(std::error_code, PooledConnection)> handler);
+  void async_acquire(std::function<void(std::error_code, PooledConnection)> handler,
+                     const char* file = __builtin_FILE(), int line = __builtin_LINE());
 
   /// New acquires fail with pool_closed, waiters are woken with pool_closed, idle connections
   /// close; leased connections close when returned. Idempotent.

@@ -40,9 +40,16 @@ class PoolCore {
   struct Slot {
     Conn conn;
     TimePoint created;
-    TimePoint last_used;
+    TimePoint last_used;  ///< when it last became idle (returned or created)
     TimePoint retire_at;  ///< max_lifetime (with jitter) as computed by the driver; max() = never
     std::uint64_t uses = 0;
+    // The driver's lease bookkeeping (leak reports), kept here to avoid a second map; the core
+    // never reads it. Written under the driver's lock.
+    TimePoint leased_at{};
+    const char* lease_file = nullptr;
+    int lease_line = 0;
+    bool leased = false;
+    bool leak_reported = false;
   };
   using SlotPtr = std::shared_ptr<Slot>;
   using Queue = WaiterQueue<SlotPtr, Clock>;
@@ -65,7 +72,7 @@ class PoolCore {
     SlotPtr s = std::move(idle_.back());
     idle_.pop_back();
     lend(*s, now);
-    return s;
+    return s;  // last_used still says how long it sat idle: the driver may validate it first
   }
 
   /// Slow path: queue a waiter with its own deadline, and start a connection attempt when the
@@ -107,7 +114,7 @@ class PoolCore {
       }
       return;
     }
-    auto s = std::make_shared<Slot>(Slot{std::move(conn), now, now, retire_at, 0});
+    auto s = std::make_shared<Slot>(Slot{std::move(conn), now, now, retire_at});
     ++total_;
     if (closed_) return retire(std::move(s), metrics::CloseReason::shutdown, fx);
     offer(std::move(s), now, fx);
@@ -187,16 +194,15 @@ class PoolCore {
  private:
   static std::error_code make_error_code(Errc e) { return cortex::make_error_code(e); }
 
-  void lend(Slot& s, TimePoint now) {
+  void lend(Slot& s, TimePoint) {
     ++s.uses;
-    s.last_used = now;
     ++in_use_;
   }
 
   void offer(SlotPtr s, TimePoint now, Effects& fx) {
     ++in_use_;  // hand_off lends it; undone below when nobody takes it
     ++s->uses;
-    s->last_used = now;
+    s->last_used = now;  // idle since now (a waiter taking it right away sees zero idle time)
     if (auto c = waiters_.hand_off(s)) {
       fx.completions.push_back(std::move(*c));
       return;
