@@ -399,6 +399,11 @@ void ConnectionPool::async_acquire(std::function<void(std::error_code, PooledCon
     impl.publish_gauges_locked();
   }
   if (!fast) return impl.apply(fx);
+  if (!(*fast)->conn->is_open()) {
+    // Died while idle, and its eviction has not run yet: drop it and look again.
+    impl.give_back(std::move(*fast), false);
+    return async_acquire(std::move(handler), file, line);
+  }
   if (!validate) {
     // Already marked leased under the lock above: hand it over without locking again.
     auto& m = *impl.metrics;
