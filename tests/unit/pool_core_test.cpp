@@ -5,6 +5,8 @@
 
 #include <deque>
 
+#include "fake_clock.hpp"
+
 #include "cortex/pool/pool_core.hpp"
 
 using namespace cortex::pool;
@@ -13,13 +15,7 @@ using cortex::metrics::CloseReason;
 
 namespace {
 
-struct FakeClock {
-  using duration = std::chrono::milliseconds;
-  using rep = duration::rep;
-  using period = duration::period;
-  using time_point = std::chrono::time_point<FakeClock>;
-  static constexpr bool is_steady = true;
-};
+using cortex::test::FakeClock;
 using ms = std::chrono::milliseconds;
 using Core = PoolCore<int, FakeClock>;
 const FakeClock::time_point t0{ms(1000)};
@@ -39,6 +35,13 @@ struct Driver {
     for (auto& [slot, why] : fx.closes) { ++closed; reasons.push_back(why); }
     for (auto& c : fx.completions) c();
     fx = {};
+  }
+  // Warm start: opens the minimum and finishes those attempts at `now`.
+  void warm(FakeClock::time_point now) {
+    Core::Effects fx;
+    core.fill(fx);
+    run(fx);
+    finish_creates(now);
   }
   // Finishes every pending attempt successfully (which may start more).
   void finish_creates(FakeClock::time_point now, FakeClock::time_point retire_at = never) {
@@ -82,9 +85,7 @@ TEST(PoolCore, WarmStartOpensTheMinimum) {
 TEST(PoolCore, FastPathReusesMostRecentlyUsed) {
   Driver d(limits(2, 2));
   Core::Effects fx;
-  d.core.fill(fx);
-  d.run(fx);
-  d.finish_creates(t0);
+  d.warm(t0);
   auto a = d.core.try_acquire(t0);
   ASSERT_TRUE(a);
   EXPECT_EQ(d.core.in_use(), 1u);
@@ -113,9 +114,7 @@ TEST(PoolCore, GrowsOnDemandButNeverPastMax) {
 TEST(PoolCore, ReleaseHandsStraightToTheOldestWaiterAndNoOneOvertakes) {
   Driver d(limits(1, 1));
   Core::Effects fx;
-  d.core.fill(fx);
-  d.run(fx);
-  d.finish_creates(t0);
+  d.warm(t0);
   auto held = d.core.try_acquire(t0);
   ASSERT_TRUE(held);
   Lease first, second;
@@ -137,9 +136,7 @@ TEST(PoolCore, ReleaseHandsStraightToTheOldestWaiterAndNoOneOvertakes) {
 TEST(PoolCore, WaitersTimeOutAtTheirOwnDeadlines) {
   Driver d(limits(1, 1));
   Core::Effects fx;
-  d.core.fill(fx);
-  d.run(fx);
-  d.finish_creates(t0);
+  d.warm(t0);
   auto held = d.core.try_acquire(t0);
   Lease early, late;
   d.core.wait(t0 + ms(50), into(early), fx);
@@ -205,9 +202,7 @@ TEST(PoolCore, RetiresByLifetimeAndUseCountAndReplacesForWaiters) {
 TEST(PoolCore, BrokenConnectionsAreClosedNotReused) {
   Driver d(limits(1, 1));
   Core::Effects fx;
-  d.core.fill(fx);
-  d.run(fx);
-  d.finish_creates(t0);
+  d.warm(t0);
   auto s = d.core.try_acquire(t0);
   d.core.release(*s, t0, false, fx);
   EXPECT_EQ(fx.creates, 1u);  // the minimum is restored
@@ -240,9 +235,7 @@ TEST(PoolCore, EndpointDownFailsWaitersAtOnceWithTheConnectError) {
 TEST(PoolCore, ShutdownWakesWaitersAndClosesEverything) {
   Driver d(limits(1, 1));
   Core::Effects fx;
-  d.core.fill(fx);
-  d.run(fx);
-  d.finish_creates(t0);
+  d.warm(t0);
   auto held = d.core.try_acquire(t0);
   Lease w;
   d.core.wait(t0 + ms(1000), into(w), fx);
@@ -289,9 +282,7 @@ TEST(PoolCore, SeedBurstOf10000CallersOnMax50AllComplete) {
 TEST(PoolCore, IdleConnectionThatDiesIsEvictedAndReplaced) {
   Driver d(limits(1, 2));
   Core::Effects fx;
-  d.core.fill(fx);
-  d.run(fx);
-  d.finish_creates(t0);
+  d.warm(t0);
   ASSERT_EQ(d.core.idle(), 1u);
   d.core.evict_idle(1, fx);
   EXPECT_EQ(fx.creates, 1u);  // back to the minimum

@@ -4,19 +4,15 @@
 
 #include <deque>
 
+#include "fake_clock.hpp"
+
 #include "cortex/pool/waiter_queue.hpp"
 
 using cortex::pool::WaiterQueue;
 
 namespace {
 
-struct FakeClock {
-  using duration = std::chrono::milliseconds;
-  using rep = duration::rep;
-  using period = duration::period;
-  using time_point = std::chrono::time_point<FakeClock>;
-  static constexpr bool is_steady = true;
-};
+using cortex::test::FakeClock;
 
 using Queue = WaiterQueue<int, FakeClock>;
 using ms = std::chrono::milliseconds;
