@@ -1,35 +1,36 @@
-// cortex-demo: starts the embedded local engine (or dials --endpoint), connects, and has a few
-// "agents" write and recall memories through one multiplexed connection, printing what it did.
+// cortex-demo: a few agents share one ConnectionManager on the embedded local engine (or any
+// SurrealDB with --endpoint): they write and recall memories through the shared multiplexed path,
+// commit a transaction on an exclusive lease, and a live query watches it all. Prints what happened,
+// the pool's metrics and its health_status JSON.
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
-#include <iostream>
+#include <cstdlib>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "cortex/pool/connection_manager.hpp"
 #include "cortex/storage/error.hpp"
-#include "cortex/storage/io_runner.hpp"
-#include "cortex/storage/local_server.hpp"
-#include "cortex/storage/rpc_connection.hpp"
-#include "cortex/storage/url.hpp"
 #include "cortex/storage/value_json.hpp"
 
+using namespace cortex::pool;
 using namespace cortex::storage;
 
 namespace {
 
 struct Args {
   std::string endpoint = "mem://";
+  int agents = 4;
   int memories = 5;
   std::string user, pass;
 };
 
-[[noreturn]] void usage(const char* why) {
-  if (why) std::fprintf(stderr, "cortex-demo: %s\n", why);
+[[noreturn]] void usage(const std::string& why) {
+  if (!why.empty()) std::fprintf(stderr, "cortex-demo: %s\n", why.c_str());
   std::fprintf(stderr,
-               "usage: cortex-demo [--endpoint URL] [--memories N] [--user U --pass P]\n"
+               "usage: cortex-demo [--endpoint URL] [--agents N] [--memories N] [--user U --pass P]\n"
                "  URL: mem:// (default: starts the embedded engine), surrealkv://DIR, or ws://HOST:PORT of any SurrealDB\n");
   std::exit(2);
 }
@@ -39,18 +40,21 @@ Args parse(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     auto val = [&]() -> std::string {
-      if (i + 1 >= argc) usage((k + " needs a value").c_str());
+      if (i + 1 >= argc) usage(k + " needs a value");
       return argv[++i];
     };
     if (k == "--endpoint") a.endpoint = val();
+    else if (k == "--agents") a.agents = std::max(1, std::atoi(val().c_str()));
     else if (k == "--memories") a.memories = std::max(1, std::atoi(val().c_str()));
     else if (k == "--user") a.user = val();
     else if (k == "--pass") a.pass = val();
-    else if (k == "--help" || k == "-h") usage(nullptr);
-    else usage(("unknown argument " + k).c_str());
+    else if (k == "--help" || k == "-h") usage("");
+    else usage("unknown argument " + k);
   }
   return a;
 }
+
+double ms(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e6; }
 
 }  // namespace
 
@@ -58,75 +62,98 @@ int main(int argc, char** argv) {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const Args args = parse(argc, argv);
   try {
-    const Endpoint ep = parse_endpoint(args.endpoint);
-    std::unique_ptr<LocalServer> local;
-    std::string url = args.endpoint;
-    if (ep.is_local()) {
-      std::printf("starting the embedded SurrealDB engine (%s)...\n", ep.to_string().c_str());
-      LocalServerOptions o;
-      o.store = ep.scheme == Scheme::mem ? "mem://" : "surrealkv://" + ep.path;
-      local = std::make_unique<LocalServer>(o);
-      url = local->url();
-    }
-    IoRunner io(1);
-    auto conn = RpcConnection::connect(io.context(), url);
-    std::printf("connected to %s (%s)\n", url.c_str(), conn->server_version().c_str());
+    DatabaseConfig config;
+    config.connection_mode.mode = ConnectionMode::Local{args.endpoint};
+    config.pool_config.min_connections = 2;
+    config.pool_config.max_connections = 8;
+    config.namespace_ = "cortex_demo";
+    config.database = "memories";
+    config.schema = "DEFINE TABLE IF NOT EXISTS memory SCHEMALESS; DEFINE TABLE IF NOT EXISTS ledger SCHEMALESS;";
     if (!args.user.empty()) {
       Credentials c;
       c.user = args.user;
       c.pass = args.pass;
-      conn->call(rpc::signin(c));
-      std::printf("signed in as root user '%s'\n", args.user.c_str());
+      config.credentials = c;
     }
-    conn->call(rpc::use("cortex_demo", "memories"));
+    std::printf("starting the connection manager on %s ...\n", args.endpoint.c_str());
+    ConnectionManager manager(config);
+    std::printf("serving %s through %s\n", args.endpoint.c_str(), manager.endpoint_url().c_str());
 
-    // Live query first, so the demo shows notifications of its own writes.
+    // A live query on its own lease watches every memory being written.
     std::atomic<int> notified{0};
-    conn->query("DEFINE TABLE IF NOT EXISTS memory SCHEMALESS").throw_if_error();
-    const Uuid live = conn->live(Value(Table{"memory"}), [&](const Notification& n) {
+    PooledConnection watcher = manager.acquire();
+    const Uuid live = watcher->live(Value(Table{"memory"}), [&](const Notification& n) {
       if (n.action == "CREATE") ++notified;
     });
 
-    const char* agents[] = {"planner", "researcher", "critic"};
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::future<Value>> writes;
-    for (int i = 0; i < args.memories; ++i) {
-      for (const char* agent : agents) {
-        // Values travel as query variables, never pasted into SurrealQL.
-        writes.push_back(conn->call_future(rpc::query(
-            "CREATE memory CONTENT { agent: $agent, text: $text, importance: $importance, at: time::now() }",
-            {{"agent", Value(agent)}, {"text", Value(std::string(agent) + " note #" + std::to_string(i))},
-             {"importance", Value(static_cast<double>(i % 10) / 10.0)}})));
-      }
+    std::vector<std::thread> agents;
+    std::atomic<int> failures{0};
+    for (int a = 0; a < args.agents; ++a) {
+      agents.emplace_back([&, a] {
+        const std::string name = "agent-" + std::to_string(a);
+        try {
+          for (int i = 0; i < args.memories; ++i) {
+            // Values travel as query variables, never pasted into SurrealQL.
+            manager
+                .query("CREATE memory CONTENT { agent: $agent, text: $text, importance: $importance, at: time::now() }",
+                       {{"agent", Value(name)}, {"text", Value(name + " note #" + std::to_string(i))},
+                        {"importance", Value(static_cast<double>(i) / args.memories)}})
+                .throw_if_error();
+          }
+          // An exclusive lease for a real transaction: both writes or neither.
+          auto lease = manager.acquire();
+          RequestOptions in_txn;
+          in_txn.txn = lease->call(rpc::begin()).get<Uuid>();
+          lease->query("CREATE ledger SET agent = $agent, kind = 'debit', amount = 10", {{"agent", Value(name)}}, in_txn)
+              .throw_if_error();
+          lease->query("CREATE ledger SET agent = $agent, kind = 'credit', amount = 10", {{"agent", Value(name)}}, in_txn)
+              .throw_if_error();
+          lease->call(rpc::commit(*in_txn.txn));
+        } catch (const cortex::Error& e) {
+          ++failures;
+          std::fprintf(stderr, "%s failed: %s\n", name.c_str(), e.what());
+        }
+      });
     }
-    for (auto& w : writes) QueryResult::parse(w.get()).throw_if_error();
-    const auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("%zu memories written by %zu agents, all in flight at once on one socket, in %.1f ms\n", writes.size(),
-                std::size(agents), ms);
+    for (auto& t : agents) t.join();
+    const double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::printf("%d agents wrote %d memories each and committed one transaction each in %.1f ms\n", args.agents,
+                args.memories, wall);
 
-    auto recall = conn->query("SELECT agent, count() AS memories FROM memory GROUP BY agent ORDER BY agent");
+    auto recall = manager.query("SELECT agent, count() AS memories FROM memory GROUP BY agent ORDER BY agent");
     for (const auto& row : recall.at(0).get<Array>()) {
       std::printf("  %-10s recalls %lld memories\n", row["agent"].get<std::string>().c_str(),
                   static_cast<long long>(row["memories"].get<std::int64_t>()));
     }
-    auto top = conn->query("SELECT id, agent, text, importance FROM memory WHERE agent = $agent ORDER BY importance DESC LIMIT 1",
-                           {{"agent", Value("critic")}});
-    const auto& best = top.at(0)[std::size_t{0}];
-    std::printf("  critic's most important memory: %s (id %s)\n", best["text"].get<std::string>().c_str(),
-                to_json_text(best["id"]).c_str());
+    auto best = manager.query("SELECT text, importance FROM memory ORDER BY importance DESC LIMIT 1").at(0);
+    std::printf("  most important memory: %s\n", best[std::size_t{0}]["text"].get<std::string>().c_str());
+    auto ledger = manager.query("SELECT count() AS entries FROM ledger GROUP ALL").at(0);
+    std::printf("  ledger entries: %lld (two per committed transaction)\n",
+                static_cast<long long>(ledger[std::size_t{0}]["entries"].get<std::int64_t>()));
 
     // Invalid SurrealQL: the server's message reaches the caller as a typed error.
     try {
-      conn->query("SELEKT * FROM memory");
+      manager.query("SELEKT * FROM memory");
     } catch (const cortex::Error& e) {
       std::printf("invalid SurrealQL is refused: [%s/%s] %.60s...\n", e.code().category().name(),
                   e.server_kind().c_str(), e.what());
     }
-    conn->kill(live);
+    watcher->kill(live);
+    watcher.release();
     std::printf("live query saw %d CREATE notifications\n", notified.load());
-    conn->close();
+
+    const auto m = manager.metrics().snapshot();
+    std::printf("pool: %lld connections created, %llu leases (%llu reused), peak in use %lld; request p50 %.2f ms, p99 %.2f ms\n",
+                static_cast<long long>(m.connections_created), static_cast<unsigned long long>(m.acquisitions),
+                static_cast<unsigned long long>(m.connections_reused), static_cast<long long>(m.peak_in_use),
+                ms(m.request_time.p50), ms(m.request_time.p99));
+    std::printf("health_status: %s\n", manager.health_status().to_json().c_str());
+    manager.shutdown(std::chrono::seconds(5));
     std::printf("done\n");
-    return 0;
+    return failures.load() == 0 ? 0 : 1;
+  } catch (const std::invalid_argument& e) {
+    usage(e.what());
   } catch (const cortex::Error& e) {
     std::fprintf(stderr, "cortex-demo: failed: %s [%s]\n", e.what(), e.code().message().c_str());
     return 1;
