@@ -86,6 +86,9 @@ ConnectionManager::ConnectionManager(DatabaseConfig config, unsigned io_threads)
   p.config = impl.config.pool_config;
   p.defaults = impl.defaults();
   p.schema = impl.config.schema;
+  p.health_check_interval = impl.config.health_check_interval;
+  p.validate_after_idle = impl.config.validate_after_idle;
+  p.leak_threshold = impl.config.leak_threshold;
   impl.pool = ConnectionPool::create(impl.io.context(), p, impl.metrics);
   impl.shared.resize(impl.config.shared_connections);  // opened on first use
 }

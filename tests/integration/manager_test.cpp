@@ -113,4 +113,12 @@ TEST(Manager, BadConfigurationIsRejectedAtConstruction) {
   c = local_config("mem://");
   c.pool_config.max_connections = 0;
   EXPECT_THROW(ConnectionManager{c}, std::invalid_argument);
+  c = local_config("mem://");
+  c.shared_connections = 0;
+  try {
+    ConnectionManager m(c);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("shared_connections"), std::string::npos) << e.what();
+  }
 }

@@ -42,6 +42,12 @@ struct DatabaseConfig {
   std::size_t shared_connections = 2;
   /// SurrealQL run on every new connection (e.g. the contents of a .surql schema file).
   std::string schema;
+  /// Idle connections are pinged this often; a silent one is replaced. 0 = off. Default 30 s.
+  std::chrono::milliseconds health_check_interval{30000};
+  /// A connection idle longer than this is pinged before it is handed out. 0 = off. Default 5 s.
+  std::chrono::milliseconds validate_after_idle{5000};
+  /// A lease held longer than this is reported once and counted. 0 = off. Default 60 s.
+  std::chrono::milliseconds leak_threshold{60000};
 
   /// Throws std::invalid_argument naming the field.
   void validate() const;
