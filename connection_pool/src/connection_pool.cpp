@@ -71,9 +71,9 @@ struct ConnectionPool::Impl {
   }
 
   void start_create() {
-    auto opts = params.connect;
-    opts.connect_timeout = std::min(opts.connect_timeout, params.config.connection_timeout);
-    RpcConnection::async_connect(io, params.url, opts, [weak = self](std::error_code ec, Conn conn) {
+    // The connect keeps its own timeout: a waiter whose deadline passes first gets pool_timeout,
+    // and the connection, once up, serves the next caller instead of being thrown away.
+    RpcConnection::async_connect(io, params.url, params.connect, [weak = self](std::error_code ec, Conn conn) {
       auto pool = weak.lock();
       if (!pool) return;
       auto& impl = *pool->impl_;

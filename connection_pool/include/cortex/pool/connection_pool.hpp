@@ -32,7 +32,8 @@ struct SessionDefaults {
 struct ConnectionPoolParams {
   std::string url;  ///< ws:// or wss:// endpoint
   PoolConfig config;
-  /// Per-connection options; connect_timeout is capped by config.connection_timeout.
+  /// Per-connection options (connect_timeout applies to each attempt, independently of the
+  /// acquire deadline config.connection_timeout).
   storage::ConnectOptions connect;
   SessionDefaults defaults;
   /// Retire a connection after this many leases; 0 = never. Default 0.
