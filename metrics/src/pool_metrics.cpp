@@ -35,21 +35,40 @@ const char* to_string(CloseReason r) noexcept {
   return "unknown";
 }
 
+namespace {
+
+// One table per kind, so a counter or gauge is named once and snapshot, JSON and Prometheus
+// cannot drift apart.
+struct CounterField {
+  const char* name;
+  std::atomic<std::uint64_t> PoolMetrics::*live;
+  std::uint64_t MetricsSnapshot::*copy;
+};
+const CounterField kCounters[] = {
+    {"connections_created", &PoolMetrics::connections_created, &MetricsSnapshot::connections_created},
+    {"connections_reused", &PoolMetrics::connections_reused, &MetricsSnapshot::connections_reused},
+    {"acquisitions", &PoolMetrics::acquisitions, &MetricsSnapshot::acquisitions},
+    {"acquisition_timeouts", &PoolMetrics::acquisition_timeouts, &MetricsSnapshot::acquisition_timeouts},
+    {"retries", &PoolMetrics::retries, &MetricsSnapshot::retries},
+    {"successes", &PoolMetrics::successes, &MetricsSnapshot::successes},
+    {"errors", &PoolMetrics::errors, &MetricsSnapshot::errors},
+    {"health_checks_passed", &PoolMetrics::health_checks_passed, &MetricsSnapshot::health_checks_passed},
+    {"health_checks_failed", &PoolMetrics::health_checks_failed, &MetricsSnapshot::health_checks_failed},
+    {"leaks_detected", &PoolMetrics::leaks_detected, &MetricsSnapshot::leaks_detected},
+};
+const std::pair<const char*, std::int64_t MetricsSnapshot::*> kGauges[] = {
+    {"size", &MetricsSnapshot::size},           {"idle", &MetricsSnapshot::idle},
+    {"in_use", &MetricsSnapshot::in_use},       {"waiters", &MetricsSnapshot::waiters},
+    {"peak_in_use", &MetricsSnapshot::peak_in_use}, {"peak_waiters", &MetricsSnapshot::peak_waiters},
+};
+
+}  // namespace
+
 MetricsSnapshot PoolMetrics::snapshot() const noexcept {
   MetricsSnapshot s;
-  auto r = [](const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); };
+  for (const auto& c : kCounters) s.*c.copy = (this->*c.live).load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < s.closed.size(); ++i) s.closed[i] = closed_[i].load(std::memory_order_relaxed);
   auto g = [](const std::atomic<std::int64_t>& a) { return a.load(std::memory_order_relaxed); };
-  s.connections_created = r(connections_created);
-  s.connections_reused = r(connections_reused);
-  s.acquisitions = r(acquisitions);
-  s.acquisition_timeouts = r(acquisition_timeouts);
-  s.retries = r(retries);
-  s.successes = r(successes);
-  s.errors = r(errors);
-  s.health_checks_passed = r(health_checks_passed);
-  s.health_checks_failed = r(health_checks_failed);
-  s.leaks_detected = r(leaks_detected);
-  for (std::size_t i = 0; i < s.closed.size(); ++i) s.closed[i] = r(closed_[i]);
   s.size = g(size_);
   s.idle = g(idle_);
   s.in_use = g(in_use_);
@@ -62,47 +81,30 @@ MetricsSnapshot PoolMetrics::snapshot() const noexcept {
 }
 
 std::string MetricsSnapshot::to_json() const {
+  nlohmann::json j;
+  for (const auto& c : kCounters) j[c.name] = this->*c.copy;
   nlohmann::json closed_by;
   for (std::size_t i = 0; i < closed.size(); ++i) closed_by[to_string(static_cast<CloseReason>(i))] = closed[i];
-  const nlohmann::json j = {
-      {"connections_created", connections_created}, {"connections_reused", connections_reused},
-      {"acquisitions", acquisitions}, {"acquisition_timeouts", acquisition_timeouts}, {"retries", retries},
-      {"successes", successes}, {"errors", errors}, {"health_checks_passed", health_checks_passed},
-      {"health_checks_failed", health_checks_failed}, {"leaks_detected", leaks_detected},
-      {"connections_closed", closed_by}, {"size", size}, {"idle", idle}, {"in_use", in_use}, {"waiters", waiters},
-      {"peak_in_use", peak_in_use}, {"peak_waiters", peak_waiters},
-      {"acquire_wait", latency_json(acquire_wait)}, {"request_time", latency_json(request_time)}};
+  j["connections_closed"] = closed_by;
+  for (const auto& [name, field] : kGauges) j[name] = this->*field;
+  j["acquire_wait"] = latency_json(acquire_wait);
+  j["request_time"] = latency_json(request_time);
   return j.dump();
 }
 
 std::string MetricsSnapshot::to_prometheus(const std::string& prefix) const {
   std::ostringstream o;
-  auto counter = [&](const char* name, std::uint64_t v) {
-    o << "# TYPE " << prefix << "_" << name << "_total counter\n" << prefix << "_" << name << "_total " << v << "\n";
-  };
-  auto gauge = [&](const char* name, std::int64_t v) {
-    o << "# TYPE " << prefix << "_" << name << " gauge\n" << prefix << "_" << name << " " << v << "\n";
-  };
-  counter("connections_created", connections_created);
-  counter("connections_reused", connections_reused);
-  counter("acquisitions", acquisitions);
-  counter("acquisition_timeouts", acquisition_timeouts);
-  counter("retries", retries);
-  counter("successes", successes);
-  counter("errors", errors);
-  counter("health_checks_passed", health_checks_passed);
-  counter("health_checks_failed", health_checks_failed);
-  counter("leaks_detected", leaks_detected);
+  for (const auto& c : kCounters) {
+    o << "# TYPE " << prefix << "_" << c.name << "_total counter\n"
+      << prefix << "_" << c.name << "_total " << this->*c.copy << "\n";
+  }
   o << "# TYPE " << prefix << "_connections_closed_total counter\n";
   for (std::size_t i = 0; i < closed.size(); ++i) {
     o << prefix << "_connections_closed_total{reason=\"" << to_string(static_cast<CloseReason>(i)) << "\"} " << closed[i] << "\n";
   }
-  gauge("size", size);
-  gauge("idle", idle);
-  gauge("in_use", in_use);
-  gauge("waiters", waiters);
-  gauge("peak_in_use", peak_in_use);
-  gauge("peak_waiters", peak_waiters);
+  for (const auto& [name, field] : kGauges) {
+    o << "# TYPE " << prefix << "_" << name << " gauge\n" << prefix << "_" << name << " " << this->*field << "\n";
+  }
   prom_latency(o, prefix + "_acquire_wait", acquire_wait);
   prom_latency(o, prefix + "_request_time", request_time);
   return o.str();
