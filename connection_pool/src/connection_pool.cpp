@@ -8,6 +8,7 @@
 #include <future>
 #include <mutex>
 #include <random>
+#include <map>
 #include <set>
 
 #include "cortex/pool/pool_core.hpp"
@@ -50,8 +51,25 @@ struct ConnectionPool::Impl {
   std::set<Conn> setting_up;           // new connections between connect and first use
   asio::steady_timer maintenance;      // health pings of idle connections, leak reports
   Clock::time_point next_health{};
-  std::set<Core::Slot*> leased_slots;  // slots out on lease (alive: their lease or `restoring` owns them)
-  std::set<Core::SlotPtr> restoring;   // returned leases whose session state is being reset
+  std::set<Core::Slot*> leased_slots;  // slots out on lease (alive: their lease or `held` owns them)
+  // Slots the pool owns while an RPC runs on them (state restore after a lease, validation ping):
+  // the RPC's handler lives in the connection, so it may hold only a raw pointer, never the slot.
+  std::map<const Core::Slot*, Core::SlotPtr> held;
+
+  const Core::Slot* hold(Core::SlotPtr slot) {
+    const Core::Slot* raw = slot.get();
+    std::lock_guard<std::mutex> lock(mu);
+    held.emplace(raw, std::move(slot));
+    return raw;
+  }
+  Core::SlotPtr unhold(const Core::Slot* raw) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = held.find(raw);
+    if (it == held.end()) return nullptr;
+    Core::SlotPtr s = std::move(it->second);
+    held.erase(it);
+    return s;
+  }
 
   void publish_gauges_locked() {
     changed.notify_all();
@@ -140,30 +158,17 @@ struct ConnectionPool::Impl {
     });
   }
 
-  // A returned lease: the pool owns the slot (`restoring`) while its session state is put back.
+  // A returned lease: the pool owns the slot (`held`) while its session state is put back.
   void restore(Core::SlotPtr slot) {
     auto steps = std::make_shared<std::vector<storage::Request>>();
     steps->push_back(storage::rpc::reset());
     for (auto& s : session_steps(false)) steps->push_back(std::move(s));
-    const Core::Slot* raw = slot.get();
     std::weak_ptr<RpcConnection> conn = slot->conn;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      restoring.insert(std::move(slot));
-    }
+    const Core::Slot* raw = hold(std::move(slot));
     run_steps(conn, steps, 0, [weak = self, raw](std::error_code ec, const std::string&) {
       auto pool = weak.lock();
       if (!pool) return;
-      auto& impl = *pool->impl_;
-      Core::SlotPtr back;
-      {
-        std::lock_guard<std::mutex> lock(impl.mu);
-        auto it = std::find_if(impl.restoring.begin(), impl.restoring.end(), [&](const Core::SlotPtr& s) { return s.get() == raw; });
-        if (it == impl.restoring.end()) return;
-        back = *it;
-        impl.restoring.erase(it);
-      }
-      impl.give_back(std::move(back), !ec);
+      if (auto back = pool->impl_->unhold(raw)) pool->impl_->give_back(std::move(back), !ec);
     });
   }
 
@@ -360,27 +365,31 @@ void ConnectionPool::async_acquire(std::function<void(std::error_code, PooledCon
   auto& impl = *impl_;
   const auto start = Clock::now();
   auto self = shared_from_this();
-  // Wraps the core's completion into a lease, with metrics. `locked`: the caller holds impl.mu.
-  auto deliver = [self, start, file, line, handler](std::error_code ec, Core::SlotPtr slot, bool locked) {
-    auto& in = *self->impl_;
-    auto& m = *in.metrics;
-    if (ec) {
-      m.acquire_wait.record(Clock::now() - start);
-      return handler(ec, PooledConnection{});
-    }
-    {
-      std::unique_lock<std::mutex> lock(in.mu, std::defer_lock);
-      if (!locked) lock.lock();
-      in.mark_leased(*slot, file, line);
-    }
+  // Turns a slot already marked leased into a lease, with metrics: the one way a lease is made.
+  auto hand_over = [start](std::shared_ptr<ConnectionPool> pool, Core::SlotPtr slot,
+                           const std::function<void(std::error_code, PooledConnection)>& to) {
+    auto& m = *pool->impl_->metrics;
     m.acquire_wait.record(Clock::now() - start);
     m.acquisitions.fetch_add(1, std::memory_order_relaxed);
     if (slot->uses > 1) m.connections_reused.fetch_add(1, std::memory_order_relaxed);
     PooledConnection lease;
-    lease.pool_ = self;
+    lease.pool_ = std::move(pool);
     lease.conn_ = slot->conn;
     lease.slot_ = std::move(slot);
-    handler({}, std::move(lease));
+    to({}, std::move(lease));
+  };
+  // The slow paths (a waiter served later, a validated idle connection) arrive without the lock.
+  auto deliver = [self, start, file, line, handler, hand_over](std::error_code ec, Core::SlotPtr slot) {
+    auto& in = *self->impl_;
+    if (ec) {
+      in.metrics->acquire_wait.record(Clock::now() - start);
+      return handler(ec, PooledConnection{});
+    }
+    {
+      std::lock_guard<std::mutex> lock(in.mu);
+      in.mark_leased(*slot, file, line);
+    }
+    hand_over(self, std::move(slot), handler);
   };
   Core::Effects fx;
   std::optional<Core::SlotPtr> fast;
@@ -393,8 +402,7 @@ void ConnectionPool::async_acquire(std::function<void(std::error_code, PooledCon
       validate = limit.count() > 0 && start - (*fast)->last_used > limit;
       if (!validate) impl.mark_leased(**fast, file, line);
     } else {
-      impl.core.wait(start + impl.params.config.connection_timeout,
-                     [deliver](std::error_code ec, Core::SlotPtr slot) { deliver(ec, std::move(slot), false); }, fx);
+      impl.core.wait(start + impl.params.config.connection_timeout, deliver, fx);
     }
     impl.publish_gauges_locked();
   }
@@ -404,32 +412,25 @@ void ConnectionPool::async_acquire(std::function<void(std::error_code, PooledCon
     impl.give_back(std::move(*fast), false);
     return async_acquire(std::move(handler), file, line);
   }
-  if (!validate) {
-    // Already marked leased under the lock above: hand it over without locking again.
-    auto& m = *impl.metrics;
-    m.acquire_wait.record(Clock::now() - start);
-    m.acquisitions.fetch_add(1, std::memory_order_relaxed);
-    if ((*fast)->uses > 1) m.connections_reused.fetch_add(1, std::memory_order_relaxed);
-    PooledConnection lease;
-    lease.pool_ = std::move(self);
-    lease.conn_ = (*fast)->conn;
-    lease.slot_ = std::move(*fast);
-    return handler({}, std::move(lease));
-  }
+  // Fast path: already marked leased under the lock above, so no second lock.
+  if (!validate) return hand_over(std::move(self), std::move(*fast), handler);
   // Idle for long: make sure the server still answers before handing it out.
-  auto slot = std::move(*fast);
   storage::RequestOptions ping;
   ping.timeout = std::min(impl.params.config.connection_timeout, std::chrono::milliseconds(2000));
-  slot->conn->async_call(storage::rpc::ping(), ping,
-                         [weak = std::weak_ptr<ConnectionPool>(self), slot_keep = slot,
-                          deliver, handler, file, line](std::error_code ec, storage::Value) mutable {
-                           auto pool = weak.lock();
-                           if (!pool) return handler(make_error_code(Errc::pool_closed), PooledConnection{});
-                           if (!ec) return deliver({}, std::move(slot_keep), false);
-                           pool->impl_->metrics->health_checks_failed.fetch_add(1, std::memory_order_relaxed);
-                           pool->impl_->give_back(std::move(slot_keep), false);  // dead: closed, replaced
-                           pool->async_acquire(std::move(handler), file, line);   // and try again
-                         });
+  auto conn = (*fast)->conn;
+  const Core::Slot* raw = impl.hold(std::move(*fast));
+  conn->async_call(storage::rpc::ping(), ping,
+                   [weak = std::weak_ptr<ConnectionPool>(self), raw, deliver, handler, file, line](std::error_code ec,
+                                                                                                   storage::Value) mutable {
+                     auto pool = weak.lock();
+                     if (!pool) return handler(make_error_code(Errc::pool_closed), PooledConnection{});
+                     auto slot = pool->impl_->unhold(raw);
+                     if (!slot) return handler(make_error_code(Errc::pool_closed), PooledConnection{});
+                     if (!ec) return deliver({}, std::move(slot));
+                     pool->impl_->metrics->health_checks_failed.fetch_add(1, std::memory_order_relaxed);
+                     pool->impl_->give_back(std::move(slot), false);  // dead: closed, replaced
+                     pool->async_acquire(std::move(handler), file, line);  // and try again
+                   });
 }
 
 PooledConnection ConnectionPool::acquire(const char* file, int line) {
