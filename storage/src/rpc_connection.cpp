@@ -48,6 +48,13 @@ std::string encode_request(std::uint64_t id, const Request& r, const RequestOpti
   return out;
 }
 
+// A blocking call on the io context's own thread would wait for work only that thread can do.
+void refuse_on_io_thread(asio::io_context& io, const std::string& what) {
+  if (io.get_executor().running_in_this_thread()) {
+    throw Error(make_error_code(Errc::invalid_argument), "blocking " + what + " made on the io thread");
+  }
+}
+
 std::error_code server_error_code(const Value& err) {
   const auto& kind = err["kind"];
   const auto& code = err["code"];
@@ -395,9 +402,7 @@ std::shared_ptr<RpcConnection> RpcConnection::connect(asio::io_context& io, std:
   if (ep.is_local()) {
     throw Error(make_error_code(Errc::invalid_url), ep.to_string() + " is a local engine: start it with LocalServer and connect to its URL");
   }
-  if (io.get_executor().running_in_this_thread()) {
-    throw Error(make_error_code(Errc::invalid_argument), "blocking connect called on the io thread");
-  }
+  refuse_on_io_thread(io, "connect");
   auto impl = std::make_shared<Impl>(io, ep, std::move(options));
   std::shared_ptr<RpcConnection> owner(new RpcConnection(impl));
   struct Connected {
@@ -427,9 +432,7 @@ std::future<Value> RpcConnection::call_future(Request request, RequestOptions op
 }
 
 Value RpcConnection::call(Request request, RequestOptions options) {
-  if (impl_->io.get_executor().running_in_this_thread()) {
-    throw Error(make_error_code(Errc::invalid_argument), "blocking call '" + request.method + "' made on the io thread");
-  }
+  refuse_on_io_thread(impl_->io, "call '" + request.method + "'");
   return value_or_throw(outcome_future(*impl_, std::move(request), std::move(options)).get());
 }
 
@@ -438,9 +441,7 @@ QueryResult RpcConnection::query(std::string sql, Object vars, RequestOptions op
 }
 
 Uuid RpcConnection::live(Value what, NotificationHandler on_notify, bool diff, RequestOptions options) {
-  if (impl_->io.get_executor().running_in_this_thread()) {
-    throw Error(make_error_code(Errc::invalid_argument), "blocking call 'live' made on the io thread");
-  }
+  refuse_on_io_thread(impl_->io, "call 'live'");
   Value v = value_or_throw(outcome_future(*impl_, rpc::live(std::move(what), diff), std::move(options), std::move(on_notify)).get());
   if (!v.is<Uuid>()) throw Error(make_error_code(Errc::protocol_error), std::string("live returned ") + v.type_name());
   return v.get<Uuid>();
