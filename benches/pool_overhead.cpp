@@ -1,5 +1,5 @@
-// Pool overhead: acquire + release cycles through the pool's own logic (PoolCore under a mutex, as
-// ConnectionPool drives it, plus the metrics it records) with stub connections — as HikariCP's
+// Pool overhead: acquire + release cycles through the pool's own logic (the IdleBag fast lane and
+// PoolCore under a mutex, as ConnectionPool drives them, plus the metrics it records) with stub connections — as HikariCP's
 // benchmark uses a stub driver. Threads 1, 2 and 8 on a pool of 32.
 // Run: build/benches/bench_pool_overhead --benchmark_format=json   (or console)
 #include <benchmark/benchmark.h>
@@ -7,8 +7,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 
 #include "cortex/metrics/pool_metrics.hpp"
+#include "cortex/pool/coarse_clock.hpp"
+#include "cortex/pool/idle_bag.hpp"
 #include "cortex/pool/pool_core.hpp"
 
 namespace {
@@ -19,10 +22,12 @@ struct Stub {
 };
 using Core = cortex::pool::PoolCore<Stub>;
 
-// The driver's fast path without I/O: lock, core call, unlock, run effects, record metrics.
+// The driver's paths without I/O, step for step as ConnectionPool takes them: the fast lane (IdleBag:
+// take, checks, lease bookkeeping, metrics; park on release) and, when it is empty or someone waits,
+// the locked slow path (PoolCore under a mutex with FIFO hand-off).
 class StubPool {
  public:
-  explicit StubPool(std::size_t size) : core_({size, size, std::chrono::milliseconds(0), 0}) {
+  explicit StubPool(std::size_t size) : core_({size, size, std::chrono::milliseconds(0), 0}), bag_(size) {
     Core::Effects fx;
     core_.fill(fx);
     for (std::size_t i = 0; i < fx.creates; ++i) {
@@ -32,40 +37,71 @@ class StubPool {
   }
 
   Core::SlotPtr acquire() {
-    const auto start = Clock::now();
-    std::unique_lock<std::mutex> lock(mu_);
-    if (auto s = core_.try_acquire(start)) {
-      lock.unlock();
-      metrics_.acquisitions.fetch_add(1, std::memory_order_relaxed);
-      metrics_.acquire_wait.record(std::chrono::nanoseconds(0));  // fast path: no wait to speak of
-      return std::move(*s);
+    const auto start = cortex::pool::coarse_now();
+    if (auto s = bag_.try_take()) {
+      ++(*s)->uses;
+      return lease(std::move(*s), start, std::nullopt);
     }
-    // Slow path: wait for a hand-off (not reached when threads <= pool size).
+    bag_.close_gate();
+    const auto waited_from = Clock::now();
     Core::SlotPtr got;
     bool done = false;
     Core::Effects fx;
-    core_.wait(start + std::chrono::seconds(30), [&](std::error_code, Core::SlotPtr s) {
-      got = std::move(s);
-      done = true;
-    }, fx);
-    handed_.wait(lock, [&] { return done; });
-    return got;
+    std::unique_lock<std::mutex> lock(mu_);
+    bag_.drain([&](Core::SlotPtr s) {
+      const auto since = s->last_used;
+      core_.release(std::move(s), since, true, fx);
+    });
+    if (auto s = core_.try_acquire(waited_from)) {
+      got = std::move(*s);
+    } else {
+      core_.wait(waited_from + std::chrono::seconds(30), [&](std::error_code, Core::SlotPtr handed) {
+        got = std::move(handed);
+        done = true;
+      }, fx);
+      handed_.wait(lock, [&] { return done; });
+    }
+    lock.unlock();
+    bag_.open_gate();
+    return lease(std::move(got), start, waited_from);
   }
 
   void release(Core::SlotPtr s) {
+    s->leased.store(false, std::memory_order_relaxed);
+    const auto now = cortex::pool::coarse_now();
+    if (now < s->retire_at) {
+      s->last_used = now;
+      if (bag_.try_park(s)) return;
+    }
     Core::Effects fx;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      core_.release(std::move(s), Clock::now(), true, fx);
+      core_.release(std::move(s), now, true, fx);
       for (auto& c : fx.completions) c();  // hand-off: the waiter's flag is set under the lock
     }
     if (!fx.completions.empty()) handed_.notify_all();
   }
 
  private:
+  Core::SlotPtr lease(Core::SlotPtr s, Clock::time_point start, std::optional<Clock::time_point> waited_from) {
+    s->leased_at.store(start.time_since_epoch().count(), std::memory_order_relaxed);
+    s->lease_file.store(__FILE__, std::memory_order_relaxed);
+    s->lease_line.store(__LINE__, std::memory_order_relaxed);
+    s->leased.store(true, std::memory_order_release);
+    if (!waited_from) {
+      metrics_.fast_acquisition();
+    } else {
+      metrics_.acquire_wait.record(Clock::now() - *waited_from);
+      metrics_.acquisitions.fetch_add(1);
+      if (s->uses > 1) metrics_.connections_reused.fetch_add(1);
+    }
+    return s;
+  }
+
   std::mutex mu_;
   std::condition_variable handed_;
   Core core_;
+  cortex::pool::IdleBag<Core::SlotPtr> bag_;
   cortex::metrics::PoolMetrics metrics_;
 };
 
@@ -74,8 +110,12 @@ StubPool& pool() {
   return p;
 }
 
-void BM_AcquireRelease(benchmark::State& state) {
-  auto& p = pool();
+StubPool& small_pool() {
+  static StubPool p(4);
+  return p;
+}
+
+void cycles(benchmark::State& state, StubPool& p) {
   for (auto _ : state) {
     auto s = p.acquire();
     benchmark::DoNotOptimize(s->conn.id);
@@ -83,7 +123,14 @@ void BM_AcquireRelease(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
+
+// HikariCP's shape: a pool of 32, never exhausted — the fast lane.
+void BM_AcquireRelease(benchmark::State& state) { cycles(state, pool()); }
 BENCHMARK(BM_AcquireRelease)->Threads(1)->Threads(2)->Threads(8)->UseRealTime();
+
+// More threads than connections: callers queue, and releases hand off through the locked core.
+void BM_AcquireReleaseContended(benchmark::State& state) { cycles(state, small_pool()); }
+BENCHMARK(BM_AcquireReleaseContended)->Threads(8)->UseRealTime();
 
 }  // namespace
 

@@ -15,5 +15,6 @@ javac -cp "$CP" -d "$OUT" "$HERE/HikariStubBench.java"
 java -cp "$CP:$OUT" HikariStubBench 2>/dev/null
 "$BUILD/benches/bench_pool_overhead" --benchmark_min_time=1 --benchmark_format=console 2>&1 |
   awk '/BM_AcquireRelease/ { split($1, a, "threads:"); rate=$NF; sub("items_per_second=", "", rate);
+       kind = ($1 ~ /Contended/) ? "acquire_release_pool4" : "acquire_release";
        mult = (rate ~ /M\/s$/) ? 1e6 : (rate ~ /k\/s$/) ? 1e3 : 1; gsub(/[A-Za-z\/]+$/, "", rate);
-       printf("{\"name\":\"cortex.acquire_release.threads%s\",\"value\":%.0f,\"unit\":\"cycles/s\"}\n", a[2], rate * mult) }'
+       printf("{\"name\":\"cortex.%s.threads%s\",\"value\":%.0f,\"unit\":\"cycles/s\"}\n", kind, a[2], rate * mult) }'

@@ -3,6 +3,7 @@
 #include "cortex/pool/connection_manager.hpp"
 
 #include <asio/io_context.hpp>
+#include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -10,6 +11,7 @@
 #include "cortex/storage/io_runner.hpp"
 #include "cortex/storage/local_server.hpp"
 #include "cortex/storage/url.hpp"
+#include "shared_lane.hpp"
 
 namespace cortex::pool {
 
@@ -18,49 +20,21 @@ using storage::RpcConnection;
 struct ConnectionManager::Impl {
   DatabaseConfig config;
   std::unique_ptr<storage::LocalServer> local;  // declared first: destroyed last
-  storage::IoRunner io;
+  // Shared: pools (kept alive by leases that outlive the manager) hold it too.
+  std::shared_ptr<storage::IoRunner> io;
   std::string url;
   std::shared_ptr<metrics::PoolMetrics> metrics = std::make_shared<metrics::PoolMetrics>();
   std::shared_ptr<ConnectionPool> pool;
-
-  std::mutex shared_mu;  // guards `shared` (connections are themselves thread-safe)
-  std::vector<std::shared_ptr<RpcConnection>> shared;
+  std::shared_ptr<SharedLane> shared;
   std::atomic<bool> closed{false};
 
-  Impl(DatabaseConfig c, unsigned threads) : config(std::move(c)), io(threads) {}
+  Impl(DatabaseConfig c, unsigned threads) : config(std::move(c)), io(std::make_shared<storage::IoRunner>(threads)) {}
+  ~Impl() {
+    // The lane's connections close now; the pool lives on while leases hold it.
+    if (shared) shared->close();
+  }
 
   SessionDefaults defaults() const { return {config.namespace_, config.database, config.credentials}; }
-
-  // A shared connection: connect, signin, use — blocking, on the caller's thread.
-  std::shared_ptr<RpcConnection> open_shared() {
-    storage::ConnectOptions o;
-    o.connect_timeout = config.pool_config.connection_timeout;
-    auto c = RpcConnection::connect(io.context(), url, o);
-    if (config.credentials) c->call(storage::rpc::signin(*config.credentials));
-    for (int conflicts = 0;; ++conflicts) {
-      try {
-        c->call(storage::rpc::use(config.namespace_, config.database));
-        break;
-      } catch (const Error& e) {
-        // A concurrent first `use` of the same new namespace: the server asks for a retry.
-        if (conflicts >= 5 || !is_retryable_conflict(e.what())) throw;
-      }
-    }
-    metrics->connections_created.fetch_add(1, std::memory_order_relaxed);
-    return c;
-  }
-
-  // The least-loaded open shared connection; dead ones are replaced on the way.
-  std::shared_ptr<RpcConnection> pick_shared() {
-    if (closed.load()) throw Error(make_error_code(Errc::pool_closed), "the connection manager is shut down");
-    std::lock_guard<std::mutex> lock(shared_mu);
-    for (auto& c : shared) {
-      if (!c || !c->is_open()) c = open_shared();  // throws the connect error while the server is down
-    }
-    auto best = std::min_element(shared.begin(), shared.end(),
-                                 [](const auto& a, const auto& b) { return a->in_flight() < b->in_flight(); });
-    return *best;
-  }
 };
 
 ConnectionManager::ConnectionManager(DatabaseConfig config, unsigned io_threads) {
@@ -89,8 +63,16 @@ ConnectionManager::ConnectionManager(DatabaseConfig config, unsigned io_threads)
   p.health_check_interval = impl.config.health_check_interval;
   p.validate_after_idle = impl.config.validate_after_idle;
   p.leak_threshold = impl.config.leak_threshold;
-  impl.pool = ConnectionPool::create(impl.io.context(), p, impl.metrics);
-  impl.shared.resize(impl.config.shared_connections);  // opened on first use
+  p.keep_alive = impl.io;
+  impl.pool = ConnectionPool::create(impl.io->context(), p, impl.metrics);
+  SharedLaneParams sp;
+  sp.url = impl.url;
+  sp.connections = impl.config.shared_connections;  // opened on first use
+  sp.connect.connect_timeout = impl.config.pool_config.connection_timeout;
+  sp.defaults = impl.defaults();
+  sp.reconnect = impl.config.pool_config.retry_policy;
+  sp.metrics = impl.metrics;
+  impl.shared = SharedLane::create(impl.io->context(), sp);
 }
 
 ConnectionManager::~ConnectionManager() { shutdown(std::chrono::milliseconds(0)); }
@@ -103,11 +85,18 @@ void ConnectionManager::async_acquire(std::function<void(std::error_code, Pooled
 }
 
 storage::Value ConnectionManager::call(storage::Request request, storage::RequestOptions options) {
-  const auto start = std::chrono::steady_clock::now();
-  auto conn = impl_->pick_shared();
-  auto v = conn->call(std::move(request), std::move(options));
-  impl_->metrics->request_time.record(std::chrono::steady_clock::now() - start);
-  return v;
+  storage::refuse_on_io_thread(impl_->io->context(), "call '" + request.method + "'");
+  struct Outcome {
+    std::error_code ec;
+    storage::Value value;
+  };
+  std::promise<Outcome> done;
+  auto fut = done.get_future();
+  async_call(std::move(request), std::move(options),
+             [&done](std::error_code ec, storage::Value v) { done.set_value({ec, std::move(v)}); });
+  Outcome o = fut.get();
+  if (o.ec) storage::throw_error(o.ec, o.value);
+  return std::move(o.value);
 }
 
 storage::QueryResult ConnectionManager::query(std::string sql, storage::Object vars, storage::RequestOptions options) {
@@ -115,18 +104,10 @@ storage::QueryResult ConnectionManager::query(std::string sql, storage::Object v
 }
 
 void ConnectionManager::async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler) {
-  std::shared_ptr<RpcConnection> conn;
-  try {
-    conn = impl_->pick_shared();
-  } catch (const Error& e) {
-    return handler(e.code(), storage::Value(std::string(e.what())));
+  if (impl_->closed.load()) {
+    return handler(make_error_code(Errc::pool_closed), storage::Value(std::string("the connection manager is shut down")));
   }
-  const auto start = std::chrono::steady_clock::now();
-  conn->async_call(std::move(request), std::move(options),
-                   [m = impl_->metrics, start, handler = std::move(handler)](std::error_code ec, storage::Value v) {
-                     m->request_time.record(std::chrono::steady_clock::now() - start);
-                     handler(ec, std::move(v));
-                   });
+  impl_->shared->async_call(std::move(request), std::move(options), std::move(handler));
 }
 
 bool ConnectionManager::should_retry(std::error_code ec, const RetryOptions& o) const noexcept {
@@ -172,24 +153,12 @@ void ConnectionManager::shutdown(std::chrono::milliseconds grace) {
   auto& impl = *impl_;
   if (impl.closed.exchange(true)) return;
   impl.pool->shutdown();  // waiters woken with pool_closed; idle connections close
-  // Give in-flight work its grace: leases still out, then shared calls in flight.
+  // In-flight work gets its grace: leases still out, then shared calls on the wire.
   const auto deadline = std::chrono::steady_clock::now() + grace;
   impl.pool->wait_quiet(grace);
-  auto shared_busy = [&] {
-    std::lock_guard<std::mutex> lock(impl.shared_mu);
-    for (const auto& c : impl.shared) {
-      if (c && c->in_flight() > 0) return true;
-    }
-    return false;
-  };
-  // Shared connections report no completion event, so their drain is polled (bounded by grace).
-  while (shared_busy() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  {
-    std::lock_guard<std::mutex> lock(impl.shared_mu);
-    for (auto& c : impl.shared) {
-      if (c) c->close();
-    }
-  }
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+  impl.shared->wait_drained(std::max(left, std::chrono::milliseconds(0)));
+  impl.shared->close();
 }
 
 std::string HealthStatus::to_json() const {

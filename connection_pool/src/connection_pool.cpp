@@ -11,8 +11,12 @@
 #include <map>
 #include <set>
 
+#include "cortex/pool/coarse_clock.hpp"
+#include "cortex/pool/idle_bag.hpp"
 #include "cortex/pool/pool_core.hpp"
+#include "session_setup.hpp"
 #include "cortex/storage/error.hpp"
+#include "cortex/storage/io_runner.hpp"
 #include "cortex/storage/log.hpp"
 #include "cortex/storage/url.hpp"
 
@@ -30,6 +34,7 @@ struct ConnectionPool::Impl {
         metrics(m ? std::move(m) : std::make_shared<metrics::PoolMetrics>()),
         core(CoreLimits{params.config.min_connections, params.config.max_connections, params.config.idle_timeout,
                         params.max_uses}),
+        bag(params.config.max_connections),
         timer(io_),
         rng(std::random_device{}()),
         maintenance(io_) {}
@@ -42,7 +47,11 @@ struct ConnectionPool::Impl {
   mutable std::mutex mu;
   mutable std::condition_variable changed;  // notified whenever the counts change (wait_quiet)
   Core core;
+  // The fast lane: idle connections parked while nobody waits; slow paths close its gate and drain
+  // it into the core under `mu` (see idle_bag.hpp).
+  IdleBag<Core::SlotPtr> bag;
   asio::steady_timer timer;
+  std::atomic<bool> shut{false};
   std::optional<Clock::time_point> armed_for;
   std::optional<Clock::time_point> retry_at;  // reconnect backoff after failed connects
   std::uint32_t connect_failures = 0;
@@ -51,7 +60,9 @@ struct ConnectionPool::Impl {
   std::set<Conn> setting_up;           // new connections between connect and first use
   asio::steady_timer maintenance;      // health pings of idle connections, leak reports
   Clock::time_point next_health{};
-  std::set<Core::Slot*> leased_slots;  // slots out on lease (alive: their lease or `held` owns them)
+  // Every open slot, for the leak scan (alive while listed: whoever holds it — core, bag, lease,
+  // `held` — keeps it; apply() unlists a slot before its close drops it).
+  std::set<Core::Slot*> slots;
   // Slots the pool owns while an RPC runs on them (state restore after a lease, validation ping):
   // the RPC's handler lives in the connection, so it may hold only a raw pointer, never the slot.
   std::map<const Core::Slot*, Core::SlotPtr> held;
@@ -71,14 +82,49 @@ struct ConnectionPool::Impl {
     return s;
   }
 
+  // Parked connections are idle, though the core counts them as lent out.
+  metrics::PoolMetrics::Gauges counts_locked() const {
+    const auto parked = static_cast<std::int64_t>(bag.parked());
+    return {static_cast<std::int64_t>(core.size()), static_cast<std::int64_t>(core.idle()) + parked,
+            static_cast<std::int64_t>(core.in_use()) - parked, static_cast<std::int64_t>(core.waiters())};
+  }
+
   void publish_gauges_locked() {
     changed.notify_all();
-    metrics->set_gauges(static_cast<std::int64_t>(core.size()), static_cast<std::int64_t>(core.idle()),
-                        static_cast<std::int64_t>(core.in_use()), static_cast<std::int64_t>(core.waiters()));
+    const auto g = counts_locked();
+    metrics->set_gauges(g.size, g.idle, g.in_use, g.waiters);
+  }
+
+  // Moves every parked connection back into the core (which may hand it to a waiter). Call with
+  // the bag's gate closed and `mu` held.
+  void drain_bag_locked(Core::Effects& fx) {
+    bag.drain([&](Core::SlotPtr s) {
+      const auto idle_since = s->last_used;
+      core.release(std::move(s), idle_since, true, fx);
+    });
+  }
+
+  // Runs fn(effects) under `mu` with the fast lane shut and drained, then applies the effects.
+  template <class F>
+  void with_bag_drained(F&& fn) {
+    Core::Effects fx;
+    bag.close_gate();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      drain_bag_locked(fx);
+      fn(fx);
+      publish_gauges_locked();
+    }
+    bag.open_gate();
+    apply(fx);
   }
 
   // Performs what the core asked for. Never called with `mu` held.
   void apply(Core::Effects& fx) {
+    if (!fx.closes.empty()) {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& c : fx.closes) slots.erase(c.first.get());
+    }
     for (auto& [slot, why] : fx.closes) {
       metrics->closed(why);
       if (slot->conn) slot->conn->close();
@@ -100,50 +146,13 @@ struct ConnectionPool::Impl {
     });
   }
 
-  /// The session steps every connection starts with (and returns to after a lease).
-  std::vector<storage::Request> session_steps(bool with_schema) const {
-    std::vector<storage::Request> steps;
-    if (params.defaults.credentials) steps.push_back(storage::rpc::signin(*params.defaults.credentials));
-    if (params.defaults.ns || params.defaults.db) steps.push_back(storage::rpc::use(params.defaults.ns, params.defaults.db));
-    if (with_schema && !params.schema.empty()) steps.push_back(storage::rpc::query(params.schema));
-    return steps;
-  }
-
-  // Runs the steps one after another: session-mutating calls must be awaited before the next.
-  // Handlers hold the connection only weakly (the pool owns it meanwhile): a handler that owned its
-  // own connection would keep it alive forever if the io context stopped first.
-  static void run_steps(std::weak_ptr<RpcConnection> weak_conn, std::shared_ptr<std::vector<storage::Request>> steps,
-                        std::size_t i, std::function<void(std::error_code, const std::string&)> done, int conflicts = 0) {
-    if (i == steps->size()) return done({}, "");
-    auto conn = weak_conn.lock();
-    if (!conn) return done(make_error_code(Errc::connection_lost), "connection gone during setup");
-    const std::string method = (*steps)[i].method;
-    conn->async_call((*steps)[i], {}, [weak_conn, steps, i, done, method, conflicts](std::error_code ec, storage::Value v) {
-      // Sessions that `use` the same new namespace at once can conflict; the server says to retry.
-      const auto& msg = v["message"];
-      if (ec && conflicts < 5 && msg.is<std::string>() && is_retryable_conflict(msg.get<std::string>())) {
-        return run_steps(weak_conn, steps, i, done, conflicts + 1);
-      }
-      if (!ec && method == "query") {
-        const auto q = storage::QueryResult::parse(v);
-        for (const auto& s : q.statements) {
-          if (!s.ok) return done(make_error_code(Errc::statement_failed), "schema statement failed: " + s.error);
-        }
-      }
-      // Never echo a signin's parameters: the server's message alone.
-      if (ec) return done(ec, method + " on a pooled connection failed: " + ec.message());
-      run_steps(weak_conn, steps, i + 1, done);
-    });
-  }
-
   // New connection: the pool owns it (`setting_up`) while signin, use, schema and the hook run.
   void setup(Conn conn) {
     {
       std::lock_guard<std::mutex> lock(mu);
       setting_up.insert(conn);
     }
-    auto steps = std::make_shared<std::vector<storage::Request>>(session_steps(true));
-    run_steps(conn, steps, 0, [weak = self, wc = std::weak_ptr<RpcConnection>(conn)](std::error_code ec, const std::string& why) {
+    detail::run_steps(conn, detail::session_steps(params.defaults, params.schema), [weak = self, wc = std::weak_ptr<RpcConnection>(conn)](std::error_code ec, const std::string& why) {
       auto pool = weak.lock();
       if (!pool) return;  // the pool is gone, and the connection with it
       auto& impl = *pool->impl_;
@@ -160,34 +169,38 @@ struct ConnectionPool::Impl {
 
   // A returned lease: the pool owns the slot (`held`) while its session state is put back.
   void restore(Core::SlotPtr slot) {
-    auto steps = std::make_shared<std::vector<storage::Request>>();
-    steps->push_back(storage::rpc::reset());
-    for (auto& s : session_steps(false)) steps->push_back(std::move(s));
+    std::vector<storage::Request> steps{storage::rpc::reset()};
+    for (auto& s : detail::session_steps(params.defaults)) steps.push_back(std::move(s));
     std::weak_ptr<RpcConnection> conn = slot->conn;
     const Core::Slot* raw = hold(std::move(slot));
-    run_steps(conn, steps, 0, [weak = self, raw](std::error_code ec, const std::string&) {
+    detail::run_steps(conn, std::move(steps), [weak = self, raw](std::error_code ec, const std::string&) {
       auto pool = weak.lock();
       if (!pool) return;
       if (auto back = pool->impl_->unhold(raw)) pool->impl_->give_back(std::move(back), !ec);
     });
   }
 
-  void mark_leased(Core::Slot& s, const char* file, int line) {
-    leased_slots.insert(&s);
-    s.leased = true;
-    s.leak_reported = false;
-    s.leased_at = Clock::now();
-    s.lease_file = file;
-    s.lease_line = line;
+  // Lock-free: the holder writes its own slot's lease fields; the leak scan reads them.
+  static void mark_leased(Core::Slot& s, Clock::time_point at, const char* file, int line) {
+    s.leak_reported.store(false, std::memory_order_relaxed);
+    s.leased_at.store(at.time_since_epoch().count(), std::memory_order_relaxed);
+    s.lease_file.store(file, std::memory_order_relaxed);
+    s.lease_line.store(line, std::memory_order_relaxed);
+    s.leased.store(true, std::memory_order_release);  // the fields above go with it
   }
 
   void give_back(Core::SlotPtr slot, bool reusable) {
+    slot->leased.store(false, std::memory_order_relaxed);
+    const auto now = coarse_now();
+    // Fast lane: nobody waits and the connection stays — park it without the lock.
+    if (reusable && now < slot->retire_at && (params.max_uses == 0 || slot->uses < params.max_uses)) {
+      slot->last_used = now;
+      if (bag.try_park(slot)) return;
+    }
     Core::Effects fx;
     {
       std::lock_guard<std::mutex> lock(mu);
-      slot->leased = false;
-      leased_slots.erase(slot.get());
-      core.release(std::move(slot), Clock::now(), reusable, fx);
+      core.release(std::move(slot), now, reusable, fx);
       publish_gauges_locked();
     }
     apply(fx);
@@ -217,16 +230,10 @@ struct ConnectionPool::Impl {
           auto pool = weak.lock();
           auto dead = c.lock();
           if (!pool || !dead) return;
-          Core::Effects evicted;
-          {
-            std::lock_guard<std::mutex> inner(pool->impl_->mu);
-            pool->impl_->core.evict_idle(dead, evicted);
-            pool->impl_->publish_gauges_locked();
-          }
-          pool->impl_->apply(evicted);
+          pool->impl_->with_bag_drained([&](Core::Effects& evicted) { pool->impl_->core.evict_idle(dead, evicted); });
         });
       }
-      core.created(ec, conn, now, retire_at, fx);
+      if (auto slot = core.created(ec, conn, now, retire_at, fx)) slots.insert(slot.get());
       publish_gauges_locked();
     }
     apply(fx);
@@ -270,25 +277,30 @@ struct ConnectionPool::Impl {
   void on_maintenance() {
     std::vector<Conn> to_ping;
     std::vector<std::string> leaks;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (core.closed()) return;
+    bool closed = false;
+    // Parked connections go back to the core so they are pinged, and age out by idle time.
+    with_bag_drained([&](Core::Effects&) {
+      closed = core.closed();
+      if (closed) return;
       const auto now = Clock::now();
       if (params.health_check_interval.count() > 0 && now >= next_health) {
         for (const auto& s : core.idle_slots()) to_ping.push_back(s->conn);
         next_health = now + params.health_check_interval;
       }
       if (params.leak_threshold.count() > 0) {
-        for (Core::Slot* s : leased_slots) {
-          if (s->leak_reported || now - s->leased_at < params.leak_threshold) continue;
-          s->leak_reported = true;  // once per lease
-          const auto held = std::chrono::duration_cast<std::chrono::milliseconds>(now - s->leased_at).count();
-          leaks.push_back("possible connection leak: a lease of " + params.url + " taken at " +
-                          (s->lease_file ? s->lease_file : "?") + ":" + std::to_string(s->lease_line) + " is held for " +
-                          std::to_string(held) + " ms");
+        for (Core::Slot* s : slots) {
+          if (!s->leased.load(std::memory_order_acquire) || s->leak_reported.load(std::memory_order_relaxed)) continue;
+          const auto held = now - Clock::time_point(Clock::duration(s->leased_at.load(std::memory_order_relaxed)));
+          if (held < params.leak_threshold) continue;
+          s->leak_reported.store(true, std::memory_order_relaxed);  // once per lease
+          const char* file = s->lease_file.load(std::memory_order_relaxed);
+          leaks.push_back("possible connection leak: a lease of " + params.url + " taken at " + (file ? file : "?") + ":" +
+                          std::to_string(s->lease_line.load(std::memory_order_relaxed)) + " is held for " +
+                          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(held).count()) + " ms");
         }
       }
-    }
+    });
+    if (closed) return;
     for (const auto& msg : leaks) {
       metrics->leaks_detected.fetch_add(1, std::memory_order_relaxed);
       log(LogLevel::warning, msg);
@@ -343,6 +355,13 @@ std::shared_ptr<ConnectionPool> ConnectionPool::create(asio::io_context& io, Con
   const bool warm = params.config.warm_connections;
   std::shared_ptr<ConnectionPool> pool(new ConnectionPool(std::make_unique<Impl>(io, std::move(params), std::move(metrics))));
   pool->impl_->self = pool;
+  // The fast lane does not push gauges: snapshots read the live counts.
+  // A raw pointer, not a weak one: a snapshot holding the last reference would run the destructor
+  // inside the metrics' lock. The destructor removes the source (waiting out a running snapshot).
+  pool->impl_->metrics->set_gauge_source([impl = pool->impl_.get()] {
+    std::lock_guard<std::mutex> lock(impl->mu);
+    return impl->counts_locked();
+  });
   pool->impl_->next_health = Clock::now() + pool->impl_->params.health_check_interval;
   pool->impl_->arm_maintenance();
   if (warm) {
@@ -358,85 +377,97 @@ std::shared_ptr<ConnectionPool> ConnectionPool::create(asio::io_context& io, Con
 
 ConnectionPool::ConnectionPool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-ConnectionPool::~ConnectionPool() { shutdown(); }
+ConnectionPool::~ConnectionPool() {
+  impl_->metrics->set_gauge_source(nullptr);
+  shutdown();
+}
 
 void ConnectionPool::async_acquire(std::function<void(std::error_code, PooledConnection)> handler, const char* file,
                                    int line) {
   auto& impl = *impl_;
-  const auto start = Clock::now();
+  // The fast lane reads the tick-granular clock (a quarter of the cost); it only compares against
+  // lifetimes, idle windows and leak thresholds of seconds.
+  const auto start = coarse_now();
   auto self = shared_from_this();
-  // Turns a slot already marked leased into a lease, with metrics: the one way a lease is made.
-  auto hand_over = [start](std::shared_ptr<ConnectionPool> pool, Core::SlotPtr slot,
-                           const std::function<void(std::error_code, PooledConnection)>& to) {
+  // Turns a slot into a lease, with metrics: the one way a lease is made. `waited_from`: set when
+  // it came through the slow path, whose wait is timed; the fast lane's is too short to time.
+  using Since = std::optional<Clock::time_point>;
+  auto hand_over = [start, file, line](std::shared_ptr<ConnectionPool> pool, Core::SlotPtr slot, Since waited_from,
+                                       const std::function<void(std::error_code, PooledConnection)>& to) {
     auto& m = *pool->impl_->metrics;
-    m.acquire_wait.record(Clock::now() - start);
-    m.acquisitions.fetch_add(1, std::memory_order_relaxed);
-    if (slot->uses > 1) m.connections_reused.fetch_add(1, std::memory_order_relaxed);
+    Impl::mark_leased(*slot, start, file, line);
+    if (!waited_from) {
+      m.fast_acquisition();
+    } else {
+      m.acquire_wait.record(Clock::now() - *waited_from);
+      m.acquisitions.fetch_add(1);
+      if (slot->uses > 1) m.connections_reused.fetch_add(1);
+    }
     PooledConnection lease;
     lease.pool_ = std::move(pool);
     lease.conn_ = slot->conn;
     lease.slot_ = std::move(slot);
     to({}, std::move(lease));
   };
-  // The slow paths (a waiter served later, a validated idle connection) arrive without the lock.
-  auto deliver = [self, start, file, line, handler, hand_over](std::error_code ec, Core::SlotPtr slot) {
-    auto& in = *self->impl_;
-    if (ec) {
-      in.metrics->acquire_wait.record(Clock::now() - start);
-      return handler(ec, PooledConnection{});
+  // An idle connection (from the bag or the core's idle list) is checked before it is handed out.
+  auto from_idle = [&](Core::SlotPtr slot, Since waited_from) {
+    if (!slot->conn->is_open() || start >= slot->retire_at) {
+      // Died while idle (its eviction has not run yet) or outlived its lifetime: drop, look again.
+      const bool alive = slot->conn->is_open();
+      impl.give_back(std::move(slot), alive);
+      return async_acquire(std::move(handler), file, line);
     }
-    {
-      std::lock_guard<std::mutex> lock(in.mu);
-      in.mark_leased(*slot, file, line);
-    }
-    hand_over(self, std::move(slot), handler);
+    const auto limit = impl.params.validate_after_idle;
+    if (!(limit.count() > 0 && start - slot->last_used > limit)) return hand_over(std::move(self), std::move(slot), waited_from, handler);
+    // Idle for long: make sure the server still answers before handing it out.
+    storage::RequestOptions ping;
+    ping.timeout = std::min(impl.params.config.connection_timeout, std::chrono::milliseconds(2000));
+    auto conn = slot->conn;
+    const Core::Slot* raw = impl.hold(std::move(slot));
+    conn->async_call(storage::rpc::ping(), ping,
+                     [weak = std::weak_ptr<ConnectionPool>(self), raw, hand_over, handler, file, line,
+                      waited_from = waited_from.value_or(start)](std::error_code ec, storage::Value) mutable {
+                       auto pool = weak.lock();
+                       if (!pool) return handler(make_error_code(Errc::pool_closed), PooledConnection{});
+                       auto held = pool->impl_->unhold(raw);
+                       if (!held) return handler(make_error_code(Errc::pool_closed), PooledConnection{});
+                       if (!ec) return hand_over(std::move(pool), std::move(held), waited_from, handler);
+                       pool->impl_->metrics->health_checks_failed.fetch_add(1, std::memory_order_relaxed);
+                       pool->impl_->give_back(std::move(held), false);  // dead: closed, replaced
+                       pool->async_acquire(std::move(handler), file, line);  // and try again
+                     });
+  };
+  if (auto parked = impl.bag.try_take()) {
+    ++(*parked)->uses;  // the core counted it as lent all along; only the use is new
+    return from_idle(std::move(*parked), std::nullopt);
+  }
+  // Slow path: the gate stays closed until this caller is served (or fails), so releases meanwhile
+  // go through the core, which hands them to the oldest waiter.
+  impl.bag.close_gate();
+  const auto waited_from = Clock::now();
+  auto deliver = [self, waited_from, handler, hand_over](std::error_code ec, Core::SlotPtr slot) {
+    self->impl_->bag.open_gate();
+    if (!ec) return hand_over(self, std::move(slot), waited_from, handler);
+    self->impl_->metrics->acquire_wait.record(Clock::now() - waited_from);
+    handler(ec, PooledConnection{});
   };
   Core::Effects fx;
-  std::optional<Core::SlotPtr> fast;
-  bool validate = false;
+  std::optional<Core::SlotPtr> idle;
   {
     std::lock_guard<std::mutex> lock(impl.mu);
-    fast = impl.core.try_acquire(start);
-    if (fast) {
-      const auto limit = impl.params.validate_after_idle;
-      validate = limit.count() > 0 && start - (*fast)->last_used > limit;
-      if (!validate) impl.mark_leased(**fast, file, line);
-    } else {
-      impl.core.wait(start + impl.params.config.connection_timeout, deliver, fx);
-    }
+    impl.drain_bag_locked(fx);
+    idle = impl.core.try_acquire(waited_from);
+    if (!idle) impl.core.wait(waited_from + impl.params.config.connection_timeout, deliver, fx);
     impl.publish_gauges_locked();
   }
-  if (!fast) return impl.apply(fx);
-  if (!(*fast)->conn->is_open()) {
-    // Died while idle, and its eviction has not run yet: drop it and look again.
-    impl.give_back(std::move(*fast), false);
-    return async_acquire(std::move(handler), file, line);
-  }
-  // Fast path: already marked leased under the lock above, so no second lock.
-  if (!validate) return hand_over(std::move(self), std::move(*fast), handler);
-  // Idle for long: make sure the server still answers before handing it out.
-  storage::RequestOptions ping;
-  ping.timeout = std::min(impl.params.config.connection_timeout, std::chrono::milliseconds(2000));
-  auto conn = (*fast)->conn;
-  const Core::Slot* raw = impl.hold(std::move(*fast));
-  conn->async_call(storage::rpc::ping(), ping,
-                   [weak = std::weak_ptr<ConnectionPool>(self), raw, deliver, handler, file, line](std::error_code ec,
-                                                                                                   storage::Value) mutable {
-                     auto pool = weak.lock();
-                     if (!pool) return handler(make_error_code(Errc::pool_closed), PooledConnection{});
-                     auto slot = pool->impl_->unhold(raw);
-                     if (!slot) return handler(make_error_code(Errc::pool_closed), PooledConnection{});
-                     if (!ec) return deliver({}, std::move(slot));
-                     pool->impl_->metrics->health_checks_failed.fetch_add(1, std::memory_order_relaxed);
-                     pool->impl_->give_back(std::move(slot), false);  // dead: closed, replaced
-                     pool->async_acquire(std::move(handler), file, line);  // and try again
-                   });
+  impl.apply(fx);
+  if (!idle) return;
+  impl.bag.open_gate();
+  from_idle(std::move(*idle), waited_from);
 }
 
 PooledConnection ConnectionPool::acquire(const char* file, int line) {
-  if (impl_->io.get_executor().running_in_this_thread()) {
-    throw Error(make_error_code(Errc::invalid_argument), "blocking acquire() called on the io thread");
-  }
+  storage::refuse_on_io_thread(impl_->io, "acquire()");
   struct Got {
     std::error_code ec;
     PooledConnection lease;
@@ -463,28 +494,36 @@ PooledConnection ConnectionPool::acquire(const char* file, int line) {
 }
 
 void ConnectionPool::shutdown() {
-  Core::Effects fx;
-  {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    if (impl_->core.closed()) return;
-    impl_->core.shutdown(fx);
-    impl_->retry_at.reset();
-    impl_->timer.cancel();
-    impl_->maintenance.cancel();
-    impl_->publish_gauges_locked();
-  }
-  impl_->apply(fx);
+  auto& impl = *impl_;
+  if (impl.shut.exchange(true)) return;
+  impl.bag.close_gate();  // for good: every later release goes to the core, which closes it
+  impl.with_bag_drained([&](Core::Effects& fx) {
+    impl.core.shutdown(fx);
+    impl.retry_at.reset();
+    impl.timer.cancel();
+    impl.maintenance.cancel();
+  });
 }
 
 bool ConnectionPool::wait_quiet(std::chrono::milliseconds timeout) const {
-  std::unique_lock<std::mutex> lock(impl_->mu);
-  return impl_->changed.wait_for(lock, timeout, [&] { return impl_->core.in_use() == 0 && impl_->core.waiters() == 0; });
+  auto& impl = *impl_;
+  impl.bag.close_gate();  // returns meanwhile go through the core, which notifies `changed`
+  Core::Effects fx;
+  std::unique_lock<std::mutex> lock(impl.mu);
+  impl.drain_bag_locked(fx);  // nobody waits (or they would have drained it): nothing to apply
+  const bool quiet = impl.changed.wait_for(lock, timeout, [&] { return impl.core.in_use() == 0 && impl.core.waiters() == 0; });
+  lock.unlock();
+  impl.bag.open_gate();
+  impl.apply(fx);
+  return quiet;
 }
 
 ConnectionPool::Status ConnectionPool::status() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   const auto& c = impl_->core;
-  return {c.size(), c.idle(), c.in_use(), c.waiters(), c.pending(), c.closed(), c.last_error()};
+  const auto g = impl_->counts_locked();
+  return {c.size(), static_cast<std::size_t>(g.idle), static_cast<std::size_t>(g.in_use), c.waiters(), c.pending(),
+          c.closed(), c.last_error()};
 }
 
 metrics::PoolMetrics& ConnectionPool::metrics() const noexcept { return *impl_->metrics; }
@@ -507,16 +546,12 @@ PooledConnection& PooledConnection::operator=(PooledConnection&& o) noexcept {
 void PooledConnection::release() {
   if (!pool_) return;
   auto pool = std::move(pool_);
-  auto slot = std::static_pointer_cast<Core::Slot>(std::move(slot_));
+  auto slot = std::static_pointer_cast<Core::Slot>(slot_);  // C++17 has no moving cast: reset below
+  slot_.reset();
   auto conn = std::move(conn_);
   auto& impl = *pool->impl_;
   if (broken_ || !conn->is_open()) return impl.give_back(std::move(slot), false);
-  bool closed;
-  {
-    std::lock_guard<std::mutex> lock(impl.mu);
-    closed = impl.core.closed();
-  }
-  if (closed) return impl.give_back(std::move(slot), true);  // the core closes it: no point restoring
+  if (impl.shut.load()) return impl.give_back(std::move(slot), true);  // the core closes it: no point restoring
   // The lease may have changed namespace, database, auth or variables: put the defaults back
   // (reset, then the same steps a new connection runs) before anyone else gets the connection.
   impl.restore(std::move(slot));

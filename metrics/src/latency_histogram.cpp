@@ -37,6 +37,9 @@ LatencySummary LatencyHistogram::summary() const noexcept {
   std::array<std::uint64_t, kBuckets> b{};
   std::uint64_t total = 0;
   for (std::size_t i = 0; i < kBuckets; ++i) total += b[i] = buckets_[i].load(std::memory_order_relaxed);
+  const std::uint64_t immediate = immediate_.load();
+  b[0] += immediate;
+  total += immediate;
   LatencySummary s;
   s.count = total;
   if (total == 0) return s;

@@ -41,7 +41,7 @@ namespace {
 // cannot drift apart.
 struct CounterField {
   const char* name;
-  std::atomic<std::uint64_t> PoolMetrics::*live;
+  Counter PoolMetrics::*live;
   std::uint64_t MetricsSnapshot::*copy;
 };
 const CounterField kCounters[] = {
@@ -64,7 +64,27 @@ const std::pair<const char*, std::int64_t MetricsSnapshot::*> kGauges[] = {
 
 }  // namespace
 
+void PoolMetrics::store_gauges(const Gauges& g) const noexcept {
+  size_.store(g.size, std::memory_order_relaxed);
+  idle_.store(g.idle, std::memory_order_relaxed);
+  in_use_.store(g.in_use, std::memory_order_relaxed);
+  waiters_.store(g.waiters, std::memory_order_relaxed);
+  raise_peak(peak_in_use_, g.in_use);
+  raise_peak(peak_waiters_, g.waiters);
+}
+
+void PoolMetrics::set_gauge_source(std::function<Gauges()> source) {
+  std::lock_guard<std::mutex> lock(source_mu_);
+  source_ = std::move(source);
+}
+
 MetricsSnapshot PoolMetrics::snapshot() const noexcept {
+  {
+    std::lock_guard<std::mutex> lock(source_mu_);
+    if (source_) {
+      store_gauges(source_());
+    }
+  }
   MetricsSnapshot s;
   for (const auto& c : kCounters) s.*c.copy = (this->*c.live).load(std::memory_order_relaxed);
   for (std::size_t i = 0; i < s.closed.size(); ++i) s.closed[i] = closed_[i].load(std::memory_order_relaxed);
@@ -75,6 +95,9 @@ MetricsSnapshot PoolMetrics::snapshot() const noexcept {
   s.waiters = g(waiters_);
   s.peak_in_use = g(peak_in_use_);
   s.peak_waiters = g(peak_waiters_);
+  const std::uint64_t fast = acquire_wait.immediate_count();  // see fast_acquisition()
+  s.acquisitions += fast;
+  s.connections_reused += fast;
   s.acquire_wait = acquire_wait.summary();
   s.request_time = request_time.summary();
   return s;

@@ -3,6 +3,8 @@
 // context, so a handler may issue new calls.
 #include "cortex/storage/rpc_connection.hpp"
 
+#include "cortex/storage/io_runner.hpp"
+
 #include <array>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
@@ -49,11 +51,6 @@ std::string encode_request(std::uint64_t id, const Request& r, const RequestOpti
 }
 
 // A blocking call on the io context's own thread would wait for work only that thread can do.
-void refuse_on_io_thread(asio::io_context& io, const std::string& what) {
-  if (io.get_executor().running_in_this_thread()) {
-    throw Error(make_error_code(Errc::invalid_argument), "blocking " + what + " made on the io thread");
-  }
-}
 
 std::error_code server_error_code(const Value& err) {
   const auto& kind = err["kind"];

@@ -3,9 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cortex/pool/connection_manager.hpp"
+#include "cortex/storage/local_server.hpp"
+#include "cortex/storage/value_json.hpp"
 #include "engine.hpp"
+#include "latch.hpp"
 
 using namespace cortex::pool;
 using namespace cortex::storage;
@@ -100,6 +104,68 @@ TEST(Manager, ShutdownRefusesNewWorkTyped) {
     EXPECT_EQ(e.code(), make_error_code(Errc::pool_closed));
   }
   EXPECT_FALSE(m.health_status().healthy);
+}
+
+TEST(Manager, ShutdownGivesSharedCallsInFlightTheirGrace) {
+  ConnectionManager m(local_config(cortex::test::engine_url()));
+  ASSERT_TRUE(m.query("RETURN 1").ok());  // the shared path is open
+  cortex::test::Completions done;
+  m.async_call(rpc::query("SLEEP 300ms; RETURN 'finished'"), {}, done.handler());
+  m.shutdown(std::chrono::seconds(30));  // returns once the call drained, well within the grace
+  const auto got = done.wait_for(1);
+  ASSERT_FALSE(got[0].ec) << to_json_text(got[0].value);
+  EXPECT_EQ(QueryResult::parse(got[0].value).at(1), Value("finished"));
+}
+
+TEST(Manager, SharedPathToADownEndpointFailsTypedWithoutBlockingTheIoThread) {
+  LocalServer server(cortex::test::private_engine_options());
+  auto c = local_config(server.url());
+  c.pool_config.min_connections = 0;
+  ConnectionManager m(c);
+  server.kill();
+  // From a handler on the manager's io thread: an async call must not block it (it would wait
+  // for itself), and a server that is down gives a typed error.
+  cortex::test::Completions outer, inner;
+  m.async_call(rpc::ping(), {}, [&](std::error_code ec, Value v) {
+    m.async_call(rpc::ping(), {}, inner.handler());
+    outer.handler()(ec, std::move(v));
+  });
+  const auto first = outer.wait_for(1), second = inner.wait_for(1);
+  EXPECT_EQ(first[0].ec, make_error_code(Errc::connect_failed)) << to_json_text(first[0].value);
+  EXPECT_EQ(second[0].ec, make_error_code(Errc::connect_failed)) << to_json_text(second[0].value);
+  try {
+    m.query("RETURN 1");
+    FAIL();
+  } catch (const cortex::Error& e) {
+    EXPECT_EQ(e.code(), make_error_code(Errc::connect_failed));
+  }
+}
+
+TEST(Manager, LeasesOutlivingTheManagerStaySafe) {
+  std::optional<PooledConnection> kept;
+  auto on_io = std::make_shared<PooledConnection>();
+  cortex::test::Completions done;
+  {
+    ConnectionManager m(local_config("mem://"));  // its embedded engine goes with it
+    kept.emplace(m.acquire());
+    *on_io = m.acquire();
+    // This handler holds the last reference to a lease (and so to the pool and the manager's io
+    // runner): it is dropped on the io thread when the engine dies.
+    (*on_io)->async_call(rpc::query("SLEEP 5s"), {}, [lease = on_io, h = done.handler()](std::error_code ec, Value v) {
+      h(ec, std::move(v));
+    });
+    on_io.reset();
+  }
+  const auto got = done.wait_for(1);
+  EXPECT_TRUE(got[0].ec);  // the engine stopped under it: a typed error, no crash
+  try {
+    (*kept)->call(rpc::ping());
+    FAIL();
+  } catch (const cortex::Error& e) {
+    EXPECT_TRUE(e.code() == make_error_code(Errc::connection_lost) || e.code() == make_error_code(Errc::not_connected))
+        << e.what();
+  }
+  kept.reset();  // released after its manager: closes, no crash, no leak (ASan)
 }
 
 TEST(Manager, BadConfigurationIsRejectedAtConstruction) {

@@ -57,6 +57,32 @@ TEST(Pool, LeasesAreRestoredToTheDefaultsBeforeReuse) {
   EXPECT_EQ(pool->metrics().snapshot().connections_created, 1u);
 }
 
+// Leases come from the lock-free fast lane or the locked core: the counts agree either way.
+TEST(Pool, MetricsCountEveryLeaseWhicheverPathServedIt) {
+  auto pool = ConnectionPool::create(cortex::test::io(), params_for(cortex::test::engine_url(), 0, 2));
+  constexpr int kLeases = 20;
+  for (int i = 0; i < kLeases; ++i) {
+    {
+      auto a = pool->acquire();
+      if (i % 4 == 0) auto b = pool->acquire();  // now and then two at once: a second connection
+    }
+    ASSERT_TRUE(pool->wait_quiet(std::chrono::seconds(10)));
+  }
+  const auto m = pool->metrics().snapshot();
+  const auto with_second = static_cast<std::uint64_t>((kLeases + 3) / 4);
+  EXPECT_EQ(m.acquisitions, kLeases + with_second);
+  EXPECT_EQ(m.connections_created, 2u);
+  EXPECT_EQ(m.connections_reused, m.acquisitions - 2);
+  EXPECT_EQ(m.acquire_wait.count, m.acquisitions);
+  EXPECT_EQ(m.in_use, 0);
+  EXPECT_EQ(m.idle, 2);
+  EXPECT_EQ(m.size, 2);
+  EXPECT_EQ(m.peak_in_use, 2);
+  const auto st = pool->status();
+  EXPECT_EQ(st.in_use, 0u);
+  EXPECT_EQ(st.idle, 2u);
+}
+
 TEST(Pool, WarmStartSchemaAndCreateHook) {
   auto p = params_for(cortex::test::engine_url(), 3, 5);
   p.schema = "DEFINE TABLE IF NOT EXISTS memory SCHEMALESS; DEFINE FIELD IF NOT EXISTS text ON memory TYPE string;";

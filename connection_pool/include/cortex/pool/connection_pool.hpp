@@ -7,7 +7,7 @@
 //
 // Thread-safety: all members may be called from any thread; blocking acquire() must not be called
 // on the io_context's threads. Lifetime: shared_ptr; leases keep it alive; the io_context must
-// outlive it.
+// outlive it (pass its owner as ConnectionPoolParams::keep_alive).
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -53,6 +53,9 @@ struct ConnectionPoolParams {
   std::function<void(storage::RpcConnection&)> on_connection_create;
   /// SurrealQL run on every new connection before first use (e.g. DEFINE TABLE … IF NOT EXISTS).
   std::string schema;
+  /// Held for as long as the pool lives (leases keep the pool alive): e.g. the owner of the
+  /// io_context, so that a lease outliving its manager still has a running context.
+  std::shared_ptr<void> keep_alive;
 };
 
 class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {

@@ -8,6 +8,7 @@
 //
 // Not thread-safe: the driver (ConnectionPool) serialises calls.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -44,12 +45,12 @@ class PoolCore {
     TimePoint retire_at;  ///< max_lifetime (with jitter) as computed by the driver; max() = never
     std::uint64_t uses = 0;
     // The driver's lease bookkeeping (leak reports), kept here to avoid a second map; the core
-    // never reads it. Written under the driver's lock.
-    TimePoint leased_at{};
-    const char* lease_file = nullptr;
-    int lease_line = 0;
-    bool leased = false;
-    bool leak_reported = false;
+    // never reads it. Written by the lease holder, read by the driver's leak scan: atomics.
+    std::atomic<typename Clock::rep> leased_at{0};
+    std::atomic<const char*> lease_file{nullptr};
+    std::atomic<int> lease_line{0};
+    std::atomic<bool> leased{false};
+    std::atomic<bool> leak_reported{false};
   };
   using SlotPtr = std::shared_ptr<Slot>;
   using Queue = WaiterQueue<SlotPtr, Clock>;
@@ -105,19 +106,27 @@ class PoolCore {
   /// (the endpoint is down), waiters fail at once with the error instead of waiting out their
   /// deadlines. A failure starts no new
   /// attempt: the driver calls tick() after its backoff, so a dead endpoint is not hammered.
-  void created(std::error_code ec, Conn conn, TimePoint now, TimePoint retire_at, Effects& fx) {
+  /// Returns the new slot (nullptr on failure).
+  SlotPtr created(std::error_code ec, Conn conn, TimePoint now, TimePoint retire_at, Effects& fx) {
     --pending_;
     if (ec) {
       last_error_ = ec;
       if (size() == 0 && pending_ == 0) {
         for (auto& c : waiters_.drain(ec)) fx.completions.push_back(std::move(c));
       }
-      return;
+      return nullptr;
     }
-    auto s = std::make_shared<Slot>(Slot{std::move(conn), now, now, retire_at});
+    auto s = std::make_shared<Slot>();
+    s->conn = std::move(conn);
+    s->created = s->last_used = now;
+    s->retire_at = retire_at;
     ++total_;
-    if (closed_) return retire(std::move(s), metrics::CloseReason::shutdown, fx);
-    offer(std::move(s), now, fx);
+    if (closed_) {
+      retire(s, metrics::CloseReason::shutdown, fx);
+      return s;
+    }
+    offer(s, now, fx);
+    return s;
   }
 
   /// An idle connection died (its socket closed): drop it and top the pool up. A leased one is

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include "cortex/metrics/counter.hpp"
+
 namespace cortex::metrics {
 
 struct LatencySummary {
@@ -23,6 +25,10 @@ class LatencyHistogram {
   static constexpr std::size_t kBuckets = (64 - kSubBits) << kSubBits;
 
   void record(std::chrono::nanoseconds d) noexcept;
+  /// Records a zero duration on a striped counter: for a path too short to time (a pool's
+  /// uncontended fast acquire), where many threads would otherwise share bucket 0's cache line.
+  void record_immediate() noexcept { immediate_.fetch_add(1); }
+  std::uint64_t immediate_count() const noexcept { return immediate_.load(); }
   LatencySummary summary() const noexcept;
   /// The upper bound of bucket `i` (exposed for tests and exposition).
   static std::chrono::nanoseconds bucket_upper_bound(std::size_t i) noexcept;
@@ -33,6 +39,7 @@ class LatencyHistogram {
   std::atomic<std::uint64_t> count_{0};
   std::atomic<std::uint64_t> sum_ns_{0};
   std::atomic<std::int64_t> max_ns_{0};
+  Counter immediate_;  // zero-duration samples, folded into bucket 0 by summary()
 };
 
 }  // namespace cortex::metrics

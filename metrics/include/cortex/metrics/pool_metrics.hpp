@@ -5,8 +5,11 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <mutex>
 #include <string>
 
+#include "cortex/metrics/counter.hpp"
 #include "cortex/metrics/latency_histogram.hpp"
 
 namespace cortex::metrics {
@@ -32,10 +35,9 @@ struct MetricsSnapshot {
 
 class PoolMetrics {
  public:
-  // Counters.
-  std::atomic<std::uint64_t> connections_created{0}, connections_reused{0}, acquisitions{0},
-      acquisition_timeouts{0}, retries{0}, successes{0}, errors{0}, health_checks_passed{0},
-      health_checks_failed{0}, leaks_detected{0};
+  // Counters (striped: cheap to bump from many threads at once).
+  Counter connections_created, connections_reused, acquisitions, acquisition_timeouts, retries, successes, errors,
+      health_checks_passed, health_checks_failed, leaks_detected;
   void closed(CloseReason r) noexcept { closed_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed); }
 
   // Gauges: add(+1/−1); peaks follow in_use and waiters.
@@ -46,26 +48,34 @@ class PoolMetrics {
 
   /// Sets all four gauges at once from the pool's own counts (raising the peaks).
   void set_gauges(std::int64_t size, std::int64_t idle, std::int64_t in_use, std::int64_t waiters) noexcept {
-    size_.store(size, std::memory_order_relaxed);
-    idle_.store(idle, std::memory_order_relaxed);
-    in_use_.store(in_use, std::memory_order_relaxed);
-    waiters_.store(waiters, std::memory_order_relaxed);
-    raise_peak(peak_in_use_, in_use);
-    raise_peak(peak_waiters_, waiters);
+    store_gauges({size, idle, in_use, waiters});
   }
 
   LatencyHistogram acquire_wait, request_time;
+  /// An acquisition served at once from the pool's fast lane, of a connection used before: one
+  /// striped increment that snapshot() counts as an acquisition, a reuse and a zero wait.
+  void fast_acquisition() noexcept { acquire_wait.record_immediate(); }
+
+  /// The pool's live counts. A pool whose fast path does not push gauges installs a source that
+  /// snapshot() reads instead of the pushed values (and raises the peaks from); nullptr removes it.
+  struct Gauges {
+    std::int64_t size, idle, in_use, waiters;
+  };
+  void set_gauge_source(std::function<Gauges()> source);
 
   MetricsSnapshot snapshot() const noexcept;
 
  private:
+  void store_gauges(const Gauges& g) const noexcept;
   static void raise_peak(std::atomic<std::int64_t>& peak, std::int64_t now) noexcept {
     auto seen = peak.load(std::memory_order_relaxed);
     while (now > seen && !peak.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
     }
   }
   std::array<std::atomic<std::uint64_t>, static_cast<std::size_t>(CloseReason::count)> closed_{};
-  std::atomic<std::int64_t> size_{0}, idle_{0}, in_use_{0}, waiters_{0}, peak_in_use_{0}, peak_waiters_{0};
+  mutable std::atomic<std::int64_t> size_{0}, idle_{0}, in_use_{0}, waiters_{0}, peak_in_use_{0}, peak_waiters_{0};
+  mutable std::mutex source_mu_;
+  std::function<Gauges()> source_;
 };
 
 }  // namespace cortex::metrics

@@ -1,0 +1,59 @@
+#pragma once
+// SharedLane: the manager's shared path to one endpoint — a few connections, each multiplexing
+// many stateless calls, with no exclusive lease. Calls go to the least-loaded open connection.
+// Connections open asynchronously on demand (connect, signin, use): calls that arrive while none is
+// open wait for the first, and fail together with its typed error if it cannot open; after a failed
+// attempt, new attempts wait out a backoff and calls meanwhile fail at once with the last error — a
+// down endpoint never blocks a caller, nor an io thread. Counts the calls in flight and signals when
+// they drain, for graceful shutdown.
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "cortex/metrics/pool_metrics.hpp"
+#include "cortex/pool/connection_pool.hpp"
+#include "cortex/pool/pool_config.hpp"
+#include "cortex/storage/rpc_connection.hpp"
+
+namespace asio {
+class io_context;
+}
+
+namespace cortex::pool {
+
+struct SharedLaneParams {
+  std::string url;
+  std::size_t connections = 2;
+  storage::ConnectOptions connect;
+  SessionDefaults defaults;
+  RetryPolicy reconnect;  ///< backoff between failed connection attempts
+  std::shared_ptr<metrics::PoolMetrics> metrics;
+};
+
+class SharedLane : public std::enable_shared_from_this<SharedLane> {
+ public:
+  static std::shared_ptr<SharedLane> create(asio::io_context& io, SharedLaneParams params);
+  ~SharedLane();
+
+  /// Runs the request on the least-loaded open connection (opening one if none is). The handler
+  /// gets (pool_closed | connect error | the call's outcome); on a local failure the value is the
+  /// message, as RpcConnection handlers get it.
+  void async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler);
+
+  /// Calls accepted and not yet completed (queued or on the wire).
+  std::size_t in_flight() const;
+  /// Blocks until no call is in flight, or `timeout` passes. True when drained.
+  bool wait_drained(std::chrono::milliseconds timeout) const;
+  /// Queued calls fail with pool_closed; new calls too; connections close (calls on the wire fail
+  /// with connection_lost). Idempotent.
+  void close();
+  std::size_t open_connections() const;
+
+  struct Impl;
+
+ private:
+  explicit SharedLane(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cortex::pool
