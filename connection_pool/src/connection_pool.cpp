@@ -403,6 +403,7 @@ void ConnectionPool::async_acquire(std::function<void(std::error_code, PooledCon
       m.acquisitions.fetch_add(1);
       if (slot->uses > 1) m.connections_reused.fetch_add(1);
     }
+    slot->session_changes_at_lease = slot->conn->session_changes();
     PooledConnection lease;
     lease.pool_ = std::move(pool);
     lease.conn_ = slot->conn;
@@ -552,8 +553,11 @@ void PooledConnection::release() {
   auto& impl = *pool->impl_;
   if (broken_ || !conn->is_open()) return impl.give_back(std::move(slot), false);
   if (impl.shut.load()) return impl.give_back(std::move(slot), true);  // the core closes it: no point restoring
+  // Only record methods were called: the session is as the pool left it.
+  if (conn->session_changes() == slot->session_changes_at_lease) return impl.give_back(std::move(slot), true);
   // The lease may have changed namespace, database, auth or variables: put the defaults back
   // (reset, then the same steps a new connection runs) before anyone else gets the connection.
+  impl.metrics->lease_restores.fetch_add(1);
   impl.restore(std::move(slot));
 }
 

@@ -55,6 +55,7 @@ const CounterField kCounters[] = {
     {"health_checks_passed", &PoolMetrics::health_checks_passed, &MetricsSnapshot::health_checks_passed},
     {"health_checks_failed", &PoolMetrics::health_checks_failed, &MetricsSnapshot::health_checks_failed},
     {"leaks_detected", &PoolMetrics::leaks_detected, &MetricsSnapshot::leaks_detected},
+    {"lease_restores", &PoolMetrics::lease_restores, &MetricsSnapshot::lease_restores},
 };
 const std::pair<const char*, std::int64_t MetricsSnapshot::*> kGauges[] = {
     {"size", &MetricsSnapshot::size},           {"idle", &MetricsSnapshot::idle},

@@ -34,6 +34,19 @@ bool needs_sessions(const Request& r, const RequestOptions& o) {
   return false;
 }
 
+// Methods that only read or write data and leave the connection's session (namespace, database,
+// auth, variables, live queries, sessions) as it was; any other call may change it. `query` may
+// hold USE or LET statements, so it counts as changing.
+bool keeps_session(const Request& r, const RequestOptions& o) {
+  static const char* const methods[] = {"ping",   "version", "info",  "select", "create", "insert", "insert_relation",
+                                        "update", "upsert",  "merge", "patch",  "delete", "relate", "run"};
+  if (o.session || o.txn) return false;
+  for (const char* m : methods) {
+    if (r.method == m) return true;
+  }
+  return false;
+}
+
 std::string encode_request(std::uint64_t id, const Request& r, const RequestOptions& o) {
   std::string out;
   out.reserve(32 + r.method.size());
@@ -76,6 +89,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
   asio::steady_timer connect_timer;
 
   mutable std::mutex mu;
+  std::atomic<std::uint64_t> session_changes{0};  // see RpcConnection::session_changes()
   State state = State::connecting;
   bool transport_open = false;
   PendingRequests pending;
@@ -113,6 +127,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       const auto deadline = Clock::now() + timeout;
       id = pending.add({std::move(h), deadline, std::move(on_notify)});
       bytes = encode_request(id, r, o);
+      if (!keeps_session(r, o)) session_changes.fetch_add(1, std::memory_order_relaxed);
       arm_deadline_locked();
     }
     if (auto ec = transport->send(std::move(bytes))) {
@@ -472,6 +487,10 @@ void RpcConnection::on_closed(std::function<void(const std::string&)> callback) 
 const std::string& RpcConnection::server_version() const noexcept { return impl_->version; }
 bool RpcConnection::supports_sessions() const noexcept { return impl_->major >= 3; }
 const Endpoint& RpcConnection::endpoint() const noexcept { return impl_->endpoint; }
+std::uint64_t RpcConnection::session_changes() const noexcept {
+  return impl_->session_changes.load(std::memory_order_relaxed);
+}
+
 std::size_t RpcConnection::in_flight() const noexcept {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->pending.size();

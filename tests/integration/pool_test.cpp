@@ -57,6 +57,25 @@ TEST(Pool, LeasesAreRestoredToTheDefaultsBeforeReuse) {
   EXPECT_EQ(pool->metrics().snapshot().connections_created, 1u);
 }
 
+TEST(Pool, LeasesThatOnlyTouchRecordsSkipTheRestore) {
+  auto pool = ConnectionPool::create(cortex::test::io(), params_for(cortex::test::engine_url(), 1, 1));
+  {
+    auto lease = pool->acquire();
+    lease->call(rpc::create(Value(Table{"note"}), Object{{"text", Value("kept")}}));
+    lease->call(rpc::select(Value(Table{"note"})));
+  }
+  ASSERT_TRUE(pool->wait_quiet(std::chrono::seconds(10)));
+  EXPECT_EQ(pool->metrics().snapshot().lease_restores, 0u);
+  {
+    auto lease = pool->acquire();
+    lease->query("LET $x = 1");  // may change the session: restored
+  }
+  ASSERT_TRUE(pool->wait_quiet(std::chrono::seconds(10)));
+  EXPECT_EQ(pool->metrics().snapshot().lease_restores, 1u);
+  auto next = pool->acquire();
+  EXPECT_TRUE(next->query("RETURN $x").at(0).is_none());
+}
+
 // Leases come from the lock-free fast lane or the locked core: the counts agree either way.
 TEST(Pool, MetricsCountEveryLeaseWhicheverPathServedIt) {
   auto pool = ConnectionPool::create(cortex::test::io(), params_for(cortex::test::engine_url(), 0, 2));

@@ -51,6 +51,7 @@ class PoolCore {
     std::atomic<int> lease_line{0};
     std::atomic<bool> leased{false};
     std::atomic<bool> leak_reported{false};
+    std::uint64_t session_changes_at_lease = 0;  // the driver's: was the session touched?
   };
   using SlotPtr = std::shared_ptr<Slot>;
   using Queue = WaiterQueue<SlotPtr, Clock>;

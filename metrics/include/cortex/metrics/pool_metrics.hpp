@@ -22,7 +22,7 @@ struct MetricsSnapshot {
   // Cumulative counters (only ever grow).
   std::uint64_t connections_created = 0, connections_reused = 0, acquisitions = 0, acquisition_timeouts = 0,
                 retries = 0, successes = 0, errors = 0, health_checks_passed = 0, health_checks_failed = 0,
-                leaks_detected = 0;
+                leaks_detected = 0, lease_restores = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(CloseReason::count)> closed{};
   // Gauges (go up and down) and their peaks.
   std::int64_t size = 0, idle = 0, in_use = 0, waiters = 0, peak_in_use = 0, peak_waiters = 0;
@@ -37,7 +37,8 @@ class PoolMetrics {
  public:
   // Counters (striped: cheap to bump from many threads at once).
   Counter connections_created, connections_reused, acquisitions, acquisition_timeouts, retries, successes, errors,
-      health_checks_passed, health_checks_failed, leaks_detected;
+      health_checks_passed, health_checks_failed, leaks_detected,
+      lease_restores;  ///< leases whose session state had to be put back (reset + defaults)
   void closed(CloseReason r) noexcept { closed_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed); }
 
   // Gauges: add(+1/−1); peaks follow in_use and waiters.

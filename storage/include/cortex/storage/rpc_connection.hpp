@@ -112,6 +112,9 @@ class RpcConnection {
   const Endpoint& endpoint() const noexcept;
   /// Requests sent and not yet answered.
   std::size_t in_flight() const noexcept;
+  /// How many requests sent so far may have changed the session (anything but ping, version,
+  /// info, run and the record methods; every query). Unchanged = the session is as it was.
+  std::uint64_t session_changes() const noexcept;
 
   struct Impl;
 
