@@ -1,87 +1,244 @@
-// ConnectionManager: Local mode over one ConnectionPool plus a few shared, multiplexed connections
-// for stateless calls.
+// ConnectionManager: endpoints (pool + shared lane + breaker each), routing with failover, health,
+// shutdown. Routing state for one call lives in a small shared object that its handlers carry.
 #include "cortex/pool/connection_manager.hpp"
 
 #include <asio/io_context.hpp>
+#include <algorithm>
 #include <future>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <random>
 
 #include "cortex/storage/io_runner.hpp"
-#include "cortex/storage/local_server.hpp"
-#include "cortex/storage/url.hpp"
-#include "shared_lane.hpp"
+#include "endpoint.hpp"
+#include "hybrid_sync.hpp"
 
 namespace cortex::pool {
 
-using storage::RpcConnection;
+using Clock = std::chrono::steady_clock;
 
-struct ConnectionManager::Impl {
+struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager::Impl> {
   DatabaseConfig config;
-  std::unique_ptr<storage::LocalServer> local;  // declared first: destroyed last
   // Shared: pools (kept alive by leases that outlive the manager) hold it too.
   std::shared_ptr<storage::IoRunner> io;
-  std::string url;
   std::shared_ptr<metrics::PoolMetrics> metrics = std::make_shared<metrics::PoolMetrics>();
-  std::shared_ptr<ConnectionPool> pool;
-  std::shared_ptr<SharedLane> shared;
+  std::vector<std::unique_ptr<Endpoint>> endpoints;  // Hybrid: [0] is the local cache
+  bool primary_first = false;                        // Hybrid: the local cache while it takes calls
+  std::mutex lb_mu;
+  LoadBalancer lb{LoadBalancingStrategy::RoundRobin};
+  std::mt19937_64 rng{std::random_device{}()};
+  std::unique_ptr<HybridSync> sync;  // declared after the endpoints: stopped first
   std::atomic<bool> closed{false};
 
   Impl(DatabaseConfig c, unsigned threads) : config(std::move(c)), io(std::make_shared<storage::IoRunner>(threads)) {}
   ~Impl() {
-    // The lane's connections close now; the pool lives on while leases hold it.
-    if (shared) shared->close();
+    sync.reset();
+    metrics->set_gauge_source(nullptr);  // before the pools it reads go
   }
 
-  SessionDefaults defaults() const { return {config.namespace_, config.database, config.credentials}; }
+  /// The endpoint for the next call among those not yet tried, or nullopt.
+  std::optional<std::size_t> choose(const std::vector<bool>& tried) {
+    if (primary_first) {
+      for (std::size_t i = 0; i < endpoints.size(); ++i) {
+        if (!tried[i] && endpoints[i]->view(false).available) return i;
+      }
+      return std::nullopt;
+    }
+    const bool with_active = lb.strategy() == LoadBalancingStrategy::LeastConnections;
+    std::vector<EndpointView> views;
+    views.reserve(endpoints.size());
+    for (auto& e : endpoints) views.push_back(e->view(with_active));
+    std::lock_guard<std::mutex> lock(lb_mu);
+    return lb.choose(views, std::uniform_real_distribution<double>(0.0, 1.0)(rng), &tried);
+  }
+
+  /// Picks and admits an endpoint (a breaker place), skipping any whose breaker closes meanwhile.
+  std::optional<std::size_t> admit(std::vector<bool>& tried) {
+    for (;;) {
+      auto i = choose(tried);
+      if (!i || endpoints[*i]->admit()) return i;
+      tried[*i] = true;
+    }
+  }
+
+  bool untried_left(const std::vector<bool>& tried) const {
+    return std::find(tried.begin(), tried.end(), false) != tried.end();
+  }
+
+  /// Why no endpoint was left: every breaker open (nothing tried), or the last attempt's error.
+  static std::pair<std::error_code, std::string> exhausted(std::error_code last, const std::string& why) {
+    if (!last) return {make_error_code(Errc::circuit_open), "every endpoint's circuit breaker is open"};
+    return {last, why};
+  }
+
+  // -- shared path ----------------------------------------------------------------------------
+
+  struct Call {
+    storage::Request request;
+    storage::RequestOptions options;
+    storage::Handler handler;
+    std::vector<bool> tried;
+    std::error_code last;
+    storage::Value last_value;
+  };
+
+  void route(std::shared_ptr<Call> call) {
+    auto idx = admit(call->tried);
+    if (!idx) {
+      auto [ec, why] = exhausted(call->last, "");
+      return call->handler(ec, call->last ? std::move(call->last_value) : storage::Value(why));
+    }
+    Endpoint& ep = *endpoints[*idx];
+    call->tried[*idx] = true;
+    // Kept for a resend only when another endpoint could take it.
+    storage::Request request = untried_left(call->tried) ? call->request : std::move(call->request);
+    const auto start = Clock::now();
+    ep.shared().async_call(std::move(request), call->options,
+                           [weak = weak_from_this(), call, &ep, start](std::error_code ec, storage::Value v) {
+                             auto self = weak.lock();
+                             if (!self) return call->handler(ec, std::move(v));
+                             ep.record(ec, Clock::now() - start);
+                             // Never written to the server: safe to send elsewhere.
+                             if (ec && is_safe_to_retry(ec) && self->untried_left(call->tried) && !self->closed) {
+                               self->metrics->failovers.fetch_add(1);
+                               call->last = ec;
+                               call->last_value = std::move(v);
+                               return self->route(call);
+                             }
+                             call->handler(ec, std::move(v));
+                           });
+  }
+
+  // -- leases ---------------------------------------------------------------------------------
+
+  struct Acquire {
+    std::function<void(std::error_code, PooledConnection)> handler;
+    const char* file;
+    int line;
+    std::vector<bool> tried;
+    std::error_code last;
+    std::string last_why;
+  };
+
+  void begin(std::shared_ptr<Acquire> a) {
+    if (closed.load()) {
+      a->last_why = "the connection manager is shut down";
+      return a->handler(make_error_code(Errc::pool_closed), PooledConnection{});
+    }
+    route(std::move(a));
+  }
+
+  void route(std::shared_ptr<Acquire> a) {
+    auto idx = admit(a->tried);
+    if (!idx) {
+      auto [ec, why] = exhausted(a->last, a->last_why);
+      a->last_why = why;
+      return a->handler(ec, PooledConnection{});
+    }
+    Endpoint& ep = *endpoints[*idx];
+    a->tried[*idx] = true;
+    const auto start = Clock::now();
+    ep.pool().async_acquire(
+        [weak = weak_from_this(), a, &ep, start](std::error_code ec, PooledConnection lease) {
+          auto self = weak.lock();
+          if (!self) return a->handler(ec, std::move(lease));
+          if (ec == make_error_code(Errc::pool_timeout) || ec == make_error_code(Errc::pool_closed)) {
+            ep.unadmit();  // busy or closed says nothing about the endpoint's health
+          } else {
+            ep.record(ec, Clock::now() - start);
+          }
+          // Could not reach this endpoint (connect failed…): another may serve the lease.
+          if (ec && ec != make_error_code(Errc::pool_timeout) && is_safe_to_retry(ec) && self->untried_left(a->tried) &&
+              !self->closed) {
+            self->metrics->failovers.fetch_add(1);
+            a->last = ec;
+            a->last_why = ep.pool().describe(ec);
+            return self->route(a);
+          }
+          if (ec) a->last_why = ep.pool().describe(ec);
+          a->handler(ec, std::move(lease));
+        },
+        a->file, a->line);
+  }
 };
 
 ConnectionManager::ConnectionManager(DatabaseConfig config, unsigned io_threads) {
   config.validate();
-  impl_ = std::make_unique<Impl>(std::move(config), io_threads);
+  impl_ = std::make_shared<Impl>(std::move(config), io_threads);
   auto& impl = *impl_;
-  const auto& local = std::get<ConnectionMode::Local>(impl.config.connection_mode.mode);
-  const auto ep = storage::parse_endpoint(local.endpoint);
-  if (ep.is_local()) {
-    storage::LocalServerOptions o;
-    o.store = ep.scheme == storage::Scheme::mem ? "mem://" : "surrealkv://" + ep.path;
-    if (impl.config.credentials && impl.config.credentials->ns.empty()) {
-      o.user = impl.config.credentials->user;  // the embedded engine defines this root user
-      o.pass = impl.config.credentials->pass;
+  std::vector<std::string> urls;
+  std::visit(
+      [&](const auto& m) {
+        using M = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<M, ConnectionMode::Local>) {
+          urls = {m.endpoint};
+        } else if constexpr (std::is_same_v<M, ConnectionMode::Remote>) {
+          urls = m.endpoints;
+          impl.lb = LoadBalancer(m.load_balancing);
+        } else {
+          urls = {m.local_cache};
+          urls.insert(urls.end(), m.remote_sync.begin(), m.remote_sync.end());
+          impl.primary_first = true;
+        }
+      },
+      impl.config.connection_mode.mode);
+  for (const auto& u : urls) impl.endpoints.push_back(std::make_unique<Endpoint>(u, impl.config, impl.io, impl.metrics));
+  // Gauges are the sum of the pools' live counts (their fast lanes do not push).
+  impl.metrics->set_gauge_source([raw = &impl] {
+    metrics::PoolMetrics::Gauges g{0, 0, 0, 0};
+    for (auto& e : raw->endpoints) {
+      const auto st = e->pool().status();
+      g.size += static_cast<std::int64_t>(st.size);
+      g.idle += static_cast<std::int64_t>(st.idle);
+      g.in_use += static_cast<std::int64_t>(st.in_use);
+      g.waiters += static_cast<std::int64_t>(st.waiters);
     }
-    impl.local = std::make_unique<storage::LocalServer>(o);
-    impl.url = impl.local->url();
-  } else {
-    impl.url = ep.websocket_url();
+    return g;
+  });
+  if (const auto* h = std::get_if<ConnectionMode::Hybrid>(&impl.config.connection_mode.mode)) {
+    HybridSyncParams sp;
+    sp.local_url = impl.endpoints[0]->url();
+    for (std::size_t i = 1; i < impl.endpoints.size(); ++i) sp.remote_urls.push_back(impl.endpoints[i]->url());
+    sp.tables = h->tables;
+    sp.name = h->sync_name;
+    sp.interval = h->sync_interval;
+    sp.session = {impl.config.namespace_, impl.config.database, impl.config.credentials};
+    sp.metrics = impl.metrics;
+    impl.sync = std::make_unique<HybridSync>(sp);
   }
-  ConnectionPoolParams p;
-  p.url = impl.url;
-  p.config = impl.config.pool_config;
-  p.defaults = impl.defaults();
-  p.schema = impl.config.schema;
-  p.health_check_interval = impl.config.health_check_interval;
-  p.validate_after_idle = impl.config.validate_after_idle;
-  p.leak_threshold = impl.config.leak_threshold;
-  p.keep_alive = impl.io;
-  impl.pool = ConnectionPool::create(impl.io->context(), p, impl.metrics);
-  SharedLaneParams sp;
-  sp.url = impl.url;
-  sp.connections = impl.config.shared_connections;  // opened on first use
-  sp.connect.connect_timeout = impl.config.pool_config.connection_timeout;
-  sp.defaults = impl.defaults();
-  sp.reconnect = impl.config.pool_config.retry_policy;
-  sp.metrics = impl.metrics;
-  impl.shared = SharedLane::create(impl.io->context(), sp);
 }
 
 ConnectionManager::~ConnectionManager() { shutdown(std::chrono::milliseconds(0)); }
 
-PooledConnection ConnectionManager::acquire(const char* file, int line) { return impl_->pool->acquire(file, line); }
+PooledConnection ConnectionManager::acquire(const char* file, int line) {
+  storage::refuse_on_io_thread(impl_->io->context(), "acquire()");
+  struct Got {
+    std::error_code ec;
+    std::string why;
+    PooledConnection lease;
+  };
+  std::promise<Got> done;
+  auto fut = done.get_future();
+  auto a = std::make_shared<Impl::Acquire>();
+  a->file = file;
+  a->line = line;
+  a->tried.assign(impl_->endpoints.size(), false);
+  a->handler = [&done, a_raw = a.get()](std::error_code ec, PooledConnection lease) {
+    done.set_value({ec, a_raw->last_why, std::move(lease)});
+  };
+  impl_->begin(std::move(a));
+  Got got = fut.get();
+  if (got.ec) throw Error(got.ec, got.why.empty() ? got.ec.message() : got.why);
+  return std::move(got.lease);
+}
 
 void ConnectionManager::async_acquire(std::function<void(std::error_code, PooledConnection)> handler, const char* file,
                                       int line) {
-  impl_->pool->async_acquire(std::move(handler), file, line);
+  auto a = std::make_shared<Impl::Acquire>();
+  a->handler = std::move(handler);
+  a->file = file;
+  a->line = line;
+  a->tried.assign(impl_->endpoints.size(), false);
+  impl_->begin(std::move(a));
 }
 
 storage::Value ConnectionManager::call(storage::Request request, storage::RequestOptions options) {
@@ -107,7 +264,12 @@ void ConnectionManager::async_call(storage::Request request, storage::RequestOpt
   if (impl_->closed.load()) {
     return handler(make_error_code(Errc::pool_closed), storage::Value(std::string("the connection manager is shut down")));
   }
-  impl_->shared->async_call(std::move(request), std::move(options), std::move(handler));
+  auto call = std::make_shared<Impl::Call>();
+  call->request = std::move(request);
+  call->options = std::move(options);
+  call->handler = std::move(handler);
+  call->tried.assign(impl_->endpoints.size(), false);
+  impl_->route(std::move(call));
 }
 
 bool ConnectionManager::should_retry(std::error_code ec, const RetryOptions& o) const noexcept {
@@ -124,53 +286,75 @@ std::chrono::milliseconds ConnectionManager::backoff(std::uint32_t retry) const 
   return impl_->config.pool_config.retry_policy.backoff(retry, std::uniform_real_distribution<double>(0.0, 1.0)(rng));
 }
 
+bool ConnectionManager::wait_idle(std::chrono::milliseconds timeout) const {
+  const auto deadline = Clock::now() + timeout;
+  for (auto& e : impl_->endpoints) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (!e->pool().wait_quiet(std::max(left, std::chrono::milliseconds(0)))) return false;
+  }
+  return true;
+}
+
+metrics::PoolMetrics& ConnectionManager::metrics() const noexcept { return *impl_->metrics; }
+const std::string& ConnectionManager::endpoint_url() const noexcept { return impl_->endpoints.front()->url(); }
+
+std::vector<std::string> ConnectionManager::endpoint_urls() const {
+  std::vector<std::string> urls;
+  for (auto& e : impl_->endpoints) urls.push_back(e->url());
+  return urls;
+}
+
 HealthStatus ConnectionManager::health_status() const {
-  const auto st = impl_->pool->status();
-  EndpointHealth e;
-  e.url = impl_->url;
-  e.size = st.size;
-  e.idle = st.idle;
-  e.in_use = st.in_use;
-  e.waiters = st.waiters;
-  e.healthy = !st.closed && (st.size > 0 || !st.last_error);
-  e.last_error = st.last_error ? st.last_error.message() : "";
   HealthStatus h;
-  h.healthy = e.healthy;
-  h.pool_size = st.size;
-  h.available_connections = st.idle;
-  h.in_use = st.in_use;
-  h.waiters = st.waiters;
-  h.endpoints.push_back(std::move(e));
+  bool all_closed = true;
+  for (auto& ep : impl_->endpoints) {
+    const auto st = ep->pool().status();
+    const auto breaker = ep->breaker_state();
+    EndpointHealth e;
+    e.url = ep->url();
+    e.size = st.size;
+    e.idle = st.idle;
+    e.in_use = st.in_use;
+    e.waiters = st.waiters;
+    e.shared_in_flight = ep->shared().in_flight();
+    e.circuit_breaker_state = to_string(breaker);
+    e.healthy = !st.closed && breaker != BreakerState::Open && (st.size > 0 || !st.last_error);
+    e.last_error = st.last_error ? st.last_error.message() : "";
+    all_closed = all_closed && breaker == BreakerState::Closed;
+    h.healthy = h.healthy || e.healthy;
+    h.pool_size += st.size;
+    h.available_connections += st.idle;
+    h.in_use += st.in_use;
+    h.waiters += st.waiters;
+    h.endpoints.push_back(std::move(e));
+  }
+  const bool none_open = std::all_of(h.endpoints.begin(), h.endpoints.end(),
+                                     [](const EndpointHealth& e) { return e.circuit_breaker_state == "Open"; });
+  h.circuit_breaker_state = all_closed ? "Closed" : none_open ? "Open" : "HalfOpen";
+  if (impl_->sync) {
+    const auto st = impl_->sync->status();
+    h.sync = SyncHealth{st.shipped, st.passes, st.lag ? st.lag->count() : -1, st.last_error};
+  }
   return h;
 }
 
-bool ConnectionManager::wait_idle(std::chrono::milliseconds timeout) const { return impl_->pool->wait_quiet(timeout); }
-
-metrics::PoolMetrics& ConnectionManager::metrics() const noexcept { return *impl_->metrics; }
-const std::string& ConnectionManager::endpoint_url() const noexcept { return impl_->url; }
+bool ConnectionManager::sync_now(std::chrono::milliseconds timeout) {
+  return impl_->sync && !impl_->closed && impl_->sync->sync_now(timeout);
+}
 
 void ConnectionManager::shutdown(std::chrono::milliseconds grace) {
   auto& impl = *impl_;
   if (impl.closed.exchange(true)) return;
-  impl.pool->shutdown();  // waiters woken with pool_closed; idle connections close
+  if (impl.sync) impl.sync->stop();
+  for (auto& e : impl.endpoints) e->pool().shutdown();  // waiters woken with pool_closed; idle close
   // In-flight work gets its grace: leases still out, then shared calls on the wire.
-  const auto deadline = std::chrono::steady_clock::now() + grace;
-  impl.pool->wait_quiet(grace);
-  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-  impl.shared->wait_drained(std::max(left, std::chrono::milliseconds(0)));
-  impl.shared->close();
-}
-
-std::string HealthStatus::to_json() const {
-  nlohmann::json eps = nlohmann::json::array();
-  for (const auto& e : endpoints) {
-    eps.push_back({{"url", e.url}, {"healthy", e.healthy}, {"size", e.size}, {"idle", e.idle}, {"in_use", e.in_use},
-                   {"waiters", e.waiters}, {"circuit_breaker_state", e.circuit_breaker_state}, {"last_error", e.last_error}});
-  }
-  return nlohmann::json{{"healthy", healthy}, {"pool_size", pool_size}, {"available_connections", available_connections},
-                        {"in_use", in_use}, {"waiters", waiters}, {"circuit_breaker_state", circuit_breaker_state},
-                        {"endpoints", eps}}
-      .dump();
+  const auto deadline = Clock::now() + grace;
+  auto left = [&] {
+    return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()), std::chrono::milliseconds(0));
+  };
+  for (auto& e : impl.endpoints) e->pool().wait_quiet(left());
+  for (auto& e : impl.endpoints) e->shared().wait_drained(left());
+  for (auto& e : impl.endpoints) e->shared().close();
 }
 
 }  // namespace cortex::pool

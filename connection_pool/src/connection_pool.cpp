@@ -52,6 +52,8 @@ struct ConnectionPool::Impl {
   IdleBag<Core::SlotPtr> bag;
   asio::steady_timer timer;
   std::atomic<bool> shut{false};
+  bool owns_metrics = false;                    // created them: installs their gauge source
+  metrics::PoolMetrics::Gauges published{0, 0, 0, 0};  // last gauges pushed (under `mu`)
   std::optional<Clock::time_point> armed_for;
   std::optional<Clock::time_point> retry_at;  // reconnect backoff after failed connects
   std::uint32_t connect_failures = 0;
@@ -89,10 +91,15 @@ struct ConnectionPool::Impl {
             static_cast<std::int64_t>(core.in_use()) - parked, static_cast<std::int64_t>(core.waiters())};
   }
 
+  // Deltas, so that pools sharing one PoolMetrics add up (and its peaks follow the sum).
   void publish_gauges_locked() {
     changed.notify_all();
     const auto g = counts_locked();
-    metrics->set_gauges(g.size, g.idle, g.in_use, g.waiters);
+    metrics->add_size(g.size - published.size);
+    metrics->add_idle(g.idle - published.idle);
+    metrics->add_in_use(g.in_use - published.in_use);
+    metrics->add_waiters(g.waiters - published.waiters);
+    published = g;
   }
 
   // Moves every parked connection back into the core (which may hand it to a waiter). Call with
@@ -353,15 +360,20 @@ std::shared_ptr<ConnectionPool> ConnectionPool::create(asio::io_context& io, Con
   }
   if (params.defaults.db && !params.defaults.ns) throw std::invalid_argument("SessionDefaults::db: needs a namespace");
   const bool warm = params.config.warm_connections;
+  const bool owns_metrics = !metrics;
   std::shared_ptr<ConnectionPool> pool(new ConnectionPool(std::make_unique<Impl>(io, std::move(params), std::move(metrics))));
+  pool->impl_->owns_metrics = owns_metrics;
   pool->impl_->self = pool;
   // The fast lane does not push gauges: snapshots read the live counts.
   // A raw pointer, not a weak one: a snapshot holding the last reference would run the destructor
   // inside the metrics' lock. The destructor removes the source (waiting out a running snapshot).
-  pool->impl_->metrics->set_gauge_source([impl = pool->impl_.get()] {
-    std::lock_guard<std::mutex> lock(impl->mu);
-    return impl->counts_locked();
-  });
+  // Shared metrics get their source from their owner (the manager sums its pools).
+  if (pool->impl_->owns_metrics) {
+    pool->impl_->metrics->set_gauge_source([impl = pool->impl_.get()] {
+      std::lock_guard<std::mutex> lock(impl->mu);
+      return impl->counts_locked();
+    });
+  }
   pool->impl_->next_health = Clock::now() + pool->impl_->params.health_check_interval;
   pool->impl_->arm_maintenance();
   if (warm) {
@@ -378,7 +390,7 @@ std::shared_ptr<ConnectionPool> ConnectionPool::create(asio::io_context& io, Con
 ConnectionPool::ConnectionPool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 ConnectionPool::~ConnectionPool() {
-  impl_->metrics->set_gauge_source(nullptr);
+  if (impl_->owns_metrics) impl_->metrics->set_gauge_source(nullptr);
   shutdown();
 }
 
@@ -479,19 +491,19 @@ PooledConnection ConnectionPool::acquire(const char* file, int line) {
                 line);
   Got got = fut.get();
   if (!got.ec) return std::move(got.lease);
+  throw Error(got.ec, describe(got.ec));
+}
+
+std::string ConnectionPool::describe(std::error_code ec) const {
   const Status st = status();
-  std::string why;
-  if (got.ec == make_error_code(Errc::pool_timeout)) {
-    why = "no connection to " + impl_->params.url + " became free within " +
-          std::to_string(impl_->params.config.connection_timeout.count()) + " ms (" + std::to_string(st.in_use) + "/" +
-          std::to_string(impl_->params.config.max_connections) + " in use, " + std::to_string(st.waiters) + " waiting)";
-  } else if (got.ec == make_error_code(Errc::pool_closed)) {
-    why = "the pool for " + impl_->params.url + " is shut down";
-  } else {
-    std::lock_guard<std::mutex> lock(impl_->mu);
-    why = impl_->last_error_text.empty() ? got.ec.message() : impl_->last_error_text;
+  if (ec == make_error_code(Errc::pool_timeout)) {
+    return "no connection to " + impl_->params.url + " became free within " +
+           std::to_string(impl_->params.config.connection_timeout.count()) + " ms (" + std::to_string(st.in_use) + "/" +
+           std::to_string(impl_->params.config.max_connections) + " in use, " + std::to_string(st.waiters) + " waiting)";
   }
-  throw Error(got.ec, why);
+  if (ec == make_error_code(Errc::pool_closed)) return "the pool for " + impl_->params.url + " is shut down";
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->last_error_text.empty() ? ec.message() : impl_->last_error_text;
 }
 
 void ConnectionPool::shutdown() {

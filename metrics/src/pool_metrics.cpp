@@ -1,6 +1,7 @@
 #include "cortex/metrics/pool_metrics.hpp"
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 namespace cortex::metrics {
@@ -56,6 +57,9 @@ const CounterField kCounters[] = {
     {"health_checks_failed", &PoolMetrics::health_checks_failed, &MetricsSnapshot::health_checks_failed},
     {"leaks_detected", &PoolMetrics::leaks_detected, &MetricsSnapshot::leaks_detected},
     {"lease_restores", &PoolMetrics::lease_restores, &MetricsSnapshot::lease_restores},
+    {"breaker_transitions", &PoolMetrics::breaker_transitions, &MetricsSnapshot::breaker_transitions},
+    {"failovers", &PoolMetrics::failovers, &MetricsSnapshot::failovers},
+    {"sync_shipped_changes", &PoolMetrics::sync_shipped_changes, &MetricsSnapshot::sync_shipped_changes},
 };
 const std::pair<const char*, std::int64_t MetricsSnapshot::*> kGauges[] = {
     {"size", &MetricsSnapshot::size},           {"idle", &MetricsSnapshot::idle},
@@ -80,11 +84,14 @@ void PoolMetrics::set_gauge_source(std::function<Gauges()> source) {
 }
 
 MetricsSnapshot PoolMetrics::snapshot() const noexcept {
+  std::optional<Gauges> live;
   {
     std::lock_guard<std::mutex> lock(source_mu_);
-    if (source_) {
-      store_gauges(source_());
-    }
+    if (source_) live = source_();
+  }
+  if (live) {  // the pushed values stay as they are (pools add deltas to them); peaks see both
+    raise_peak(peak_in_use_, live->in_use);
+    raise_peak(peak_waiters_, live->waiters);
   }
   MetricsSnapshot s;
   for (const auto& c : kCounters) s.*c.copy = (this->*c.live).load(std::memory_order_relaxed);
@@ -96,6 +103,12 @@ MetricsSnapshot PoolMetrics::snapshot() const noexcept {
   s.waiters = g(waiters_);
   s.peak_in_use = g(peak_in_use_);
   s.peak_waiters = g(peak_waiters_);
+  if (live) {
+    s.size = live->size;
+    s.idle = live->idle;
+    s.in_use = live->in_use;
+    s.waiters = live->waiters;
+  }
   const std::uint64_t fast = acquire_wait.immediate_count();  // see fast_acquisition()
   s.acquisitions += fast;
   s.connections_reused += fast;

@@ -23,6 +23,8 @@ DatabaseConfig config(const std::string& url, std::size_t max) {
   c.pool_config.max_connections = max;
   c.pool_config.retry_policy.initial_backoff = std::chrono::milliseconds(10);
   c.pool_config.retry_policy.max_backoff = std::chrono::milliseconds(100);
+  // The breaker fails calls fast while the server is down; probe again soon after a restart.
+  c.circuit_breaker.open_timeout = std::chrono::milliseconds(100);
   c.namespace_ = cortex::test::unique_name("recovery");
   return c;
 }

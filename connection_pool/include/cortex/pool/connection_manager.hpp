@@ -1,13 +1,18 @@
 #pragma once
-// ConnectionManager: the façade of seed 002. Owns the endpoint pools (and the embedded engine for
-// mem:// and surrealkv:// endpoints), exposes exclusive leases (acquire), a shared multiplexed path
-// for stateless calls (query, call), execute_with_retry, health_status and metrics.
+// ConnectionManager: the façade of seed 002. Owns one pool and one shared lane per endpoint (and
+// the embedded engine for mem:// and surrealkv:// endpoints), each endpoint behind a circuit
+// breaker; routes by the mode (Local, Remote with a LoadBalancer strategy, Hybrid: the local cache
+// first) and fails over: a shared call that never reached its endpoint, or an acquire whose
+// endpoint cannot be reached, moves to another endpoint. Exposes exclusive leases (acquire), the
+// shared multiplexed path for stateless calls (query, call), execute_with_retry, health_status,
+// metrics, and in Hybrid mode the changefeed sync to the remotes.
 //
 // Thread-safety: every member may be called from any thread (blocking ones not from the manager's
 // io threads). Destroying the manager shuts it down; outstanding leases stay valid until released.
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -22,17 +27,26 @@ namespace cortex::pool {
 
 struct EndpointHealth {
   std::string url;
-  bool healthy = false;
-  std::size_t size = 0, idle = 0, in_use = 0, waiters = 0;
-  std::string circuit_breaker_state = "Closed";  ///< breakers arrive with issue #4
+  bool healthy = false;  ///< its breaker lets calls through and it is reachable as far as known
+  std::size_t size = 0, idle = 0, in_use = 0, waiters = 0, shared_in_flight = 0;
+  std::string circuit_breaker_state = "Closed";  ///< Closed, Open or HalfOpen
+  std::string last_error;
+};
+
+/// Hybrid mode's sync to the remotes.
+struct SyncHealth {
+  std::uint64_t shipped_changes = 0, passes = 0;
+  std::int64_t lag_ms = -1;  ///< since the last complete pass; -1 before the first
   std::string last_error;
 };
 
 struct HealthStatus {
-  bool healthy = false;
+  bool healthy = false;  ///< at least one endpoint takes calls
   std::size_t pool_size = 0, available_connections = 0, in_use = 0, waiters = 0;
+  /// Closed when every endpoint's breaker is closed, Open when none lets calls through, else HalfOpen.
   std::string circuit_breaker_state = "Closed";
   std::vector<EndpointHealth> endpoints;
+  std::optional<SyncHealth> sync;  ///< Hybrid mode only
   std::string to_json() const;
 };
 
@@ -78,8 +92,14 @@ class ConnectionManager {
 
   HealthStatus health_status() const;
   metrics::PoolMetrics& metrics() const noexcept;
-  /// The ws:// URL of the endpoint (of the embedded engine for mem:// / surrealkv://).
+  /// The ws:// URL of the first endpoint (of the embedded engine for mem:// / surrealkv://); in
+  /// Hybrid mode, of the local cache.
   const std::string& endpoint_url() const noexcept;
+  /// Every endpoint's ws:// URL, in configuration order (Hybrid: the local cache first).
+  std::vector<std::string> endpoint_urls() const;
+  /// Hybrid mode: ships pending changes to the remotes now and waits (up to `timeout`). True when
+  /// the pass completed. False in other modes.
+  bool sync_now(std::chrono::milliseconds timeout);
 
   /// New work fails with pool_closed at once; waiters are woken with pool_closed; leases and calls
   /// in flight get up to `grace` to finish; then every connection closes. Idempotent.
@@ -90,7 +110,7 @@ class ConnectionManager {
   std::uint32_t max_attempts() const noexcept;
   std::chrono::milliseconds backoff(std::uint32_t retry) const;
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;  // shared: in-flight handlers hold it weakly
 };
 
 template <class F>

@@ -61,7 +61,9 @@ struct ConnectionPoolParams {
 class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
  public:
   /// Validates the params (std::invalid_argument naming the field) and, with warm_connections,
-  /// starts opening min_connections (without waiting for them).
+  /// starts opening min_connections (without waiting for them). Without `metrics` the pool makes
+  /// its own and reports live gauges into them; with shared metrics it adds its gauge changes, and
+  /// their owner installs the live source (PoolMetrics::set_gauge_source).
   static std::shared_ptr<ConnectionPool> create(asio::io_context& io, ConnectionPoolParams params,
                                                 std::shared_ptr<metrics::PoolMetrics> metrics = nullptr);
   ~ConnectionPool();
@@ -73,6 +75,8 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   /// Async form; the handler runs on the io context.
   void async_acquire(std::function<void(std::error_code, PooledConnection)> handler,
                      const char* file = __builtin_FILE(), int line = __builtin_LINE());
+  /// The message acquire() throws with for an async_acquire error (counts, the connect error…).
+  std::string describe(std::error_code ec) const;
 
   /// New acquires fail with pool_closed, waiters are woken with pool_closed, idle connections
   /// close; leased connections close when returned. Idempotent.

@@ -1,13 +1,16 @@
 #pragma once
-// DatabaseConfig and ConnectionMode, as in seed 002. This build serves Local mode (one endpoint:
-// ws://, wss://, or mem:// / surrealkv:// which start the embedded engine); Remote and Hybrid
-// (many endpoints, balancing, breakers, sync) are issue #4.
+// DatabaseConfig and ConnectionMode, as in seed 002. Endpoints are ws://, wss://, or mem:// /
+// surrealkv:// (which start the embedded engine). Local: one endpoint. Remote: many, balanced, each
+// behind a circuit breaker. Hybrid: a local cache that serves every call while it is up, with its
+// tables' changes shipped to every remote each sync_interval (changefeeds), and the remotes taking
+// over while it is down.
 #include <chrono>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "cortex/pool/circuit_breaker.hpp"
 #include "cortex/pool/pool_config.hpp"
 #include "cortex/storage/rpc.hpp"
 
@@ -26,7 +29,14 @@ struct ConnectionMode {
   struct Hybrid {
     std::string local_cache;
     std::vector<std::string> remote_sync;
+    /// How often the local cache's changes are shipped to the remotes (> 0). Default 60 s.
     std::chrono::milliseconds sync_interval{60000};
+    /// Tables whose changes are shipped (identifiers: letters, digits, _). The sync defines them on
+    /// the local cache with a changefeed if they do not exist; an existing table needs one.
+    std::vector<std::string> tables;
+    /// Names this sync stream in the position record kept on each remote (`_cortex_sync`), so a
+    /// restarted manager resumes where it stopped. Default "cortex-hybrid".
+    std::string sync_name = "cortex-hybrid";
   };
   std::variant<Local, Remote, Hybrid> mode = Local{};
 };
@@ -48,10 +58,15 @@ struct DatabaseConfig {
   std::chrono::milliseconds validate_after_idle{5000};
   /// A lease held longer than this is reported once and counted. 0 = off. Default 60 s.
   std::chrono::milliseconds leak_threshold{60000};
+  /// One breaker per endpoint (Remote and Hybrid; Local has one too, shown in health_status).
+  CircuitBreakerConfig circuit_breaker;
 
   /// Throws std::invalid_argument naming the field.
   void validate() const;
 };
+
+/// A plain SurrealQL identifier (letters, digits, _; not starting with a digit; ≤ 128 chars).
+bool is_identifier(const std::string& s);
 
 /// Reads a .surql file for DatabaseConfig::schema. Throws std::invalid_argument when unreadable.
 std::string read_schema_file(const std::string& path);

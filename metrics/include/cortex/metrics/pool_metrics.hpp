@@ -22,7 +22,8 @@ struct MetricsSnapshot {
   // Cumulative counters (only ever grow).
   std::uint64_t connections_created = 0, connections_reused = 0, acquisitions = 0, acquisition_timeouts = 0,
                 retries = 0, successes = 0, errors = 0, health_checks_passed = 0, health_checks_failed = 0,
-                leaks_detected = 0, lease_restores = 0;
+                leaks_detected = 0, lease_restores = 0,
+                breaker_transitions = 0, failovers = 0, sync_shipped_changes = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(CloseReason::count)> closed{};
   // Gauges (go up and down) and their peaks.
   std::int64_t size = 0, idle = 0, in_use = 0, waiters = 0, peak_in_use = 0, peak_waiters = 0;
@@ -38,7 +39,10 @@ class PoolMetrics {
   // Counters (striped: cheap to bump from many threads at once).
   Counter connections_created, connections_reused, acquisitions, acquisition_timeouts, retries, successes, errors,
       health_checks_passed, health_checks_failed, leaks_detected,
-      lease_restores;  ///< leases whose session state had to be put back (reset + defaults)
+      lease_restores,       ///< leases whose session state had to be put back (reset + defaults)
+      breaker_transitions,  ///< circuit breaker state changes, every endpoint
+      failovers,            ///< calls or acquires moved to another endpoint after a failure
+      sync_shipped_changes; ///< Hybrid: changes shipped from the local cache to the remotes
   void closed(CloseReason r) noexcept { closed_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed); }
 
   // Gauges: add(+1/−1); peaks follow in_use and waiters.
@@ -57,8 +61,10 @@ class PoolMetrics {
   /// striped increment that snapshot() counts as an acquisition, a reuse and a zero wait.
   void fast_acquisition() noexcept { acquire_wait.record_immediate(); }
 
-  /// The pool's live counts. A pool whose fast path does not push gauges installs a source that
-  /// snapshot() reads instead of the pushed values (and raises the peaks from); nullptr removes it.
+  /// The live counts. Pools push gauge changes as deltas (so pools sharing one PoolMetrics add up,
+  /// and peaks follow the sum), but their fast lanes do not push: whoever owns the metrics installs
+  /// a source that snapshot() reports current gauges from (and raises the peaks with); nullptr
+  /// removes it.
   struct Gauges {
     std::int64_t size, idle, in_use, waiters;
   };

@@ -1,0 +1,109 @@
+#include "endpoint.hpp"
+
+#include "cortex/storage/error.hpp"
+#include "cortex/storage/log.hpp"
+#include "cortex/storage/url.hpp"
+
+namespace cortex::pool {
+
+bool is_endpoint_failure(std::error_code ec) noexcept {
+  if (!ec || ec.category() != make_error_code(Errc::ok).category()) return false;
+  switch (static_cast<Errc>(ec.value())) {
+    case Errc::connect_failed: case Errc::connect_timeout: case Errc::handshake_failed: case Errc::timeout:
+    case Errc::connection_lost: case Errc::not_connected: case Errc::protocol_error: case Errc::decode_error:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Endpoint::Endpoint(const std::string& configured_url, const DatabaseConfig& config, std::shared_ptr<storage::IoRunner> io,
+                   std::shared_ptr<metrics::PoolMetrics> metrics)
+    : metrics_(std::move(metrics)), breaker_(config.circuit_breaker) {
+  const auto ep = storage::parse_endpoint(configured_url);
+  if (ep.is_local()) {
+    storage::LocalServerOptions o;
+    o.store = ep.scheme == storage::Scheme::mem ? "mem://" : "surrealkv://" + ep.path;
+    if (config.credentials && config.credentials->ns.empty()) {
+      o.user = config.credentials->user;  // the embedded engine defines this root user
+      o.pass = config.credentials->pass;
+    }
+    local_ = std::make_unique<storage::LocalServer>(o);
+    url_ = local_->url();
+  } else {
+    url_ = ep.websocket_url();
+  }
+  const SessionDefaults defaults{config.namespace_, config.database, config.credentials};
+  ConnectionPoolParams p;
+  p.url = url_;
+  p.config = config.pool_config;
+  p.defaults = defaults;
+  p.schema = config.schema;
+  p.health_check_interval = config.health_check_interval;
+  p.validate_after_idle = config.validate_after_idle;
+  p.leak_threshold = config.leak_threshold;
+  p.keep_alive = io;
+  pool_ = ConnectionPool::create(io->context(), p, metrics_);
+  SharedLaneParams sp;
+  sp.url = url_;
+  sp.connections = config.shared_connections;  // opened on first use
+  sp.connect.connect_timeout = config.pool_config.connection_timeout;
+  sp.defaults = defaults;
+  sp.reconnect = config.pool_config.retry_policy;
+  sp.metrics = metrics_;
+  shared_ = SharedLane::create(io->context(), sp);
+}
+
+Endpoint::~Endpoint() {
+  shared_->close();  // the pool lives on while leases hold it
+}
+
+EndpointView Endpoint::view(bool with_active) {
+  EndpointView v;
+  if (with_active) v.active = pool_->status().in_use + shared_->in_flight();
+  const auto now = Clock::now();
+  std::lock_guard<std::mutex> lock(mu_);
+  v.available = breaker_.would_allow(now);
+  v.error_rate = score_.error_rate(now);
+  v.latency_ms = score_.latency_ms(now);
+  return v;
+}
+
+bool Endpoint::admit() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return breaker_.allow(Clock::now());
+}
+
+void Endpoint::unadmit() {
+  std::lock_guard<std::mutex> lock(mu_);
+  breaker_.release_probe();
+}
+
+void Endpoint::record(std::error_code ec, std::chrono::nanoseconds latency) {
+  const bool failed = is_endpoint_failure(ec);
+  const auto now = Clock::now();
+  BreakerState before, after;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    before = breaker_.state(now);
+    if (failed) {
+      breaker_.on_failure(now);
+    } else {
+      breaker_.on_success(now);
+    }
+    score_.record(!failed, latency, now);
+    after = breaker_.state(now);
+  }
+  if (before == after) return;
+  metrics_->breaker_transitions.fetch_add(1);
+  log(after == BreakerState::Open ? LogLevel::warning : LogLevel::info,
+      "circuit breaker of " + url_ + ": " + to_string(before) + " -> " + to_string(after) +
+          (failed ? " after " + ec.message() : ""));
+}
+
+BreakerState Endpoint::breaker_state() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return breaker_.state(Clock::now());
+}
+
+}  // namespace cortex::pool

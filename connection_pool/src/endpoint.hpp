@@ -1,0 +1,60 @@
+#pragma once
+// Endpoint: everything the manager keeps per endpoint — the embedded engine for mem:// and
+// surrealkv:// URLs, the lease pool, the shared lane, and the circuit breaker and health score
+// that routing reads. Internal to the manager.
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "cortex/metrics/pool_metrics.hpp"
+#include "cortex/pool/circuit_breaker.hpp"
+#include "cortex/pool/connection_pool.hpp"
+#include "cortex/pool/database_config.hpp"
+#include "cortex/pool/load_balancer.hpp"
+#include "cortex/storage/io_runner.hpp"
+#include "cortex/storage/local_server.hpp"
+#include "shared_lane.hpp"
+
+namespace cortex::pool {
+
+/// True for failures that say the endpoint (not the request) is unwell: they count against its
+/// breaker and health score. Server-side errors (bad SurrealQL, permissions) do not.
+bool is_endpoint_failure(std::error_code ec) noexcept;
+
+class Endpoint {
+ public:
+  using Clock = std::chrono::steady_clock;
+  /// Starts the embedded engine for a local URL (throws cortex::Error(server_start_failed)), then
+  /// the pool (warming it per the config) and the shared lane.
+  Endpoint(const std::string& configured_url, const DatabaseConfig& config, std::shared_ptr<storage::IoRunner> io,
+           std::shared_ptr<metrics::PoolMetrics> metrics);
+  ~Endpoint();
+
+  const std::string& url() const noexcept { return url_; }  ///< the ws:// URL
+  ConnectionPool& pool() noexcept { return *pool_; }
+  SharedLane& shared() noexcept { return *shared_; }
+  storage::LocalServer* local_server() noexcept { return local_.get(); }
+
+  /// Routing view: breaker lets calls through, activity (only when `with_active`), health score.
+  EndpointView view(bool with_active);
+  /// Takes a breaker place for one call (a probe when half-open). False: the breaker is open.
+  bool admit();
+  /// A call admitted with admit() ended: `ec` (empty = success, server errors count as success).
+  void record(std::error_code ec, std::chrono::nanoseconds latency);
+  /// An admitted call that never ran.
+  void unadmit();
+  BreakerState breaker_state();
+
+ private:
+  std::string url_;
+  std::unique_ptr<storage::LocalServer> local_;
+  std::shared_ptr<ConnectionPool> pool_;
+  std::shared_ptr<SharedLane> shared_;
+  std::shared_ptr<metrics::PoolMetrics> metrics_;
+  std::mutex mu_;  // breaker and score
+  CircuitBreaker<> breaker_;
+  HealthScore score_;
+};
+
+}  // namespace cortex::pool

@@ -1,0 +1,24 @@
+#include <nlohmann/json.hpp>
+
+#include "cortex/pool/connection_manager.hpp"
+
+namespace cortex::pool {
+
+std::string HealthStatus::to_json() const {
+  nlohmann::json eps = nlohmann::json::array();
+  for (const auto& e : endpoints) {
+    eps.push_back({{"url", e.url}, {"healthy", e.healthy}, {"size", e.size}, {"idle", e.idle}, {"in_use", e.in_use},
+                   {"waiters", e.waiters}, {"shared_in_flight", e.shared_in_flight},
+                   {"circuit_breaker_state", e.circuit_breaker_state}, {"last_error", e.last_error}});
+  }
+  nlohmann::json j{{"healthy", healthy}, {"pool_size", pool_size}, {"available_connections", available_connections},
+                   {"in_use", in_use}, {"waiters", waiters}, {"circuit_breaker_state", circuit_breaker_state},
+                   {"endpoints", eps}};
+  if (sync) {
+    j["sync"] = {{"shipped_changes", sync->shipped_changes}, {"passes", sync->passes}, {"lag_ms", sync->lag_ms},
+                 {"last_error", sync->last_error}};
+  }
+  return j.dump();
+}
+
+}  // namespace cortex::pool
