@@ -58,14 +58,35 @@ Endpoint::~Endpoint() {
   shared_->close();  // the pool lives on while leases hold it
 }
 
+std::string Endpoint::settle_locked() {
+  const auto state = breaker_.state(Clock::now());
+  if (breaker_.transitions() == reported_transitions_) return {};
+  metrics_->breaker_transitions.fetch_add(breaker_.transitions() - reported_transitions_);
+  reported_transitions_ = breaker_.transitions();
+  std::string change = std::string(to_string(reported_state_)) + " -> " + to_string(state);
+  reported_state_ = state;
+  return change;
+}
+
+void Endpoint::report(const std::string& change, std::error_code cause) {
+  if (change.empty()) return;
+  log(change.find("-> Open") != std::string::npos ? LogLevel::warning : LogLevel::info,
+      "circuit breaker of " + url_ + ": " + change + (cause ? " after " + cause.message() : ""));
+}
+
 EndpointView Endpoint::view(bool with_active) {
   EndpointView v;
   if (with_active) v.active = pool_->status().in_use + shared_->in_flight();
   const auto now = Clock::now();
-  std::lock_guard<std::mutex> lock(mu_);
-  v.available = breaker_.would_allow(now);
-  v.error_rate = score_.error_rate(now);
-  v.latency_ms = score_.latency_ms(now);
+  std::string change;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    v.available = breaker_.would_allow(now);
+    v.error_rate = score_.error_rate(now);
+    v.latency_ms = score_.latency_ms(now);
+    change = settle_locked();
+  }
+  report(change);
   return v;
 }
 
@@ -82,28 +103,30 @@ void Endpoint::unadmit() {
 void Endpoint::record(std::error_code ec, std::chrono::nanoseconds latency) {
   const bool failed = is_endpoint_failure(ec);
   const auto now = Clock::now();
-  BreakerState before, after;
+  std::string change;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    before = breaker_.state(now);
     if (failed) {
       breaker_.on_failure(now);
     } else {
       breaker_.on_success(now);
     }
     score_.record(!failed, latency, now);
-    after = breaker_.state(now);
+    change = settle_locked();
   }
-  if (before == after) return;
-  metrics_->breaker_transitions.fetch_add(1);
-  log(after == BreakerState::Open ? LogLevel::warning : LogLevel::info,
-      "circuit breaker of " + url_ + ": " + to_string(before) + " -> " + to_string(after) +
-          (failed ? " after " + ec.message() : ""));
+  report(change, failed ? ec : std::error_code{});
 }
 
 BreakerState Endpoint::breaker_state() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return breaker_.state(Clock::now());
+  std::string change;
+  BreakerState s;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    change = settle_locked();
+    s = reported_state_;
+  }
+  report(change);
+  return s;
 }
 
 }  // namespace cortex::pool

@@ -52,9 +52,16 @@ class Endpoint {
   std::shared_ptr<ConnectionPool> pool_;
   std::shared_ptr<SharedLane> shared_;
   std::shared_ptr<metrics::PoolMetrics> metrics_;
-  std::mutex mu_;  // breaker and score
+  /// Counts and describes breaker state changes since the last call (some happen lazily, when
+  /// time passes). Under mu_; the caller logs the message outside the lock.
+  std::string settle_locked();
+  void report(const std::string& change, std::error_code cause = {});
+
+  std::mutex mu_;  // breaker, score and what was reported
   CircuitBreaker<> breaker_;
   HealthScore score_;
+  std::uint64_t reported_transitions_ = 0;
+  BreakerState reported_state_ = BreakerState::Closed;
 };
 
 }  // namespace cortex::pool

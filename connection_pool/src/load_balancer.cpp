@@ -54,8 +54,9 @@ double HealthScore::latency_ms(Clock::time_point now) const {
 // -- LoadBalancer -----------------------------------------------------------------------------
 
 double LoadBalancer::weight(const EndpointView& e, double best_ms) {
-  // Slowness: how many times slower than the fastest endpoint, beyond 1 (0 for the fastest).
-  const double slowness = best_ms > 0 && e.latency_ms > best_ms ? e.latency_ms / best_ms - 1.0 : 0.0;
+  // Slowness: the extra latency over the fastest endpoint, in units of (fastest + kLatencyFloorMs):
+  // differences of a millisecond or two between fast endpoints are noise, not a reason to shift.
+  const double slowness = e.latency_ms > best_ms ? (e.latency_ms - best_ms) / (best_ms + kLatencyFloorMs) : 0.0;
   return 1.0 / (1.0 + e.error_rate * kErrorWeight + slowness);
 }
 

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -143,6 +144,11 @@ void LocalServer::start() {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
     ::dup2(out[1], STDOUT_FILENO);
+    // Nothing else of the parent's goes along: an inherited listening socket (the parent's own
+    // servers, a test's proxy) would keep accepting in the child after the parent closed it.
+    if (::syscall(SYS_close_range, 3u, ~0u, 0u) != 0) {
+      for (int fd = 3; fd < 65536; ++fd) ::close(fd);  // kernels before 5.9
+    }
     ::setpgid(0, 0);
     ::execv(argv[0], argv.data());
     ::_exit(127);

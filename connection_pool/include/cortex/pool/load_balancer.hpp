@@ -4,7 +4,8 @@
 //   RoundRobin       — the next available endpoint after the previous choice.
 //   LeastConnections — fewest active (leases out + shared calls in flight); ties go round-robin.
 //   Random           — uniform among the available.
-//   HealthBased      — weighted random, weight = 1 / (1 + error_rate·kErrorWeight + slowness), from a
+//   HealthBased      — weighted random, weight = 1 / (1 + error_rate·kErrorWeight + slowness), where
+//                      slowness = (latency − fastest) / (fastest + kLatencyFloorMs), from a
 //                      HealthScore that decays, so an endpoint that recovered gets traffic back.
 #include <chrono>
 #include <cstdint>
@@ -54,6 +55,7 @@ class LoadBalancer {
   /// HealthBased's weight for one endpoint (exposed for tests), relative to the fastest `best_ms`.
   static double weight(const EndpointView& e, double best_ms);
   static constexpr double kErrorWeight = 20.0;
+  static constexpr double kLatencyFloorMs = 5.0;
 
   LoadBalancingStrategy strategy() const noexcept { return strategy_; }
 
