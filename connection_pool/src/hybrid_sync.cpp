@@ -53,8 +53,11 @@ struct HybridSync::Impl {
     return c;
   }
 
-  static void ensure(std::shared_ptr<RpcConnection>& c, Impl& self, const std::string& url) {
-    if (!c || !c->is_open()) c = self.open(url);
+  void ensure_remote(std::size_t i) {
+    auto& c = remotes[i];
+    if (c && c->is_open()) return;
+    c = open(params.remote_urls[i]);
+    c->query("DEFINE TABLE IF NOT EXISTS _cortex_sync SCHEMALESS").throw_if_error();
   }
 
   // Ships one table's pending changes to one remote, in batches, each applied with its new position
@@ -101,22 +104,50 @@ struct HybridSync::Impl {
     }
   }
 
+  // The tables get their changefeed before anything writes to them (a table a write creates first
+  // has none, and its changes could not be shipped).
+  void prepare_local() {
+    if (!local || !local->is_open()) {
+      local = open(params.local_url);
+      local_ready = false;
+    }
+    if (local_ready) return;
+    for (const auto& t : params.tables) {
+      local->query("DEFINE TABLE IF NOT EXISTS `" + t + "` SCHEMALESS CHANGEFEED 1d").throw_if_error();
+    }
+    local_ready = true;
+  }
+
+  // One pass; a pass that meets a transaction conflict (the server says it can be retried: e.g.
+  // the manager's connections defining the same new namespace at once) runs again, a few times.
   void pass() {
-    std::uint64_t shipped = 0;
+    for (int attempt = 0;; ++attempt) {
+      std::uint64_t shipped = 0;
+      std::string error = pass_once(shipped);
+      if (shipped) params.metrics->sync_shipped_changes.fetch_add(shipped);
+      const bool again = !error.empty() && attempt < 5 && is_retryable_conflict(error);
+      if (!again && !error.empty()) log(LogLevel::warning, error);
+      std::lock_guard<std::mutex> lock(mu);
+      status.shipped += shipped;
+      if (again) continue;
+      status.last_error = error;
+      last_ok = error.empty();
+      if (last_ok) {
+        ++status.passes;
+        last_success = Clock::now();
+      }
+      return;
+    }
+  }
+
+  std::string pass_once(std::uint64_t& shipped) {
     std::string error;
     try {
-      const bool fresh = !local || !local->is_open();
-      ensure(local, *this, params.local_url);
-      if (fresh || !local_ready) {
-        for (const auto& t : params.tables) {
-          local->query("DEFINE TABLE IF NOT EXISTS `" + t + "` SCHEMALESS CHANGEFEED 1d").throw_if_error();
-        }
-        local_ready = true;
-      }
+      prepare_local();
       remotes.resize(params.remote_urls.size());
       for (std::size_t i = 0; i < remotes.size(); ++i) {
         try {
-          ensure(remotes[i], *this, params.remote_urls[i]);
+          ensure_remote(i);
           for (const auto& t : params.tables) shipped += ship(*remotes[i], t);
         } catch (const Error& e) {
           error = "sync to " + params.remote_urls[i] + ": " + e.what();  // the others still get theirs
@@ -126,16 +157,7 @@ struct HybridSync::Impl {
       error = "sync from " + params.local_url + ": " + e.what();
       local_ready = false;
     }
-    if (shipped) params.metrics->sync_shipped_changes.fetch_add(shipped);
-    if (!error.empty()) log(LogLevel::warning, error);
-    std::lock_guard<std::mutex> lock(mu);
-    status.shipped += shipped;
-    status.last_error = error;
-    last_ok = error.empty();
-    if (last_ok) {
-      ++status.passes;
-      last_success = Clock::now();
-    }
+    return error;
   }
 
   void run() {
@@ -155,6 +177,17 @@ struct HybridSync::Impl {
 
 HybridSync::HybridSync(HybridSyncParams params) : impl_(std::make_unique<Impl>(std::move(params))) {
   if (!impl_->params.metrics) impl_->params.metrics = std::make_shared<metrics::PoolMetrics>();
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    try {
+      impl_->prepare_local();
+      break;
+    } catch (const Error& e) {  // the local cache down at start: the first pass tries again
+      if (!is_retryable_conflict(e.what())) {
+        log(LogLevel::warning, std::string("hybrid sync: preparing the local cache failed: ") + e.what());
+        break;
+      }
+    }
+  }
   impl_->thread = std::thread([impl = impl_.get()] { impl->run(); });
 }
 
