@@ -125,12 +125,15 @@ FaultProxy::FaultProxy(const std::string& upstream_url) : impl_(std::make_shared
 FaultProxy::~FaultProxy() {
   impl_->run([&] {
     std::error_code ignored;
+    impl_->holding = false;
+    impl_->delay = std::chrono::milliseconds(0);
     impl_->acceptor.close(ignored);
     for (auto& l : impl_->links) l->close();
     impl_->links.clear();
   });
+  // No stop(): the cancelled handlers (which hold the Impl) must run to be freed; run() returns
+  // once the last one has.
   impl_->guard.reset();
-  impl_->io.stop();
   impl_->thread.join();
 }
 
