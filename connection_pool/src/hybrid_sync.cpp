@@ -135,6 +135,7 @@ struct HybridSync::Impl {
       if (last_ok) {
         ++status.passes;
         last_success = Clock::now();
+        params.metrics->sync_completed();
       }
       return;
     }

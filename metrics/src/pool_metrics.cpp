@@ -65,6 +65,7 @@ const std::pair<const char*, std::int64_t MetricsSnapshot::*> kGauges[] = {
     {"size", &MetricsSnapshot::size},           {"idle", &MetricsSnapshot::idle},
     {"in_use", &MetricsSnapshot::in_use},       {"waiters", &MetricsSnapshot::waiters},
     {"peak_in_use", &MetricsSnapshot::peak_in_use}, {"peak_waiters", &MetricsSnapshot::peak_waiters},
+    {"sync_lag_ms", &MetricsSnapshot::sync_lag_ms},
 };
 
 }  // namespace
@@ -76,6 +77,10 @@ void PoolMetrics::store_gauges(const Gauges& g) const noexcept {
   waiters_.store(g.waiters, std::memory_order_relaxed);
   raise_peak(peak_in_use_, g.in_use);
   raise_peak(peak_waiters_, g.waiters);
+}
+
+void PoolMetrics::sync_completed() noexcept {
+  last_sync_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
 }
 
 void PoolMetrics::set_gauge_source(std::function<Gauges()> source) {
@@ -103,6 +108,9 @@ MetricsSnapshot PoolMetrics::snapshot() const noexcept {
   s.waiters = g(waiters_);
   s.peak_in_use = g(peak_in_use_);
   s.peak_waiters = g(peak_waiters_);
+  if (const auto last = g(last_sync_ns_); last >= 0) {
+    s.sync_lag_ms = (std::chrono::steady_clock::now().time_since_epoch().count() - last) / 1000000;
+  }
   if (live) {
     s.size = live->size;
     s.idle = live->idle;

@@ -71,6 +71,9 @@ TEST(Hybrid, ChangesReachEveryRemoteAndAResumedSyncShipsTheRest) {
     ASSERT_TRUE(h.sync);
     EXPECT_GT(h.sync->shipped_changes, 0u);
     EXPECT_GE(h.sync->lag_ms, 0);
+    const auto snap = m.metrics().snapshot();
+    EXPECT_GE(snap.sync_lag_ms, 0);
+    EXPECT_EQ(snap.sync_shipped_changes, h.sync->shipped_changes);
     write(m, 40, 80);  // not shipped: the manager stops before its next pass
   }
   EXPECT_NE(s.notes(s.remotes[0]->url()), s.notes(s.local.url()));

@@ -27,6 +27,7 @@ struct MetricsSnapshot {
   std::array<std::uint64_t, static_cast<std::size_t>(CloseReason::count)> closed{};
   // Gauges (go up and down) and their peaks.
   std::int64_t size = 0, idle = 0, in_use = 0, waiters = 0, peak_in_use = 0, peak_waiters = 0;
+  std::int64_t sync_lag_ms = -1;  ///< Hybrid: since the last complete sync pass; -1 before one
   LatencySummary acquire_wait, request_time;
 
   std::string to_json() const;
@@ -70,6 +71,9 @@ class PoolMetrics {
   };
   void set_gauge_source(std::function<Gauges()> source);
 
+  /// Hybrid mode: a sync pass completed now (snapshot() reports the time since as sync_lag_ms).
+  void sync_completed() noexcept;
+
   MetricsSnapshot snapshot() const noexcept;
 
  private:
@@ -83,6 +87,7 @@ class PoolMetrics {
   mutable std::atomic<std::int64_t> size_{0}, idle_{0}, in_use_{0}, waiters_{0}, peak_in_use_{0}, peak_waiters_{0};
   mutable std::mutex source_mu_;
   std::function<Gauges()> source_;
+  std::atomic<std::int64_t> last_sync_ns_{-1};  // steady_clock, ns since its epoch
 };
 
 }  // namespace cortex::metrics
