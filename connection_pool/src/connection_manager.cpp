@@ -108,6 +108,33 @@ struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager:
                            });
   }
 
+  // -- a shared connection for affinity (server-side sessions) -------------------------------
+
+  using ConnHandler = std::function<void(std::error_code, const std::string&, std::shared_ptr<storage::RpcConnection>)>;
+
+  void route_connection(ConnHandler then, std::shared_ptr<std::vector<bool>> tried, std::error_code last = {},
+                        std::string last_why = {}) {
+    auto idx = admit(*tried);
+    if (!idx) {
+      auto [ec, why] = exhausted(last, last_why);
+      return then(ec, why, nullptr);
+    }
+    Endpoint& ep = *endpoints[*idx];
+    (*tried)[*idx] = true;
+    const auto start = Clock::now();
+    ep.shared().async_connection([weak = weak_from_this(), then, tried, &ep, start](std::error_code ec, const std::string& why,
+                                                                                   std::shared_ptr<storage::RpcConnection> c) {
+      auto self = weak.lock();
+      if (!self) return then(ec, why, std::move(c));
+      ep.record(ec, Clock::now() - start);
+      if (ec && is_safe_to_retry(ec) && self->untried_left(*tried) && !self->closed) {
+        self->metrics->failovers.fetch_add(1);
+        return self->route_connection(then, tried, ec, why);
+      }
+      then(ec, why, std::move(c));
+    });
+  }
+
   // -- leases ---------------------------------------------------------------------------------
 
   struct Acquire {
@@ -272,6 +299,24 @@ void ConnectionManager::async_call(storage::Request request, storage::RequestOpt
   impl_->route(std::move(call));
 }
 
+void ConnectionManager::async_shared_connection(
+    std::function<void(std::error_code, const std::string&, std::shared_ptr<storage::RpcConnection>)> handler) {
+  if (impl_->closed.load()) return handler(make_error_code(Errc::pool_closed), "the connection manager is shut down", nullptr);
+  impl_->route_connection(std::move(handler), std::make_shared<std::vector<bool>>(impl_->endpoints.size(), false));
+}
+
+std::shared_ptr<storage::RpcConnection> ConnectionManager::shared_connection() {
+  storage::refuse_on_io_thread(impl_->io->context(), "shared_connection()");
+  std::promise<std::tuple<std::error_code, std::string, std::shared_ptr<storage::RpcConnection>>> done;
+  auto fut = done.get_future();
+  async_shared_connection([&done](std::error_code ec, const std::string& why, std::shared_ptr<storage::RpcConnection> c) {
+    done.set_value({ec, why, std::move(c)});
+  });
+  auto [ec, why, conn] = fut.get();
+  if (ec) throw Error(ec, why);
+  return conn;
+}
+
 bool ConnectionManager::should_retry(std::error_code ec, const RetryOptions& o) const noexcept {
   if (is_safe_to_retry(ec)) return true;  // surely never reached the server
   if (!o.idempotent) return false;
@@ -297,6 +342,8 @@ bool ConnectionManager::wait_idle(std::chrono::milliseconds timeout) const {
 
 metrics::PoolMetrics& ConnectionManager::metrics() const noexcept { return *impl_->metrics; }
 const std::string& ConnectionManager::endpoint_url() const noexcept { return impl_->endpoints.front()->url(); }
+
+asio::io_context& ConnectionManager::io_context() const noexcept { return impl_->io->context(); }
 
 std::vector<std::string> ConnectionManager::endpoint_urls() const {
   std::vector<std::string> urls;

@@ -23,11 +23,8 @@ struct SharedLane::Impl {
     std::shared_ptr<RpcConnection> setting_up;  // owned here while signin/use run on it
     bool opening = false;
   };
-  struct Queued {
-    storage::Request request;
-    storage::RequestOptions options;
-    storage::Handler handler;
-  };
+  // A caller waiting for a connection: gets one, or the error (with its message) that none opened.
+  using Queued = std::function<void(std::error_code, const std::string&, std::shared_ptr<RpcConnection>)>;
 
   asio::io_context& io;
   SharedLaneParams params;
@@ -114,9 +111,9 @@ struct SharedLane::Impl {
     if (conn && (ec || closed_now())) conn->close();
     for (auto& q : ready) {
       if (ec || closed_now()) {
-        finish(q.handler, ec ? ec : make_error_code(Errc::pool_closed), ec ? why : "the shared path is closed");
+        q(ec ? ec : make_error_code(Errc::pool_closed), ec ? why : "the shared path is closed", nullptr);
       } else {
-        dispatch(conn, std::move(q));
+        q({}, "", conn);
       }
     }
   }
@@ -126,25 +123,39 @@ struct SharedLane::Impl {
     return closed;
   }
 
-  // Completes a call that never reached a connection.
-  void finish(storage::Handler& h, std::error_code ec, const std::string& why) {
-    h(ec, storage::Value(why));
-    done_one();
-  }
-
   void done_one() {
     std::lock_guard<std::mutex> lock(mu);
     if (--inflight == 0) drained.notify_all();
   }
 
-  void dispatch(const std::shared_ptr<RpcConnection>& conn, Queued q) {
-    const auto start = Clock::now();
-    conn->async_call(std::move(q.request), std::move(q.options),
-                     [weak = self, m = params.metrics, start, h = std::move(q.handler)](std::error_code ec, storage::Value v) {
-                       m->request_time.record(Clock::now() - start);
-                       h(ec, std::move(v));
-                       if (auto lane = weak.lock()) lane->impl_->done_one();
-                     });
+  // The least-loaded open connection now, else queues `q` for the first to open (starting
+  // attempts), else fails it at once with the last connect error (backing off) or pool_closed.
+  void pick(Queued q) {
+    std::shared_ptr<RpcConnection> best;
+    std::vector<std::size_t> to_open;
+    std::error_code fail_ec;
+    std::string fail_why;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (closed) {
+        fail_ec = make_error_code(Errc::pool_closed);
+        fail_why = "the shared path to " + params.url + " is closed";
+      } else {
+        for (const auto& e : entries) {
+          if (usable(e) && (!best || e.conn->in_flight() < best->in_flight())) best = e.conn;
+        }
+        const bool opening = open_missing_locked(to_open);  // also replaces dead ones
+        if (!best && !opening) {
+          fail_ec = last_ec ? last_ec : make_error_code(Errc::connect_failed);
+          fail_why = last_why.empty() ? "no connection to " + params.url : last_why;
+        } else if (!best) {
+          queued.push_back(std::move(q));
+        }
+      }
+    }
+    for (auto i : to_open) open(i);
+    if (fail_ec) return q(fail_ec, fail_why, nullptr);
+    if (best) q({}, "", std::move(best));
   }
 };
 
@@ -160,33 +171,33 @@ SharedLane::SharedLane(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SharedLane::~SharedLane() { close(); }
 
 void SharedLane::async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler) {
-  auto& impl = *impl_;
-  std::shared_ptr<RpcConnection> best;
-  std::vector<std::size_t> to_open;
-  std::error_code fail_ec;
-  std::string fail_why;
   {
-    std::lock_guard<std::mutex> lock(impl.mu);
-    if (impl.closed) {
-      fail_ec = make_error_code(Errc::pool_closed);
-      fail_why = "the shared path to " + impl.params.url + " is closed";
-    } else {
-      for (const auto& e : impl.entries) {
-        if (Impl::usable(e) && (!best || e.conn->in_flight() < best->in_flight())) best = e.conn;
-      }
-      const bool opening = impl.open_missing_locked(to_open);  // also replaces dead ones
-      if (!best && !opening) {
-        fail_ec = impl.last_ec ? impl.last_ec : make_error_code(Errc::connect_failed);
-        fail_why = impl.last_why.empty() ? "no connection to " + impl.params.url : impl.last_why;
-      } else if (!best) {
-        impl.queued.push_back({std::move(request), std::move(options), std::move(handler)});
-      }
-    }
-    if (!fail_ec) ++impl.inflight;
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    ++impl_->inflight;
   }
-  for (auto i : to_open) impl.open(i);
-  if (fail_ec) return handler(fail_ec, storage::Value(fail_why));
-  if (best) impl.dispatch(best, {std::move(request), std::move(options), std::move(handler)});
+  auto call = std::make_shared<std::tuple<storage::Request, storage::RequestOptions, storage::Handler>>(
+      std::move(request), std::move(options), std::move(handler));
+  impl_->pick([weak = impl_->self, m = impl_->params.metrics, call](std::error_code ec, const std::string& why,
+                                                                     std::shared_ptr<RpcConnection> conn) {
+    auto done = [weak] {
+      if (auto lane = weak.lock()) lane->impl_->done_one();
+    };
+    auto& [req, opts, h] = *call;
+    if (ec) {
+      h(ec, storage::Value(why));
+      return done();
+    }
+    const auto start = Clock::now();
+    conn->async_call(std::move(req), std::move(opts), [m, start, h = std::move(h), done](std::error_code cec, storage::Value v) {
+      m->request_time.record(Clock::now() - start);
+      h(cec, std::move(v));
+      done();
+    });
+  });
+}
+
+void SharedLane::async_connection(std::function<void(std::error_code, const std::string&, std::shared_ptr<RpcConnection>)> then) {
+  impl_->pick(std::move(then));
 }
 
 std::size_t SharedLane::in_flight() const {
@@ -213,7 +224,7 @@ void SharedLane::close() {
       if (e.setting_up) conns.push_back(std::move(e.setting_up));
     }
   }
-  for (auto& q : waiting) impl.finish(q.handler, make_error_code(Errc::pool_closed), "the shared path is closed");
+  for (auto& q : waiting) q(make_error_code(Errc::pool_closed), "the shared path is closed", nullptr);
   for (auto& c : conns) c->close();
 }
 

@@ -40,6 +40,10 @@ class SharedLane : public std::enable_shared_from_this<SharedLane> {
   /// message, as RpcConnection handlers get it.
   void async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler);
 
+  /// The least-loaded open connection (opening one if none is), for callers that need affinity
+  /// (server-side sessions live on one connection). Same failures as async_call.
+  void async_connection(std::function<void(std::error_code, const std::string& why, std::shared_ptr<storage::RpcConnection>)> then);
+
   /// Calls accepted and not yet completed (queued or on the wire).
   std::size_t in_flight() const;
   /// Blocks until no call is in flight, or `timeout` passes. True when drained.

@@ -25,6 +25,7 @@ class ClientCategory : public std::error_category {
       case Errc::circuit_open: return "circuit breaker open";
       case Errc::server_start_failed: return "local server failed to start";
       case Errc::statement_failed: return "statement failed";
+      case Errc::limit_exceeded: return "resource limit exceeded";
     }
     return "unknown client error";
   }

@@ -97,7 +97,8 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
   std::map<std::array<std::uint8_t, 16>, NotificationHandler> lives;
   std::string version;
   int major = 0;
-  std::function<void(const std::string&)> closed_cb;
+  std::map<std::uint64_t, std::function<void(const std::string&)>> closed_cbs;  // by token
+  std::uint64_t next_closed_token = 1;
   std::string close_reason;
   ConnectHandler connect_handler;
   // The public object, while connecting. Held strongly only by the connect timer's handler, so
@@ -331,7 +332,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
   /// Closes for good: every pending request fails with `e` (Errc::connection_lost by default).
   void fail(const std::string& why, Errc e) {
     std::vector<PendingRequests::Entry> dropped;
-    std::function<void(const std::string&)> cb;
+    std::map<std::uint64_t, std::function<void(const std::string&)>> cbs;
     bool first = false;
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -340,7 +341,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
         state = State::closed;
         transport_open = false;
         close_reason = why;
-        cb = std::move(closed_cb);
+        cbs.swap(closed_cbs);
         // Timers are touched only under `mu`: asio objects are not safe for concurrent use.
         deadline_timer.cancel();
         keepalive_timer.cancel();
@@ -357,7 +358,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
     }
     for (auto& d : dropped) d.handler(make_error_code(e), Value(why));
     if (first) finish_connect(make_error_code(Errc::connect_failed), why);
-    if (cb) cb(why);
+    for (auto& [token, cb] : cbs) cb(why);
   }
 };
 
@@ -473,15 +474,22 @@ bool RpcConnection::is_open() const noexcept {
   return impl_->state == Impl::State::open;
 }
 
-void RpcConnection::on_closed(std::function<void(const std::string&)> callback) {
+std::uint64_t RpcConnection::on_closed(std::function<void(const std::string&)> callback) {
   std::unique_lock<std::mutex> lock(impl_->mu);
   if (impl_->state == Impl::State::closed) {
     const std::string why = impl_->close_reason;
     lock.unlock();
     asio::post(impl_->io, [callback = std::move(callback), why] { callback(why); });
-    return;
+    return 0;
   }
-  impl_->closed_cb = std::move(callback);
+  const std::uint64_t token = impl_->next_closed_token++;
+  impl_->closed_cbs.emplace(token, std::move(callback));
+  return token;
+}
+
+void RpcConnection::remove_on_closed(std::uint64_t token) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->closed_cbs.erase(token);
 }
 
 const std::string& RpcConnection::server_version() const noexcept { return impl_->version; }

@@ -1,5 +1,6 @@
 #pragma once
 // Collects async completions and lets a test wait for a count of them: an event to await, not a sleep.
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <system_error>
@@ -24,6 +25,12 @@ class Completions {
       done_.push_back({ec, std::move(v), tag});
       cv_.notify_all();
     };
+  }
+  /// Waits up to `timeout` for `n` completions: for retry loops that must re-check a condition
+  /// (the event may depend on something the test cannot observe). True when they arrived.
+  bool wait_for(std::size_t n, std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, timeout, [&] { return done_.size() >= n; });
   }
   /// Blocks until `n` completions arrived; returns them in arrival order.
   std::vector<Completion> wait_for(std::size_t n) {

@@ -80,6 +80,13 @@ class ConnectionManager {
   storage::QueryResult query(std::string sql, storage::Object vars = {}, storage::RequestOptions options = {});
   void async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler);
 
+  /// A shared (multiplexed) connection of an endpoint whose breaker lets calls through, for work
+  /// that needs affinity: 3.x server-side sessions live on one connection. Use it only with
+  /// RequestOptions::session (or read-only calls): its own session belongs to the manager.
+  std::shared_ptr<storage::RpcConnection> shared_connection();
+  void async_shared_connection(
+      std::function<void(std::error_code, const std::string& why, std::shared_ptr<storage::RpcConnection>)> handler);
+
   /// Runs fn() until it succeeds, retrying transient failures with the RetryPolicy's backoff.
   /// Without RetryOptions::idempotent, a failure that may have reached the server (timeout,
   /// connection lost mid-request) is rethrown, never replayed. Every retry is counted.
@@ -95,6 +102,8 @@ class ConnectionManager {
   /// The ws:// URL of the first endpoint (of the embedded engine for mem:// / surrealkv://); in
   /// Hybrid mode, of the local cache.
   const std::string& endpoint_url() const noexcept;
+  /// The manager's own io_context (its handlers run there; blocking calls must not).
+  asio::io_context& io_context() const noexcept;
   /// Every endpoint's ws:// URL, in configuration order (Hybrid: the local cache first).
   std::vector<std::string> endpoint_urls() const;
   /// Hybrid mode: ships pending changes to the remotes now and waits (up to `timeout`). True when

@@ -116,6 +116,8 @@ class PooledConnection {
   storage::RpcConnection& operator*() const { return *conn_; }
   storage::RpcConnection* operator->() const { return conn_.get(); }
   explicit operator bool() const noexcept { return conn_ != nullptr; }
+  /// The leased connection, shared (valid while the lease is held; do not keep it past release).
+  const std::shared_ptr<storage::RpcConnection>& connection() const noexcept { return conn_; }
 
   /// The connection is not to be reused (e.g. a request on it timed out): it closes on release.
   void mark_broken() noexcept { broken_ = true; }

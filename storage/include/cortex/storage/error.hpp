@@ -28,6 +28,7 @@ enum class Errc {
   circuit_open,           ///< every eligible endpoint's circuit breaker is open
   server_start_failed,    ///< the local engine could not be started
   statement_failed,       ///< a statement of a query returned status ERR
+  limit_exceeded,         ///< an agent session's ResourceLimits refused the operation
 };
 
 /// SurrealDB's error kinds (3.x `kind`; 2.x mapped from the numeric code).

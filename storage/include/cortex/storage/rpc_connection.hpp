@@ -102,8 +102,10 @@ class RpcConnection {
   /// Fails everything and drops the socket without a close handshake (for dead peers).
   void abort();
   bool is_open() const noexcept;
-  /// Called once when the connection closes for any reason (set before it matters).
-  void on_closed(std::function<void(const std::string& reason)> callback);
+  /// `callback` runs once when the connection closes for any reason (at once, posted, when it is
+  /// already closed). Several may be registered; the token removes one (0: none was kept).
+  std::uint64_t on_closed(std::function<void(const std::string& reason)> callback);
+  void remove_on_closed(std::uint64_t token);
 
   /// e.g. "surrealdb-3.0.2".
   const std::string& server_version() const noexcept;

@@ -1,0 +1,41 @@
+#include "agent_gate.hpp"
+
+#include <map>
+
+namespace cortex::sessions {
+
+std::shared_ptr<AgentGate> AgentGate::for_manager(pool::ConnectionManager& manager, std::size_t capacity) {
+  static std::mutex registry_mu;
+  static std::map<const pool::ConnectionManager*, std::weak_ptr<AgentGate>> registry;
+  std::lock_guard<std::mutex> lock(registry_mu);
+  for (auto it = registry.begin(); it != registry.end();) {  // forget gates whose sessions are all gone
+    it = it->second.expired() ? registry.erase(it) : std::next(it);
+  }
+  auto& slot = registry[&manager];
+  auto gate = slot.lock();
+  if (!gate) {
+    gate = std::make_shared<AgentGate>(capacity);
+    slot = gate;
+  }
+  return gate;
+}
+
+void AgentGate::submit(const std::string& agent, std::function<void()> task) {
+  std::optional<std::function<void()>> now;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    now = queue_.submit(agent, std::move(task));
+  }
+  if (now) (*now)();
+}
+
+void AgentGate::done() {
+  std::optional<std::function<void()>> next;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    next = queue_.done();
+  }
+  if (next) (*next)();
+}
+
+}  // namespace cortex::sessions

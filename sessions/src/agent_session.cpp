@@ -1,0 +1,296 @@
+// AgentSession: binding (server-side session or lease), state restore after reconnects, fair
+// admission, limits, metrics. The transaction log and live queries are in agent_session_extras.cpp.
+#include "agent_session_impl.hpp"
+
+#include <future>
+#include <stdexcept>
+
+#include "cortex/storage/io_runner.hpp"
+
+namespace cortex::sessions {
+
+using storage::RpcConnection;
+using storage::Value;
+
+// -- binding ----------------------------------------------------------------------------------
+
+void AgentSession::Impl::with_binding(BindHandler then) {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (bound && bound->conn->is_open()) {
+      auto b = bound;
+      return then({}, "", std::move(b));  // never under the lock: `then` sends
+    }
+    waiters.push_back(std::move(then));
+    if (binding) return;
+    binding = true;
+  }
+  manager->async_shared_connection([weak = weak_from_this()](std::error_code ec, const std::string& why,
+                                                             std::shared_ptr<RpcConnection> conn) {
+    auto self = weak.lock();
+    if (!self) return;
+    if (ec) return self->bind_done(ec, why, nullptr);
+    if (conn->supports_sessions()) {
+      auto b = std::make_shared<Bound>();
+      b->conn = std::move(conn);
+      b->session = storage::Uuid::random();
+      return self->setup(std::move(b));
+    }
+    // 2.x: no server-side sessions — an exclusive lease, with use/signin replayed on it.
+    self->manager->async_acquire([weak](std::error_code aec, pool::PooledConnection lease) {
+      auto s = weak.lock();
+      if (!s) return;
+      if (aec) return s->bind_done(aec, "no connection for the agent's session: " + aec.message(), nullptr);
+      auto b = std::make_shared<Bound>();
+      b->conn = lease.connection();
+      b->lease.emplace(std::move(lease));
+      s->setup(std::move(b));
+    });
+  });
+}
+
+// attach (3.x), signin, use, then every variable: the state the agent had, on the new binding.
+void AgentSession::Impl::setup(std::shared_ptr<Bound> b) {
+  std::vector<storage::Request> steps;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (b->session) steps.push_back(storage::rpc::attach());
+    if (credentials) steps.push_back(storage::rpc::signin(*credentials));
+    steps.push_back(storage::rpc::use(ns, db));
+    for (const auto& [name, value] : vars) steps.push_back(storage::rpc::let(name, value));
+  }
+  run_steps(b, std::make_shared<std::vector<storage::Request>>(std::move(steps)), 0);
+}
+
+void AgentSession::Impl::run_steps(std::shared_ptr<Bound> b, std::shared_ptr<std::vector<storage::Request>> steps,
+                                   std::size_t i, int conflicts) {
+  if (i == steps->size()) return bind_done({}, "", std::move(b));
+  const std::string method = (*steps)[i].method;
+  b->conn->async_call((*steps)[i], b->options(), [weak = weak_from_this(), b, steps, i, method, conflicts](std::error_code ec, Value v) {
+    auto self = weak.lock();
+    if (!self) return;
+    const auto& msg = v["message"];
+    if (ec && conflicts < 5 && msg.is<std::string>() && is_retryable_conflict(msg.get<std::string>())) {
+      return self->run_steps(b, steps, i, conflicts + 1);  // first `use` of a new namespace, concurrently
+    }
+    // Never echo a signin's parameters: the server's message alone.
+    if (ec) return self->bind_done(ec, "agent session setup (" + method + ") failed: " + error_text(ec, v), nullptr);
+    self->run_steps(b, steps, i + 1, 0);
+  });
+}
+
+void AgentSession::Impl::bind_done(std::error_code ec, const std::string& why, std::shared_ptr<Bound> b) {
+  std::vector<BindHandler> ready;
+  bool rebound = false;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    binding = false;
+    ready.swap(waiters);
+    if (!ec) {
+      rebound = generation > 0;
+      ++generation;
+      b->generation = generation;
+      bound = b;
+      if (rebound) ++reconnects;
+    }
+  }
+  if (!ec) {
+    // A connection that closes unbinds the session; live queries then bring it back by themselves.
+    b->closed_token = b->conn->on_closed([weak = weak_from_this(), raw = b.get()](const std::string&) {
+      if (auto self = weak.lock()) self->unbound(raw);
+    });
+    if (rebound) reissue_lives();
+  }
+  for (auto& w : ready) w(ec, why, ec ? nullptr : b);
+}
+
+void AgentSession::Impl::unbound(const Bound* gone) {
+  bool lives;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (bound.get() != gone) return;
+    bound.reset();
+    lives = !subs.empty() && !closed;
+  }
+  if (lives) reissue_lives();
+}
+
+// -- operations -------------------------------------------------------------------------------
+
+void AgentSession::Impl::send(storage::Request request, storage::RequestOptions options, storage::Handler h, int attempt) {
+  with_binding([weak = weak_from_this(), request = std::move(request), options, h, attempt](
+                   std::error_code ec, const std::string& why, std::shared_ptr<Bound> b) mutable {
+    auto self = weak.lock();
+    if (!self) return h(make_error_code(Errc::pool_closed), Value(std::string("the agent session is gone")));
+    if (ec) return h(ec, Value(why));
+    auto o = options;
+    if (b->session) o.session = b->session;
+    auto retry = attempt == 0 ? std::make_optional(request) : std::nullopt;
+    b->conn->async_call(std::move(request), o, [weak, retry = std::move(retry), options, h](std::error_code cec, Value v) mutable {
+      auto s = weak.lock();
+      // Never written (the connection had just closed): rebind and send once more.
+      if (s && retry && cec == make_error_code(Errc::not_connected)) return s->send(std::move(*retry), options, h, 1);
+      h(cec, std::move(v));
+    });
+  });
+}
+
+void AgentSession::Impl::submit(storage::Request request, storage::RequestOptions options, storage::Handler h) {
+  std::string refusal;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (closed) {
+      refusal = "the agent session is closed";
+    } else if (limits.max_operations && operations >= limits.max_operations) {
+      refusal = "agent '" + agent + "' reached max_operations (" + std::to_string(limits.max_operations) + ")";
+    } else if (limits.max_concurrent_operations && in_flight >= limits.max_concurrent_operations) {
+      refusal = "agent '" + agent + "' has max_concurrent_operations (" + std::to_string(limits.max_concurrent_operations) +
+                ") in flight";
+    } else {
+      ++in_flight;
+      ++operations;
+    }
+    if (!refusal.empty()) ++limit_refusals;
+  }
+  if (!refusal.empty()) {
+    const bool is_closed = refusal == "the agent session is closed";
+    return h(make_error_code(is_closed ? Errc::pool_closed : Errc::limit_exceeded), Value(refusal));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto finish = [weak = weak_from_this(), g = gate, start, h](std::error_code ec, Value v) {
+    if (auto self = weak.lock()) {
+      self->latency.record(std::chrono::steady_clock::now() - start);
+      std::lock_guard<std::mutex> lock(self->mu);
+      --self->in_flight;
+      if (ec) ++self->errors;
+    }
+    g->done();  // the next agent's turn (may start its operation on this thread)
+    h(ec, std::move(v));
+  };
+  gate->submit(agent, [weak = weak_from_this(), request = std::move(request), options = std::move(options), finish]() mutable {
+    auto self = weak.lock();
+    if (!self) return finish(make_error_code(Errc::pool_closed), Value(std::string("the agent session is gone")));
+    self->send(std::move(request), std::move(options), std::move(finish), 0);
+  });
+}
+
+Value AgentSession::Impl::call(storage::Request request, storage::RequestOptions options) {
+  storage::refuse_on_io_thread(io, "agent session call '" + request.method + "'");
+  std::promise<std::pair<std::error_code, Value>> done;
+  auto fut = done.get_future();
+  submit(std::move(request), std::move(options), [&done](std::error_code ec, Value v) { done.set_value({ec, std::move(v)}); });
+  auto [ec, v] = fut.get();
+  if (ec) storage::throw_error(ec, v);
+  return std::move(v);
+}
+
+// -- AgentSession -----------------------------------------------------------------------------
+
+std::shared_ptr<AgentSession> AgentSession::create(std::string agent_id, pool::ConnectionManager& manager, std::string ns,
+                                                   AgentSessionOptions options) {
+  if (agent_id.empty()) throw std::invalid_argument("AgentSession::create: agent_id must not be empty");
+  if (ns.empty()) throw std::invalid_argument("AgentSession::create: namespace must not be empty");
+  if (options.database.empty()) throw std::invalid_argument("AgentSessionOptions::database: must not be empty");
+  std::shared_ptr<AgentSession> s(new AgentSession());
+  auto impl = std::make_shared<Impl>(manager.io_context());
+  impl->agent = std::move(agent_id);
+  impl->ns = std::move(ns);
+  impl->db = options.database;
+  impl->credentials = options.credentials;
+  impl->limits = options.limits;
+  impl->manager = &manager;
+  impl->gate = AgentGate::for_manager(manager, options.fair_capacity);
+  s->impl_ = std::move(impl);
+  s->impl_->open_log();  // binds, and reads where the persisted log stands
+  return s;
+}
+
+AgentSession::~AgentSession() {
+  std::shared_ptr<Impl::Bound> b;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->closed = true;
+    b = std::move(impl_->bound);
+  }
+  if (!b) return;
+  b->conn->remove_on_closed(b->closed_token);
+  // The server-side session goes with it (best effort, not awaited); a lease is returned and reset.
+  if (b->session) b->conn->async_call(storage::rpc::detach(), b->options(), [](std::error_code, Value) {});
+}
+
+Value AgentSession::call(storage::Request request, storage::RequestOptions options) {
+  return impl_->call(std::move(request), std::move(options));
+}
+
+storage::QueryResult AgentSession::query(std::string sql, storage::Object vars) {
+  return storage::QueryResult::parse(call(storage::rpc::query(std::move(sql), std::move(vars))));
+}
+
+void AgentSession::async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler) {
+  impl_->submit(std::move(request), std::move(options), std::move(handler));
+}
+
+Value AgentSession::call_in(storage::Request request, storage::RequestOptions options) {
+  return impl_->call(std::move(request), std::move(options));
+}
+
+void AgentSession::let(const std::string& name, Value value) {
+  call(storage::rpc::let(name, value));
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->vars[name] = std::move(value);
+}
+
+void AgentSession::unset(const std::string& name) {
+  call(storage::rpc::unset(name));
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->vars.erase(name);
+}
+
+void AgentSession::signin(const storage::Credentials& credentials) {
+  call(storage::rpc::signin(credentials));
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->credentials = credentials;
+}
+
+storage::Uuid AgentSession::begin_txn() {
+  Value v = call(storage::rpc::begin());
+  if (!v.is<storage::Uuid>()) throw Error(make_error_code(Errc::protocol_error), "begin returned no transaction id");
+  return v.get<storage::Uuid>();
+}
+
+void AgentSession::end_txn(storage::Uuid txn, bool commit) {
+  call(commit ? storage::rpc::commit(txn) : storage::rpc::cancel(txn));
+}
+
+Value TransactionScope::call(storage::Request request) {
+  storage::RequestOptions o;
+  o.txn = txn_;
+  return session_.call_in(std::move(request), o);
+}
+
+storage::QueryResult TransactionScope::query(std::string sql, storage::Object vars) {
+  return storage::QueryResult::parse(call(storage::rpc::query(std::move(sql), std::move(vars))));
+}
+
+AgentMetrics AgentSession::metrics() const {
+  AgentMetrics m;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    m.operations = impl_->operations;
+    m.errors = impl_->errors;
+    m.limit_refusals = impl_->limit_refusals;
+    m.reconnects = impl_->reconnects;
+  }
+  m.latency = impl_->latency.summary();
+  return m;
+}
+
+const std::string& AgentSession::agent_id() const noexcept { return impl_->agent; }
+const std::string& AgentSession::ns() const noexcept { return impl_->ns; }
+
+bool AgentSession::server_side() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->bound && impl_->bound->session.has_value();
+}
+
+}  // namespace cortex::sessions

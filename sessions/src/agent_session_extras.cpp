@@ -1,0 +1,195 @@
+// AgentSession: the persisted transaction log and live queries that survive reconnects.
+#include <future>
+#include <thread>
+
+#include "agent_session_impl.hpp"
+#include "cortex/storage/io_runner.hpp"
+#include "cortex/storage/log.hpp"
+#include "transaction_log_rows.hpp"
+
+namespace cortex::sessions {
+
+using storage::Value;
+
+std::string error_text(std::error_code ec, const Value& v) {
+  if (v.is<std::string>()) return v.get<std::string>();
+  if (v["message"].is<std::string>()) return v["message"].get<std::string>();
+  return ec.message();
+}
+
+namespace {
+
+Value log_id(const std::string& id) { return Value(storage::RecordId{"_cortex_txlog", storage::Box<Value>(Value(id))}); }
+
+}  // namespace
+
+// -- transaction log --------------------------------------------------------------------------
+
+void AgentSession::Impl::open_log() {
+  call(storage::rpc::query("DEFINE TABLE IF NOT EXISTS _cortex_txlog SCHEMALESS")).is_none();
+  const auto row = storage::QueryResult::parse(
+                       call(storage::rpc::query("SELECT count() AS n, math::max(seq) AS last FROM _cortex_txlog "
+                                                "WHERE agent = $agent GROUP ALL",
+                                                {{"agent", Value(agent)}})))
+                       .at(0);
+  std::lock_guard<std::mutex> lock(mu);
+  if (row.is<storage::Array>() && !row.get<storage::Array>().empty()) {
+    const auto& r = row.get<storage::Array>().front();
+    if (r["n"].is<std::int64_t>()) log_size = static_cast<std::uint64_t>(r["n"].get<std::int64_t>());
+    if (r["last"].is<std::int64_t>()) log_sequence = static_cast<std::uint64_t>(r["last"].get<std::int64_t>());
+  }
+}
+
+std::string AgentSession::record_transaction(TransactionOperation op) {
+  std::uint64_t seq;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->limits.max_transaction_log_size && impl_->log_size >= impl_->limits.max_transaction_log_size) {
+      ++impl_->limit_refusals;
+      throw Error(make_error_code(Errc::limit_exceeded),
+                  "agent '" + impl_->agent + "' has max_transaction_log_size (" +
+                      std::to_string(impl_->limits.max_transaction_log_size) + ") log entries");
+    }
+    seq = ++impl_->log_sequence;
+    ++impl_->log_size;
+  }
+  const std::string id = storage::Uuid::random().to_string();
+  auto row = to_row(impl_->agent, seq, op);
+  row["txid"] = Value(id);
+  try {
+    call(storage::rpc::create(log_id(id), Value(std::move(row))));
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    --impl_->log_size;
+    throw;
+  }
+  return id;
+}
+
+namespace {
+
+void set_status(AgentSession& s, const std::string& id, const char* status) {
+  const auto r = s.query("UPDATE $id SET status = $status WHERE agent = $agent AND status = 'pending' RETURN AFTER",
+                         {{"id", log_id(id)}, {"status", Value(status)}, {"agent", Value(s.agent_id())}})
+                     .at(0);
+  if (!r.is<storage::Array>() || r.get<storage::Array>().empty()) {
+    throw Error(make_error_code(Errc::invalid_argument), "no pending transaction '" + id + "' in agent '" + s.agent_id() + "''s log");
+  }
+}
+
+}  // namespace
+
+void AgentSession::commit_transaction(const std::string& id) { set_status(*this, id, "committed"); }
+void AgentSession::rollback_transaction(const std::string& id) { set_status(*this, id, "rolled_back"); }
+
+std::vector<TransactionRecord> AgentSession::transaction_history() {
+  const auto rows = query("SELECT * FROM _cortex_txlog WHERE agent = $agent ORDER BY seq", {{"agent", Value(impl_->agent)}}).at(0);
+  std::vector<TransactionRecord> out;
+  if (rows.is<storage::Array>()) {
+    for (const auto& r : rows.get<storage::Array>()) out.push_back(from_row(r));
+  }
+  return out;
+}
+
+// -- live queries -----------------------------------------------------------------------------
+
+std::shared_ptr<AgentSession::Impl::Bound> AgentSession::Impl::bind_blocking() {
+  std::promise<std::tuple<std::error_code, std::string, std::shared_ptr<Bound>>> done;
+  auto fut = done.get_future();
+  with_binding([&done](std::error_code ec, const std::string& why, std::shared_ptr<Bound> b) { done.set_value({ec, why, b}); });
+  auto [ec, why, b] = fut.get();
+  if (ec) throw Error(ec, why);
+  return b;
+}
+
+// Issues (or re-issues) one subscription's LIVE SELECT on the current binding. Blocking.
+void AgentSession::Impl::issue_live(const std::string& key) {
+  auto b = bind_blocking();
+  std::string table;
+  storage::NotificationHandler handler;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = subs.find(key);
+    if (it == subs.end() || it->second.generation == b->generation) return;  // gone, or current
+    table = it->second.table;
+    handler = it->second.handler;
+  }
+  const auto live_id = b->conn->live(Value(storage::Table{table}), handler, false, b->options());
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = subs.find(key);
+  if (it == subs.end()) return;
+  it->second.live_id = live_id;
+  it->second.generation = b->generation;
+}
+
+// After a reconnect, a helper thread re-issues every subscription (LIVE is a blocking call, and
+// this runs from io handlers), retrying with backoff while the server is down.
+void AgentSession::Impl::reissue_lives() {
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (relive_running || closed || subs.empty()) return;
+    relive_running = true;
+  }
+  std::thread([weak = weak_from_this()] {
+    std::chrono::milliseconds backoff{50};
+    for (;;) {
+      auto self = weak.lock();
+      if (!self) return;
+      std::vector<std::string> keys;
+      {
+        std::lock_guard<std::mutex> lock(self->mu);
+        if (self->closed) break;
+        for (const auto& [k, s] : self->subs) keys.push_back(k);
+      }
+      try {
+        for (const auto& k : keys) self->issue_live(k);
+        std::lock_guard<std::mutex> lock(self->mu);
+        // Done unless the binding changed again meanwhile.
+        bool current = self->bound != nullptr;
+        for (const auto& [k, s] : self->subs) current = current && s.generation == self->bound->generation;
+        if (current) break;
+      } catch (const Error& e) {
+        log(LogLevel::debug, std::string("agent session: re-issuing live queries failed, retrying: ") + e.what());
+      }
+      self.reset();
+      std::this_thread::sleep_for(backoff);  // the reconnect's own backoff, not a synchronisation
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+    }
+    if (auto self = weak.lock()) {
+      std::lock_guard<std::mutex> lock(self->mu);
+      self->relive_running = false;
+    }
+  }).detach();
+}
+
+storage::Uuid AgentSession::live(const std::string& table, storage::NotificationHandler on_notify) {
+  storage::refuse_on_io_thread(impl_->io, "agent session live()");
+  const auto id = storage::Uuid::random();
+  const std::string key = id.to_string();
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->subs[key] = Impl::Subscription{table, std::move(on_notify), std::nullopt, 0};
+  }
+  try {
+    impl_->issue_live(key);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->subs.erase(key);
+    throw;
+  }
+  return id;
+}
+
+void AgentSession::kill(storage::Uuid subscription) {
+  std::optional<storage::Uuid> live_id;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    auto it = impl_->subs.find(subscription.to_string());
+    if (it == impl_->subs.end()) return;
+    live_id = it->second.live_id;
+    impl_->subs.erase(it);
+  }
+  if (live_id) call(storage::rpc::kill(*live_id));
+}
+
+}  // namespace cortex::sessions

@@ -1,0 +1,82 @@
+#pragma once
+// AgentSession's state, shared by agent_session.cpp (binding, operations) and
+// agent_session_extras.cpp (transaction log, live queries).
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent_gate.hpp"
+#include "cortex/metrics/latency_histogram.hpp"
+#include "cortex/sessions/agent_session.hpp"
+#include "cortex/storage/error.hpp"
+
+namespace cortex::sessions {
+
+struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
+  explicit Impl(asio::io_context& io_) : io(io_) {}
+
+  /// Where the session lives now: a connection and its server-side session id (3.x), or a lease.
+  struct Bound {
+    std::shared_ptr<storage::RpcConnection> conn;
+    std::optional<storage::Uuid> session;
+    std::optional<pool::PooledConnection> lease;
+    std::uint64_t closed_token = 0;
+    std::uint64_t generation = 0;
+    storage::RequestOptions options() const {
+      storage::RequestOptions o;
+      o.session = session;
+      return o;
+    }
+  };
+  using BindHandler = std::function<void(std::error_code, const std::string&, std::shared_ptr<Bound>)>;
+
+  struct Subscription {
+    std::string table;
+    storage::NotificationHandler handler;
+    std::optional<storage::Uuid> live_id;
+    std::uint64_t generation = 0;  // the binding it was issued on
+  };
+
+  asio::io_context& io;
+  std::string agent, ns, db;
+  pool::ConnectionManager* manager = nullptr;
+  std::shared_ptr<AgentGate> gate;
+  ResourceLimits limits;
+
+  mutable std::mutex mu;  // everything below
+  std::optional<storage::Credentials> credentials;
+  std::map<std::string, storage::Value> vars;
+  std::shared_ptr<Bound> bound;
+  bool binding = false;
+  std::vector<BindHandler> waiters;
+  std::uint64_t generation = 0;
+  std::map<std::string, Subscription> subs;  // by our subscription id (text)
+  bool relive_running = false;
+  bool closed = false;
+  std::size_t in_flight = 0;
+  std::uint64_t operations = 0, errors = 0, limit_refusals = 0, reconnects = 0;
+  std::uint64_t log_sequence = 0, log_size = 0;
+  metrics::LatencyHistogram latency;
+
+  void with_binding(BindHandler then);
+  void setup(std::shared_ptr<Bound> b);
+  void run_steps(std::shared_ptr<Bound> b, std::shared_ptr<std::vector<storage::Request>> steps, std::size_t i,
+                 int conflicts = 0);
+  void bind_done(std::error_code ec, const std::string& why, std::shared_ptr<Bound> b);
+  void unbound(const Bound* gone);
+  void send(storage::Request request, storage::RequestOptions options, storage::Handler h, int attempt);
+  void submit(storage::Request request, storage::RequestOptions options, storage::Handler h);
+  storage::Value call(storage::Request request, storage::RequestOptions options = {});
+  std::shared_ptr<Bound> bind_blocking();
+
+  void open_log();
+  void reissue_lives();
+  void issue_live(const std::string& key);
+};
+
+/// The server's message in a failed handler's value, else the code's.
+std::string error_text(std::error_code ec, const storage::Value& v);
+
+}  // namespace cortex::sessions

@@ -1,0 +1,225 @@
+// AgentSession on the real engine: agents isolated by namespace, record-access agents held to
+// table permissions, cancelled transactions leave nothing, limits are typed errors, the log
+// survives a restart, live queries keep delivering across an engine restart.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "cortex/pool/connection_manager.hpp"
+#include "cortex/sessions/agent_session.hpp"
+#include "cortex/storage/local_server.hpp"
+#include "engine.hpp"
+#include "latch.hpp"
+
+using namespace cortex::pool;
+using namespace cortex::sessions;
+using namespace cortex::storage;
+using cortex::Errc;
+using cortex::make_error_code;
+namespace fs = std::filesystem;
+
+namespace {
+
+DatabaseConfig config_for(const std::string& url) {
+  DatabaseConfig c;
+  c.connection_mode.mode = ConnectionMode::Local{url};
+  c.pool_config.min_connections = 0;
+  c.pool_config.retry_policy.initial_backoff = std::chrono::milliseconds(10);
+  c.circuit_breaker.open_timeout = std::chrono::milliseconds(100);
+  c.namespace_ = cortex::test::unique_name("sessions");
+  return c;
+}
+
+std::error_code error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const cortex::Error& e) {
+    return e.code();
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST(Sessions, FiftyConcurrentAgentsSeeOnlyTheirOwnNamespace) {
+  ConnectionManager m(config_for(cortex::test::engine_url()));
+  const std::string prefix = cortex::test::unique_name("agent");
+  constexpr int kAgents = 50, kWrites = 5;
+  std::vector<std::shared_ptr<AgentSession>> agents(kAgents);
+  std::vector<std::thread> threads;
+  std::atomic<int> leaks{0}, failures{0};
+  for (int a = 0; a < kAgents; ++a) {
+    threads.emplace_back([&, a] {
+      try {
+        const std::string id = prefix + "_" + std::to_string(a);
+        agents[a] = AgentSession::create(id, m, id);
+        for (int i = 0; i < kWrites; ++i) {
+          agents[a]->query("CREATE memory SET agent = $a, i = $i", {{"a", Value(id)}, {"i", Value(std::int64_t{i})}}).throw_if_error();
+        }
+        const auto rows = agents[a]->query("SELECT VALUE agent FROM memory").at(0).get<Array>();
+        if (rows.size() != kWrites) ++leaks;
+        for (const auto& r : rows) leaks += r != Value(id);
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+        ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(leaks.load(), 0);
+  for (const auto& a : agents) {
+    ASSERT_TRUE(a);
+    EXPECT_TRUE(a->server_side());  // multiplexed sessions, not a socket each
+    EXPECT_EQ(a->metrics().operations, 2u + kWrites + 1u);  // log setup (2), writes, the read
+    EXPECT_EQ(a->metrics().errors, 0u);
+  }
+  EXPECT_EQ(m.health_status().pool_size, 0u);  // no lease was needed: only the shared connections
+}
+
+TEST(Sessions, RecordAccessAgentsAreHeldToTablePermissions) {
+  ConnectionManager m(config_for(cortex::test::engine_url()));
+  const std::string ns = cortex::test::unique_name("perm");
+  auto admin = AgentSession::create("admin", m, ns);
+  admin->query("DEFINE TABLE user SCHEMAFULL PERMISSIONS FOR select WHERE id = $auth.id;"
+               "DEFINE FIELD name ON user TYPE string; DEFINE FIELD pass ON user TYPE string;"
+               "DEFINE ACCESS account ON DATABASE TYPE RECORD "
+               "SIGNUP (CREATE user SET name = $name, pass = crypto::argon2::generate($pass)) "
+               "SIGNIN (SELECT * FROM user WHERE name = $name AND crypto::argon2::compare(pass, $pass));"
+               "DEFINE TABLE note SCHEMALESS PERMISSIONS FOR select, update, delete WHERE owner = $auth.id, "
+               "FOR create FULL;")
+      .throw_if_error();
+  auto creds = [&](const char* name) {
+    Credentials c;
+    c.ns = ns;
+    c.db = "main";
+    c.ac = "account";
+    c.vars = {{"name", Value(name)}, {"pass", Value(std::string("pw-") + name)}};
+    return c;
+  };
+  for (const char* who : {"alice", "bob"}) {
+    auto c = RpcConnection::connect(cortex::test::io(), m.endpoint_url());
+    c->call(rpc::signup(creds(who)));
+  }
+  AgentSessionOptions alice_o, bob_o;
+  alice_o.credentials = creds("alice");
+  bob_o.credentials = creds("bob");
+  auto alice = AgentSession::create("alice", m, ns, alice_o);
+  auto bob = AgentSession::create("bob", m, ns, bob_o);
+  alice->query("CREATE note SET text = 'alice only', owner = $auth.id").throw_if_error();
+  EXPECT_EQ(alice->query("SELECT VALUE text FROM note").at(0).get<Array>().size(), 1u);
+  EXPECT_TRUE(bob->query("SELECT VALUE text FROM note").at(0).get<Array>().empty());
+  EXPECT_EQ(admin->query("SELECT VALUE text FROM note").at(0).get<Array>().size(), 1u);  // anonymous = full here
+}
+
+TEST(Sessions, ACancelledTransactionLeavesNothing) {
+  ConnectionManager m(config_for(cortex::test::engine_url()));
+  auto s = AgentSession::create("tx", m, cortex::test::unique_name("tx"));
+  EXPECT_THROW(s->transaction([](TransactionScope& t) {
+    t.query("CREATE thing:one SET n = 1").throw_if_error();
+    throw std::runtime_error("the agent changed its mind");
+  }),
+               std::runtime_error);
+  s->query("DEFINE TABLE IF NOT EXISTS thing").throw_if_error();
+  EXPECT_TRUE(s->query("SELECT * FROM thing").at(0).get<Array>().empty());
+  const auto n = s->transaction([](TransactionScope& t) {
+    t.query("CREATE thing:two SET n = 2").throw_if_error();
+    return t.query("SELECT VALUE n FROM thing").at(0).get<Array>().size();
+  });
+  EXPECT_EQ(n, 1u);
+  EXPECT_EQ(s->query("SELECT VALUE n FROM thing").at(0), Value(Array{Value(std::int64_t{2})}));
+}
+
+TEST(Sessions, LimitsAreEnforcedWithTypedErrors) {
+  ConnectionManager m(config_for(cortex::test::engine_url()));
+  AgentSessionOptions o;
+  o.limits.max_operations = 5;  // create() uses 2
+  o.limits.max_transaction_log_size = 1;
+  auto s = AgentSession::create("limited", m, cortex::test::unique_name("lim"), o);
+  s->record_transaction({TransactionOperation::Read{"/a"}});  // op 3
+  EXPECT_EQ(error_of([&] { s->record_transaction({TransactionOperation::Read{"/b"}}); }), make_error_code(Errc::limit_exceeded));
+  s->query("RETURN 1");  // op 4
+  s->query("RETURN 2");  // op 5
+  EXPECT_EQ(error_of([&] { s->query("RETURN 3"); }), make_error_code(Errc::limit_exceeded));
+  EXPECT_EQ(s->metrics().limit_refusals, 2u);
+
+  AgentSessionOptions one;
+  one.limits.max_concurrent_operations = 1;
+  auto c = AgentSession::create("one-at-a-time", m, cortex::test::unique_name("lim"), one);
+  cortex::test::Completions done;
+  c->async_call(rpc::query("SLEEP 200ms"), {}, done.handler(1));
+  c->async_call(rpc::query("RETURN 1"), {}, done.handler(2));
+  const auto got = done.wait_for(2);
+  EXPECT_EQ(got[0].tag, 2);  // refused at once, while the first is still running
+  EXPECT_EQ(got[0].ec, make_error_code(Errc::limit_exceeded));
+  EXPECT_FALSE(got[1].ec);
+}
+
+TEST(Sessions, TheTransactionLogSurvivesARestart) {
+  const fs::path dir = fs::temp_directory_path() / cortex::test::unique_name("cortex_txlog");
+  auto o = cortex::test::private_engine_options();
+  o.store = "surrealkv://" + dir.string();
+  LocalServer server(o);
+  const auto cfg = config_for(server.url());
+  std::string first, second;
+  {
+    ConnectionManager m(cfg);
+    auto s = AgentSession::create("writer", m, "agents");
+    first = s->record_transaction({TransactionOperation::Write{"/src/main.rs", "abc123"}});
+    second = s->record_transaction({TransactionOperation::Delete{"/tmp/x"}});
+    s->record_transaction({TransactionOperation::Query{"SELECT * FROM memory"}});
+    s->commit_transaction(first);
+    s->rollback_transaction(second);
+    EXPECT_EQ(error_of([&] { s->commit_transaction(second); }), make_error_code(Errc::invalid_argument));
+  }
+  server.kill();
+  server.restart();
+  ConnectionManager m(cfg);
+  auto s = AgentSession::create("writer", m, "agents");
+  const auto h = s->transaction_history();
+  ASSERT_EQ(h.size(), 3u);
+  EXPECT_EQ(h[0].id, first);
+  EXPECT_EQ(h[0].status, TransactionStatus::Committed);
+  const auto& w = std::get<TransactionOperation::Write>(h[0].operation.op);
+  EXPECT_EQ(w.path, "/src/main.rs");
+  EXPECT_EQ(w.content_hash, "abc123");
+  EXPECT_EQ(h[1].status, TransactionStatus::RolledBack);
+  EXPECT_EQ(h[2].status, TransactionStatus::Pending);
+  s->record_transaction({TransactionOperation::Read{"/next"}});
+  EXPECT_EQ(s->transaction_history().back().sequence, 4u);  // continues after the persisted ones
+  fs::remove_all(dir);
+}
+
+TEST(Sessions, ALiveQueryKeepsDeliveringAcrossAnEngineRestart) {
+  const fs::path dir = fs::temp_directory_path() / cortex::test::unique_name("cortex_live");
+  auto o = cortex::test::private_engine_options();
+  o.store = "surrealkv://" + dir.string();
+  LocalServer server(o);
+  ConnectionManager m(config_for(server.url()));
+  const std::string ns = cortex::test::unique_name("live");
+  auto watcher = AgentSession::create("watcher", m, ns);
+  auto writer = AgentSession::create("writer", m, ns);
+  writer->query("DEFINE TABLE IF NOT EXISTS memory").throw_if_error();
+  cortex::test::Completions seen;
+  std::atomic<int> n{0};
+  watcher->live("memory", [&](const Notification&) { seen.handler(++n)({}, Value()); });
+  writer->query("CREATE memory SET text = 'before'").throw_if_error();
+  seen.wait_for(1);
+  server.kill();
+  server.restart();
+  // Writes after the restart reach the live query once the watcher has re-issued it on its own
+  // (nothing the test can observe from outside): write, wait a little for the notification, repeat.
+  bool delivered = false;
+  for (int i = 0; !delivered && i < 300; ++i) {
+    try {
+      m.execute_with_retry([&] { writer->query("CREATE memory SET text = 'after'").throw_if_error(); });
+    } catch (const cortex::Error&) {
+    }
+    delivered = seen.wait_for(2, std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(n.load(), 2);
+  EXPECT_GE(watcher->metrics().reconnects + writer->metrics().reconnects, 1u);
+  fs::remove_all(dir);
+}
