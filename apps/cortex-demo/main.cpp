@@ -1,7 +1,9 @@
-// cortex-demo: a few agents share one ConnectionManager on the embedded local engine (or any
-// SurrealDB with --endpoint): they write and recall memories through the shared multiplexed path,
-// commit a transaction on an exclusive lease, and a live query watches it all. Prints what happened,
-// the pool's metrics and its health_status JSON.
+// cortex-demo: N agents share one ConnectionManager (the embedded local engine by default), each
+// in its own namespace through an AgentSession: they store, recall and relate memories, run
+// transactions and log them, while one watches its memories with a live query. A progress line
+// shows operations/s, latency and the pool; then a table per agent and the health_status JSON.
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -11,27 +13,32 @@
 #include <thread>
 #include <vector>
 
+#include "agent_work.hpp"
 #include "cortex/pool/connection_manager.hpp"
 #include "cortex/storage/error.hpp"
-#include "cortex/storage/value_json.hpp"
 
 using namespace cortex::pool;
+using namespace cortex::sessions;
 using namespace cortex::storage;
 
 namespace {
 
 struct Args {
-  std::string endpoint = "mem://";
-  int agents = 4;
-  int memories = 5;
+  std::vector<std::string> endpoints;
+  std::string mode;  // local | remote | hybrid; default by the number of endpoints
+  int agents = 8;
+  double duration_s = 5;
   std::string user, pass;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   if (!why.empty()) std::fprintf(stderr, "cortex-demo: %s\n", why.c_str());
   std::fprintf(stderr,
-               "usage: cortex-demo [--endpoint URL] [--agents N] [--memories N] [--user U --pass P]\n"
-               "  URL: mem:// (default: starts the embedded engine), surrealkv://DIR, or ws://HOST:PORT of any SurrealDB\n");
+               "usage: cortex-demo [--agents N] [--duration SECONDS] [--endpoint URL]... [--mode local|remote|hybrid]\n"
+               "                   [--user U --pass P]\n"
+               "  URL: mem:// (default: the embedded engine), surrealkv://DIR, or ws://HOST:PORT of any SurrealDB.\n"
+               "  Several --endpoint: Remote mode (balanced, with circuit breakers); --mode hybrid: the first is\n"
+               "  the local cache, synced to the others.\n");
   std::exit(2);
 }
 
@@ -43,115 +50,84 @@ Args parse(int argc, char** argv) {
       if (i + 1 >= argc) usage(k + " needs a value");
       return argv[++i];
     };
-    if (k == "--endpoint") a.endpoint = val();
+    if (k == "--endpoint") a.endpoints.push_back(val());
+    else if (k == "--mode") a.mode = val();
     else if (k == "--agents") a.agents = std::max(1, std::atoi(val().c_str()));
-    else if (k == "--memories") a.memories = std::max(1, std::atoi(val().c_str()));
+    else if (k == "--duration") a.duration_s = std::max(0.1, std::atof(val().c_str()));
     else if (k == "--user") a.user = val();
     else if (k == "--pass") a.pass = val();
     else if (k == "--help" || k == "-h") usage("");
     else usage("unknown argument " + k);
   }
+  if (a.endpoints.empty()) a.endpoints.push_back("mem://");
+  if (a.mode.empty()) a.mode = a.endpoints.size() > 1 ? "remote" : "local";
+  if (a.mode != "local" && a.mode != "remote" && a.mode != "hybrid") usage("--mode must be local, remote or hybrid");
+  if (a.mode == "local" && a.endpoints.size() > 1) usage("--mode local takes one --endpoint");
+  if (a.mode == "hybrid" && a.endpoints.size() < 2) usage("--mode hybrid needs a local --endpoint and at least one remote");
   return a;
 }
 
-double ms(std::chrono::nanoseconds d) { return static_cast<double>(d.count()) / 1e6; }
+DatabaseConfig config_of(const Args& a) {
+  DatabaseConfig c;
+  if (a.mode == "local") {
+    c.connection_mode.mode = ConnectionMode::Local{a.endpoints[0]};
+  } else if (a.mode == "remote") {
+    c.connection_mode.mode = ConnectionMode::Remote{a.endpoints, LoadBalancingStrategy::HealthBased};
+  } else {
+    ConnectionMode::Hybrid h;
+    h.local_cache = a.endpoints[0];
+    h.remote_sync.assign(a.endpoints.begin() + 1, a.endpoints.end());
+    h.sync_interval = std::chrono::seconds(1);
+    c.connection_mode.mode = h;
+  }
+  c.pool_config.min_connections = 1;
+  c.pool_config.max_connections = 8;
+  c.namespace_ = "cortex_demo";
+  if (!a.user.empty()) c.credentials = Credentials{"", "", "", a.user, a.pass, "", {}};
+  return c;
+}
+
+std::string breakers(const HealthStatus& h) {
+  std::string s;
+  for (const auto& e : h.endpoints) s += (s.empty() ? "" : ",") + e.circuit_breaker_state;
+  return s;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const Args args = parse(argc, argv);
   try {
-    DatabaseConfig config;
-    config.connection_mode.mode = ConnectionMode::Local{args.endpoint};
-    config.pool_config.min_connections = 2;
-    config.pool_config.max_connections = 8;
-    config.namespace_ = "cortex_demo";
-    config.database = "memories";
-    config.schema = "DEFINE TABLE IF NOT EXISTS memory SCHEMALESS; DEFINE TABLE IF NOT EXISTS ledger SCHEMALESS;";
-    if (!args.user.empty()) {
-      Credentials c;
-      c.user = args.user;
-      c.pass = args.pass;
-      config.credentials = c;
-    }
-    std::printf("starting the connection manager on %s ...\n", args.endpoint.c_str());
-    ConnectionManager manager(config);
-    std::printf("serving %s through %s\n", args.endpoint.c_str(), manager.endpoint_url().c_str());
-
-    // A live query on its own lease watches every memory being written.
-    std::atomic<int> notified{0};
-    PooledConnection watcher = manager.acquire();
-    const Uuid live = watcher->live(Value(Table{"memory"}), [&](const Notification& n) {
-      if (n.action == "CREATE") ++notified;
-    });
-
+    std::printf("cortex-demo: %d agents, %.1f s, %s mode on %s%s\n", args.agents, args.duration_s, args.mode.c_str(),
+                args.endpoints[0].c_str(), args.endpoints.size() > 1 ? " (+ more)" : "");
+    ConnectionManager manager(config_of(args));
+    std::printf("engine: %s\n", manager.endpoint_url().c_str());
+    Demo demo(manager, args.agents);
+    demo.start(std::chrono::duration<double>(args.duration_s));
+    const bool tty = ::isatty(STDOUT_FILENO) != 0;
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::thread> agents;
-    std::atomic<int> failures{0};
-    for (int a = 0; a < args.agents; ++a) {
-      agents.emplace_back([&, a] {
-        const std::string name = "agent-" + std::to_string(a);
-        try {
-          for (int i = 0; i < args.memories; ++i) {
-            // Values travel as query variables, never pasted into SurrealQL.
-            manager
-                .query("CREATE memory CONTENT { agent: $agent, text: $text, importance: $importance, at: time::now() }",
-                       {{"agent", Value(name)}, {"text", Value(name + " note #" + std::to_string(i))},
-                        {"importance", Value(static_cast<double>(i) / args.memories)}})
-                .throw_if_error();
-          }
-          // An exclusive lease for a real transaction: both writes or neither.
-          auto lease = manager.acquire();
-          RequestOptions in_txn;
-          in_txn.txn = lease->call(rpc::begin()).get<Uuid>();
-          lease->query("CREATE ledger SET agent = $agent, kind = 'debit', amount = 10", {{"agent", Value(name)}}, in_txn)
-              .throw_if_error();
-          lease->query("CREATE ledger SET agent = $agent, kind = 'credit', amount = 10", {{"agent", Value(name)}}, in_txn)
-              .throw_if_error();
-          lease->call(rpc::commit(*in_txn.txn));
-        } catch (const cortex::Error& e) {
-          ++failures;
-          std::fprintf(stderr, "%s failed: %s\n", name.c_str(), e.what());
-        }
-      });
+    std::uint64_t last_ops = 0;
+    auto last_t = t0;
+    while (!demo.wait_done(std::chrono::milliseconds(tty ? 250 : 1000))) {  // a display refresh
+      const auto now = std::chrono::steady_clock::now();
+      const auto ops = demo.operations();
+      const double rate = static_cast<double>(ops - last_ops) / std::chrono::duration<double>(now - last_t).count();
+      last_ops = ops;
+      last_t = now;
+      const auto lat = demo.latency();
+      const auto h = manager.health_status();
+      std::printf("%s[%5.1fs] %8.0f ops/s  p50 %6.2f ms  p99 %6.2f ms  pool in_use %zu idle %zu waiters %zu  breakers %s%s",
+                  tty ? "\r" : "", std::chrono::duration<double>(now - t0).count(), rate, lat.p50.count() / 1e6,
+                  lat.p99.count() / 1e6, h.in_use, h.available_connections, h.waiters, breakers(h).c_str(), tty ? "" : "\n");
+      std::fflush(stdout);
     }
-    for (auto& t : agents) t.join();
-    const double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("%d agents wrote %d memories each and committed one transaction each in %.1f ms\n", args.agents,
-                args.memories, wall);
-
-    auto recall = manager.query("SELECT agent, count() AS memories FROM memory GROUP BY agent ORDER BY agent");
-    for (const auto& row : recall.at(0).get<Array>()) {
-      std::printf("  %-10s recalls %lld memories\n", row["agent"].get<std::string>().c_str(),
-                  static_cast<long long>(row["memories"].get<std::int64_t>()));
-    }
-    auto best = manager.query("SELECT text, importance FROM memory ORDER BY importance DESC LIMIT 1").at(0);
-    std::printf("  most important memory: %s\n", best[std::size_t{0}]["text"].get<std::string>().c_str());
-    auto ledger = manager.query("SELECT count() AS entries FROM ledger GROUP ALL").at(0);
-    std::printf("  ledger entries: %lld (two per committed transaction)\n",
-                static_cast<long long>(ledger[std::size_t{0}]["entries"].get<std::int64_t>()));
-
-    // Invalid SurrealQL: the server's message reaches the caller as a typed error.
-    try {
-      manager.query("SELEKT * FROM memory");
-    } catch (const cortex::Error& e) {
-      std::printf("invalid SurrealQL is refused: [%s/%s] %.60s...\n", e.code().category().name(),
-                  e.server_kind().c_str(), e.what());
-    }
-    watcher->kill(live);
-    watcher.release();
-    std::printf("live query saw %d CREATE notifications\n", notified.load());
-
-    const auto m = manager.metrics().snapshot();
-    std::printf("pool: %lld connections created, %llu leases (%llu reused), peak in use %lld; request p50 %.2f ms, p99 %.2f ms\n",
-                static_cast<long long>(m.connections_created), static_cast<unsigned long long>(m.acquisitions),
-                static_cast<unsigned long long>(m.connections_reused), static_cast<long long>(m.peak_in_use),
-                ms(m.request_time.p50), ms(m.request_time.p99));
+    std::printf("%s\n", tty ? "" : "");
+    demo.print_table();
     std::printf("health_status: %s\n", manager.health_status().to_json().c_str());
+    const int failed = demo.failed_agents();
     manager.shutdown(std::chrono::seconds(5));
     std::printf("done\n");
-    return failures.load() == 0 ? 0 : 1;
+    return failed == 0 ? 0 : 1;
   } catch (const std::invalid_argument& e) {
     usage(e.what());
   } catch (const cortex::Error& e) {
