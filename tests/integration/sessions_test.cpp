@@ -207,6 +207,7 @@ TEST(Sessions, ALiveQueryKeepsDeliveringAcrossAnEngineRestart) {
   watcher->live("memory", [&](const Notification&) { seen.handler(++n)({}, Value()); });
   writer->query("CREATE memory SET text = 'before'").throw_if_error();
   seen.wait_for(1);
+  watcher->let("mark", Value(std::int64_t{7}));
   server.kill();
   server.restart();
   // Writes after the restart reach the live query once the watcher has re-issued it on its own
@@ -220,6 +221,9 @@ TEST(Sessions, ALiveQueryKeepsDeliveringAcrossAnEngineRestart) {
     delivered = seen.wait_for(2, std::chrono::milliseconds(100));
   }
   EXPECT_GE(n.load(), 2);
+  // The watcher's session state came back with it: namespace and variables.
+  const auto mark = m.execute_with_retry([&] { return watcher->query("RETURN [session::ns(), $mark]").at(0); });
+  EXPECT_EQ(mark, Value(Array{Value(ns), Value(std::int64_t{7})}));
   EXPECT_GE(watcher->metrics().reconnects + writer->metrics().reconnects, 1u);
   fs::remove_all(dir);
 }
