@@ -83,6 +83,11 @@ void PoolMetrics::sync_completed() noexcept {
   last_sync_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
 }
 
+void PoolMetrics::set_agents_source(std::function<std::vector<AgentStats>()> source) {
+  std::lock_guard<std::mutex> lock(source_mu_);
+  agents_source_ = std::move(source);
+}
+
 void PoolMetrics::set_gauge_source(std::function<Gauges()> source) {
   std::lock_guard<std::mutex> lock(source_mu_);
   source_ = std::move(source);
@@ -90,9 +95,11 @@ void PoolMetrics::set_gauge_source(std::function<Gauges()> source) {
 
 MetricsSnapshot PoolMetrics::snapshot() const noexcept {
   std::optional<Gauges> live;
+  std::vector<AgentStats> agents;
   {
     std::lock_guard<std::mutex> lock(source_mu_);
     if (source_) live = source_();
+    if (agents_source_) agents = agents_source_();
   }
   if (live) {  // the pushed values stay as they are (pools add deltas to them); peaks see both
     raise_peak(peak_in_use_, live->in_use);
@@ -120,6 +127,7 @@ MetricsSnapshot PoolMetrics::snapshot() const noexcept {
   const std::uint64_t fast = acquire_wait.immediate_count();  // see fast_acquisition()
   s.acquisitions += fast;
   s.connections_reused += fast;
+  s.agents = std::move(agents);
   s.acquire_wait = acquire_wait.summary();
   s.request_time = request_time.summary();
   return s;
@@ -132,6 +140,11 @@ std::string MetricsSnapshot::to_json() const {
   for (std::size_t i = 0; i < closed.size(); ++i) closed_by[to_string(static_cast<CloseReason>(i))] = closed[i];
   j["connections_closed"] = closed_by;
   for (const auto& [name, field] : kGauges) j[name] = this->*field;
+  nlohmann::json per_agent = nlohmann::json::array();
+  for (const auto& a : agents) {
+    per_agent.push_back({{"agent", a.name}, {"operations", a.operations}, {"errors", a.errors}, {"latency", latency_json(a.latency)}});
+  }
+  j["agents"] = per_agent;
   j["acquire_wait"] = latency_json(acquire_wait);
   j["request_time"] = latency_json(request_time);
   return j.dump();
@@ -149,6 +162,29 @@ std::string MetricsSnapshot::to_prometheus(const std::string& prefix) const {
   }
   for (const auto& [name, field] : kGauges) {
     o << "# TYPE " << prefix << "_" << name << " gauge\n" << prefix << "_" << name << " " << this->*field << "\n";
+  }
+  if (!agents.empty()) {
+    // Agent names are label values: quote-escaped as Prometheus requires.
+    auto label = [](const std::string& v) {
+      std::string out;
+      for (char ch : v) {
+        if (ch == '\\' || ch == '"') out += '\\';
+        if (ch == '\n') { out += "\\n"; continue; }
+        out += ch;
+      }
+      return out;
+    };
+    o << "# TYPE " << prefix << "_agent_operations_total counter\n";
+    for (const auto& a : agents) o << prefix << "_agent_operations_total{agent=\"" << label(a.name) << "\"} " << a.operations << "\n";
+    o << "# TYPE " << prefix << "_agent_errors_total counter\n";
+    for (const auto& a : agents) o << prefix << "_agent_errors_total{agent=\"" << label(a.name) << "\"} " << a.errors << "\n";
+    o << "# TYPE " << prefix << "_agent_latency_seconds gauge\n";
+    for (const auto& a : agents) {
+      for (const auto& [q, v] : {std::pair<const char*, std::chrono::nanoseconds>{"0.5", a.latency.p50}, {"0.99", a.latency.p99}}) {
+        o << prefix << "_agent_latency_seconds{agent=\"" << label(a.name) << "\",quantile=\"" << q << "\"} "
+          << static_cast<double>(v.count()) / 1e9 << "\n";
+      }
+    }
   }
   prom_latency(o, prefix + "_acquire_wait", acquire_wait);
   prom_latency(o, prefix + "_request_time", request_time);

@@ -1,8 +1,10 @@
 #pragma once
-// AgentGate: the FairQueue every session of one manager shares, made thread-safe. Tasks start the
-// operation they carry (asynchronously); its completion calls done(), which starts the next task in
-// fair order on the completing thread.
+// AgentGate: what every session of one manager shares — the FairQueue, made thread-safe (tasks
+// start the operation they carry, asynchronously; its completion calls done(), which starts the next
+// task in fair order on the completing thread), and the registry behind the agents section of the
+// manager's metrics snapshot. Sessions must not outlive their manager.
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,7 +18,12 @@ class AgentGate {
  public:
   /// The gate of `manager`, created with `capacity` by the first session that asks.
   static std::shared_ptr<AgentGate> for_manager(pool::ConnectionManager& manager, std::size_t capacity);
-  explicit AgentGate(std::size_t capacity) : queue_(capacity) {}
+  AgentGate(pool::ConnectionManager& manager, std::size_t capacity);
+  ~AgentGate();
+
+  /// A session's figures for the snapshot; the token removes them.
+  std::uint64_t add_agent(std::function<metrics::AgentStats()> stats);
+  void remove_agent(std::uint64_t token);
 
   /// Runs `task` now (on this thread) when there is room and nobody waits, else queues it.
   void submit(const std::string& agent, std::function<void()> task);
@@ -24,8 +31,12 @@ class AgentGate {
   void done();
 
  private:
+  pool::ConnectionManager& manager_;
   std::mutex mu_;
   FairQueue<std::function<void()>> queue_;
+  std::mutex agents_mu_;
+  std::map<std::uint64_t, std::function<metrics::AgentStats()>> agents_;
+  std::uint64_t next_token_ = 1;
 };
 
 }  // namespace cortex::sessions

@@ -201,11 +201,23 @@ std::shared_ptr<AgentSession> AgentSession::create(std::string agent_id, pool::C
   impl->manager = &manager;
   impl->gate = AgentGate::for_manager(manager, options.fair_capacity);
   s->impl_ = std::move(impl);
+  s->impl_->stats_token = s->impl_->gate->add_agent([weak = std::weak_ptr<Impl>(s->impl_)] {
+    metrics::AgentStats a;
+    if (auto i = weak.lock()) {
+      a.name = i->agent;
+      a.latency = i->latency.summary();
+      std::lock_guard<std::mutex> lock(i->mu);
+      a.operations = i->operations;
+      a.errors = i->errors;
+    }
+    return a;
+  });
   s->impl_->open_log();  // binds, and reads where the persisted log stands
   return s;
 }
 
 AgentSession::~AgentSession() {
+  impl_->gate->remove_agent(impl_->stats_token);
   std::shared_ptr<Impl::Bound> b;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);

@@ -77,6 +77,14 @@ TEST(Sessions, FiftyConcurrentAgentsSeeOnlyTheirOwnNamespace) {
     EXPECT_EQ(a->metrics().errors, 0u);
   }
   EXPECT_EQ(m.health_status().pool_size, 0u);  // no lease was needed: only the shared connections
+  const auto snap = m.metrics().snapshot();    // per-agent figures in the manager's snapshot
+  ASSERT_EQ(snap.agents.size(), static_cast<std::size_t>(kAgents));
+  for (const auto& a : snap.agents) {
+    EXPECT_EQ(a.operations, 2u + kWrites + 1u) << a.name;
+    EXPECT_EQ(a.latency.count, a.operations);
+  }
+  EXPECT_NE(snap.to_json().find("\"agents\":[{"), std::string::npos);
+  EXPECT_NE(snap.to_prometheus().find("cortex_pool_agent_operations_total{agent=\""), std::string::npos);
 }
 
 TEST(Sessions, RecordAccessAgentsAreHeldToTablePermissions) {

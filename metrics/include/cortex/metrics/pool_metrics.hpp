@@ -8,6 +8,7 @@
 #include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "cortex/metrics/counter.hpp"
 #include "cortex/metrics/latency_histogram.hpp"
@@ -17,6 +18,13 @@ namespace cortex::metrics {
 /// Why a connection was closed.
 enum class CloseReason : std::size_t { idle = 0, lifetime, max_uses, broken, shutdown, count };
 const char* to_string(CloseReason r) noexcept;
+
+/// One agent's (tenant's) figures, for the agents section of a snapshot.
+struct AgentStats {
+  std::string name;
+  std::uint64_t operations = 0, errors = 0;
+  LatencySummary latency;
+};
 
 struct MetricsSnapshot {
   // Cumulative counters (only ever grow).
@@ -29,6 +37,7 @@ struct MetricsSnapshot {
   std::int64_t size = 0, idle = 0, in_use = 0, waiters = 0, peak_in_use = 0, peak_waiters = 0;
   std::int64_t sync_lag_ms = -1;  ///< Hybrid: since the last complete sync pass; -1 before one
   LatencySummary acquire_wait, request_time;
+  std::vector<AgentStats> agents;  ///< per agent session (when sessions are in use)
 
   std::string to_json() const;
   /// Prometheus text exposition, every metric named `<prefix>_…`.
@@ -71,6 +80,9 @@ class PoolMetrics {
   };
   void set_gauge_source(std::function<Gauges()> source);
 
+  /// The agents section's source (the sessions of a manager install it); nullptr removes it.
+  void set_agents_source(std::function<std::vector<AgentStats>()> source);
+
   /// Hybrid mode: a sync pass completed now (snapshot() reports the time since as sync_lag_ms).
   void sync_completed() noexcept;
 
@@ -87,6 +99,7 @@ class PoolMetrics {
   mutable std::atomic<std::int64_t> size_{0}, idle_{0}, in_use_{0}, waiters_{0}, peak_in_use_{0}, peak_waiters_{0};
   mutable std::mutex source_mu_;
   std::function<Gauges()> source_;
+  std::function<std::vector<AgentStats>()> agents_source_;
   std::atomic<std::int64_t> last_sync_ns_{-1};  // steady_clock, ns since its epoch
 };
 
