@@ -17,6 +17,7 @@
 
 #include "cortex/metrics/latency_histogram.hpp"
 #include "cortex/pool/connection_manager.hpp"
+#include "json_line.hpp"
 #include "cortex/sessions/agent_session.hpp"
 #include "cortex/storage/io_runner.hpp"
 
@@ -26,10 +27,6 @@ using namespace cortex::storage;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-void line(const std::string& name, double value, const char* unit) {
-  std::printf("{\"name\":\"%s\",\"value\":%.3f,\"unit\":\"%s\"}\n", name.c_str(), value, unit);
-}
 
 std::size_t sockets() {
   std::size_t n = 0;
@@ -78,11 +75,11 @@ void workload(const std::string& prefix, int agents, int rounds, int threads, do
   for (auto& t : ts) t.join();
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   const auto sum = lat.summary();
-  line(prefix + ".sockets", static_cast<double>(socks), "sockets");
-  line(prefix + ".memory_per_agent", (rss_kib() - kib_before) / agents, "KiB");
-  line(prefix + ".throughput", static_cast<double>(agents) * rounds / wall, "ops/s");
-  line(prefix + ".p99", static_cast<double>(sum.p99.count()) / 1e6, "ms");
-  line(prefix + ".failures", static_cast<double>(failures.load()), "ops");
+  json_line(prefix + ".sockets", static_cast<double>(socks), "sockets");
+  json_line(prefix + ".memory_per_agent", (rss_kib() - kib_before) / agents, "KiB");
+  json_line(prefix + ".throughput", static_cast<double>(agents) * rounds / wall, "ops/s");
+  json_line(prefix + ".p99", static_cast<double>(sum.p99.count()) / 1e6, "ms");
+  json_line(prefix + ".failures", static_cast<double>(failures.load()), "ops");
 }
 
 }  // namespace

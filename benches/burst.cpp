@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cortex/pool/connection_manager.hpp"
+#include "json_line.hpp"
 
 using namespace cortex::pool;
 using namespace cortex::storage;
@@ -51,9 +52,7 @@ int main(int argc, char** argv) {
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto s = m.metrics().snapshot();
   const std::string name = "burst.callers" + std::to_string(callers) + ".max" + std::to_string(max);
-  auto line = [&](const char* what, double v, const char* unit) {
-    std::printf("{\"name\":\"%s.%s\",\"value\":%.3f,\"unit\":\"%s\"}\n", name.c_str(), what, v, unit);
-  };
+  auto line = [&](const char* what, double v, const char* unit) { json_line(name + "." + what, v, unit); };
   line("completions", ok.load(), "calls");
   line("failures", failed.load(), "calls");
   line("acquisition_timeouts", static_cast<double>(s.acquisition_timeouts), "calls");

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cortex/pool/connection_manager.hpp"
+#include "json_line.hpp"
 #include "cortex/storage/local_server.hpp"
 #include "cortex/storage/log.hpp"
 
@@ -23,10 +24,6 @@ using namespace cortex::storage;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-void line(const std::string& name, double value, const char* unit) {
-  std::printf("{\"name\":\"%s\",\"value\":%.3f,\"unit\":\"%s\"}\n", name.c_str(), value, unit);
-}
 
 const char* name_of(LoadBalancingStrategy s) {
   switch (s) {
@@ -95,10 +92,10 @@ void run(LoadBalancingStrategy strategy, std::chrono::milliseconds after) {
     return t ? std::chrono::duration<double, std::milli>(*t - *killed).count() : 0.0;
   };
   const std::string p = std::string("failover.") + name_of(strategy) + ".";
-  line(p + "first_success_after_kill", ms(first_ok), "ms");
-  line(p + "last_error_after_kill", ms(last_error), "ms");
-  line(p + "errors", static_cast<double>(errors), "calls");
-  line(p + "calls", static_cast<double>(calls), "calls");
+  json_line(p + "first_success_after_kill", ms(first_ok), "ms");
+  json_line(p + "last_error_after_kill", ms(last_error), "ms");
+  json_line(p + "errors", static_cast<double>(errors), "calls");
+  json_line(p + "calls", static_cast<double>(calls), "calls");
 }
 
 }  // namespace

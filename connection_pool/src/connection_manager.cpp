@@ -36,17 +36,21 @@ struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager:
   }
 
   /// The endpoint for the next call among those not yet tried, or nullopt.
+  // (admit() asks the breaker; a single endpoint needs no choosing, the hot path of Local mode.)
   std::optional<std::size_t> choose(const std::vector<bool>& tried) {
+    if (endpoints.size() == 1) return tried[0] ? std::nullopt : std::optional<std::size_t>(0);
     if (primary_first) {
       for (std::size_t i = 0; i < endpoints.size(); ++i) {
-        if (!tried[i] && endpoints[i]->view(false).available) return i;
+        if (!tried[i] && endpoints[i]->view(false, false).available) return i;
       }
       return std::nullopt;
     }
+    // Only what the strategy reads: live counts for LeastConnections, scores for HealthBased.
     const bool with_active = lb.strategy() == LoadBalancingStrategy::LeastConnections;
+    const bool with_score = lb.strategy() == LoadBalancingStrategy::HealthBased;
     std::vector<EndpointView> views;
     views.reserve(endpoints.size());
-    for (auto& e : endpoints) views.push_back(e->view(with_active));
+    for (auto& e : endpoints) views.push_back(e->view(with_active, with_score));
     std::lock_guard<std::mutex> lock(lb_mu);
     return lb.choose(views, std::uniform_real_distribution<double>(0.0, 1.0)(rng), &tried);
   }

@@ -74,7 +74,7 @@ void Endpoint::report(const std::string& change, std::error_code cause) {
       "circuit breaker of " + url_ + ": " + change + (cause ? " after " + cause.message() : ""));
 }
 
-EndpointView Endpoint::view(bool with_active) {
+EndpointView Endpoint::view(bool with_active, bool with_score) {
   EndpointView v;
   if (with_active) v.active = pool_->status().in_use + shared_->in_flight();
   const auto now = Clock::now();
@@ -82,8 +82,10 @@ EndpointView Endpoint::view(bool with_active) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     v.available = breaker_.would_allow(now);
-    v.error_rate = score_.error_rate(now);
-    v.latency_ms = score_.latency_ms(now);
+    if (with_score) {
+      v.error_rate = score_.error_rate(now);
+      v.latency_ms = score_.latency_ms(now);
+    }
     change = settle_locked();
   }
   report(change);

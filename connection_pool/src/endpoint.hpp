@@ -36,8 +36,8 @@ class Endpoint {
   SharedLane& shared() noexcept { return *shared_; }
   storage::LocalServer* local_server() noexcept { return local_.get(); }
 
-  /// Routing view: breaker lets calls through, activity (only when `with_active`), health score.
-  EndpointView view(bool with_active);
+  /// Routing view: breaker lets calls through; activity and health score only when asked for.
+  EndpointView view(bool with_active, bool with_score);
   /// Takes a breaker place for one call (a probe when half-open). False: the breaker is open.
   bool admit();
   /// A call admitted with admit() ended: `ec` (empty = success, server errors count as success).

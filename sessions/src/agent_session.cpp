@@ -137,10 +137,12 @@ void AgentSession::Impl::send(storage::Request request, storage::RequestOptions 
 
 void AgentSession::Impl::submit(storage::Request request, storage::RequestOptions options, storage::Handler h) {
   std::string refusal;
+  std::error_code refused = make_error_code(Errc::limit_exceeded);
   {
     std::lock_guard<std::mutex> lock(mu);
     if (closed) {
       refusal = "the agent session is closed";
+      refused = make_error_code(Errc::pool_closed);
     } else if (limits.max_operations && operations >= limits.max_operations) {
       refusal = "agent '" + agent + "' reached max_operations (" + std::to_string(limits.max_operations) + ")";
     } else if (limits.max_concurrent_operations && in_flight >= limits.max_concurrent_operations) {
@@ -152,10 +154,7 @@ void AgentSession::Impl::submit(storage::Request request, storage::RequestOption
     }
     if (!refusal.empty()) ++limit_refusals;
   }
-  if (!refusal.empty()) {
-    const bool is_closed = refusal == "the agent session is closed";
-    return h(make_error_code(is_closed ? Errc::pool_closed : Errc::limit_exceeded), Value(refusal));
-  }
+  if (!refusal.empty()) return h(refused, Value(refusal));
   const auto start = std::chrono::steady_clock::now();
   auto finish = [weak = weak_from_this(), g = gate, start, h](std::error_code ec, Value v) {
     if (auto self = weak.lock()) {

@@ -9,12 +9,14 @@
 #include "cortex/pool/connection_manager.hpp"
 #include "cortex/storage/local_server.hpp"
 #include "engine.hpp"
+#include "error_of.hpp"
 #include "fault_proxy.hpp"
 
 using namespace cortex::pool;
 using namespace cortex::storage;
 using cortex::Errc;
 using cortex::make_error_code;
+using cortex::test::error_of;
 using cortex::test::FaultProxy;
 
 namespace {
@@ -58,15 +60,6 @@ std::array<int, 3> distribute(ConnectionManager& m, int calls) {
   std::array<int, 3> n{};
   for (int i = 0; i < calls; ++i) ++n[static_cast<std::size_t>(node_of(m))];
   return n;
-}
-
-std::error_code error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const cortex::Error& e) {
-    return e.code();
-  }
-  return {};
 }
 
 }  // namespace

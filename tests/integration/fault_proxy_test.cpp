@@ -9,11 +9,13 @@
 #include "cortex/storage/error.hpp"
 #include "cortex/storage/rpc_connection.hpp"
 #include "engine.hpp"
+#include "error_of.hpp"
 #include "latch.hpp"
 
 using namespace cortex::storage;
 using cortex::Errc;
 using cortex::make_error_code;
+using cortex::test::error_of;
 using cortex::test::FaultProxy;
 
 namespace {
@@ -22,15 +24,6 @@ std::shared_ptr<RpcConnection> open(const std::string& url) {
   auto c = RpcConnection::connect(cortex::test::io(), url);
   c->call(rpc::use(cortex::test::unique_name("proxy"), "main"));
   return c;
-}
-
-std::error_code error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const cortex::Error& e) {
-    return e.code();
-  }
-  return {};
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "cortex/storage/log.hpp"
 #include "cortex/storage/error.hpp"
 #include "engine.hpp"
+#include "error_of.hpp"
 #include "latch.hpp"
 
 using namespace cortex::pool;
@@ -31,12 +32,7 @@ ConnectionPoolParams params_for(const std::string& url, std::size_t min, std::si
 }
 
 std::error_code acquire_error(ConnectionPool& pool) {
-  try {
-    pool.acquire();
-  } catch (const cortex::Error& e) {
-    return e.code();
-  }
-  return {};
+  return cortex::test::error_of([&] { pool.acquire(); });
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "cortex/sessions/agent_session.hpp"
 #include "cortex/storage/local_server.hpp"
 #include "engine.hpp"
+#include "error_of.hpp"
 #include "latch.hpp"
 
 using namespace cortex::pool;
@@ -18,6 +19,7 @@ using namespace cortex::sessions;
 using namespace cortex::storage;
 using cortex::Errc;
 using cortex::make_error_code;
+using cortex::test::error_of;
 namespace fs = std::filesystem;
 
 namespace {
@@ -30,15 +32,6 @@ DatabaseConfig config_for(const std::string& url) {
   c.circuit_breaker.open_timeout = std::chrono::milliseconds(100);
   c.namespace_ = cortex::test::unique_name("sessions");
   return c;
-}
-
-std::error_code error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const cortex::Error& e) {
-    return e.code();
-  }
-  return {};
 }
 
 }  // namespace
