@@ -14,26 +14,27 @@ std::shared_ptr<AgentGate> AgentGate::for_manager(pool::ConnectionManager& manag
   auto& slot = registry[&manager];
   auto gate = slot.lock();
   if (!gate) {
-    gate = std::make_shared<AgentGate>(manager, capacity);
+    gate = std::make_shared<AgentGate>(capacity);
     slot = gate;
+    // Holds the gate weakly: a gate can die late, on an io thread, in the last completion handler
+    // of its last session, when its manager may be gone — so nothing in it touches the manager then.
+    manager.metrics().set_agents_source([weak = std::weak_ptr<AgentGate>(gate)] {
+      auto g = weak.lock();
+      return g ? g->agent_stats() : std::vector<metrics::AgentStats>{};
+    });
   }
   return gate;
 }
 
-AgentGate::AgentGate(pool::ConnectionManager& manager, std::size_t capacity) : manager_(manager), queue_(capacity) {
-  // A raw pointer: the destructor removes the source before the gate goes.
-  manager_.metrics().set_agents_source([this] {
-    std::vector<metrics::AgentStats> out;
-    std::lock_guard<std::mutex> lock(agents_mu_);
-    for (auto& [token, stats] : agents_) {
-      auto a = stats();
-      if (!a.name.empty()) out.push_back(std::move(a));  // empty: the session is being destroyed
-    }
-    return out;
-  });
+std::vector<metrics::AgentStats> AgentGate::agent_stats() {
+  std::vector<metrics::AgentStats> out;
+  std::lock_guard<std::mutex> lock(agents_mu_);
+  for (auto& [token, stats] : agents_) {
+    auto a = stats();
+    if (!a.name.empty()) out.push_back(std::move(a));  // empty: the session is being destroyed
+  }
+  return out;
 }
-
-AgentGate::~AgentGate() { manager_.metrics().set_agents_source(nullptr); }
 
 std::uint64_t AgentGate::add_agent(std::function<metrics::AgentStats()> stats) {
   std::lock_guard<std::mutex> lock(agents_mu_);
