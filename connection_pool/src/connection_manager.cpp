@@ -345,6 +345,8 @@ bool ConnectionManager::wait_idle(std::chrono::milliseconds timeout) const {
 }
 
 metrics::PoolMetrics& ConnectionManager::metrics() const noexcept { return *impl_->metrics; }
+const DatabaseConfig& ConnectionManager::config() const noexcept { return impl_->config; }
+
 const std::string& ConnectionManager::endpoint_url() const noexcept { return impl_->endpoints.front()->url(); }
 
 asio::io_context& ConnectionManager::io_context() const noexcept { return impl_->io->context(); }

@@ -14,7 +14,7 @@
 #include "cortex/pool/coarse_clock.hpp"
 #include "cortex/pool/idle_bag.hpp"
 #include "cortex/pool/pool_core.hpp"
-#include "session_setup.hpp"
+#include "connection_setup.hpp"
 #include "cortex/storage/error.hpp"
 #include "cortex/storage/io_runner.hpp"
 #include "cortex/storage/log.hpp"
@@ -45,6 +45,7 @@ struct ConnectionPool::Impl {
   std::weak_ptr<ConnectionPool> self;
 
   mutable std::mutex mu;
+  detail::TokenCache tokens;  // the pool user's token: setups and restores authenticate with it
   mutable std::condition_variable changed;  // notified whenever the counts change (wait_quiet)
   Core core;
   // The fast lane: idle connections parked while nobody waits; slow paths close its gate and drain
@@ -159,7 +160,8 @@ struct ConnectionPool::Impl {
       std::lock_guard<std::mutex> lock(mu);
       setting_up.insert(conn);
     }
-    detail::run_steps(conn, detail::session_steps(params.defaults, params.schema), [weak = self, wc = std::weak_ptr<RpcConnection>(conn)](std::error_code ec, const std::string& why) {
+    auto plan = detail::setup_plan(params.defaults, tokens.get(), params.schema);
+    detail::run_setup(conn, std::move(plan), [weak = self, wc = std::weak_ptr<RpcConnection>(conn)](std::error_code ec, const std::string& why) {
       auto pool = weak.lock();
       if (!pool) return;  // the pool is gone, and the connection with it
       auto& impl = *pool->impl_;
@@ -169,6 +171,7 @@ struct ConnectionPool::Impl {
         if (c) impl.setting_up.erase(c);
       }
       if (!c) return impl.finish_create(make_error_code(Errc::connection_lost), "connection gone during setup", nullptr);
+      if (!ec) impl.tokens.learn(*c);
       if (!ec && impl.params.on_connection_create) impl.params.on_connection_create(*c);
       impl.finish_create(ec, why, std::move(c));
     });
@@ -176,13 +179,14 @@ struct ConnectionPool::Impl {
 
   // A returned lease: the pool owns the slot (`held`) while its session state is put back.
   void restore(Core::SlotPtr slot) {
-    std::vector<storage::Request> steps{storage::rpc::reset()};
-    for (auto& s : detail::session_steps(params.defaults)) steps.push_back(std::move(s));
+    // reset, authenticate with the pool's token, use: no password signin per lease.
+    auto plan = detail::setup_plan(params.defaults, tokens.get(), {}, true);
     std::weak_ptr<RpcConnection> conn = slot->conn;
     const Core::Slot* raw = hold(std::move(slot));
-    detail::run_steps(conn, std::move(steps), [weak = self, raw](std::error_code ec, const std::string&) {
+    detail::run_setup(conn, std::move(plan), [weak = self, raw, conn](std::error_code ec, const std::string&) {
       auto pool = weak.lock();
       if (!pool) return;
+      if (auto c = conn.lock(); c && !ec) pool->impl_->tokens.learn(*c);
       if (auto back = pool->impl_->unhold(raw)) pool->impl_->give_back(std::move(back), !ec);
     });
   }
@@ -524,7 +528,9 @@ bool ConnectionPool::wait_quiet(std::chrono::milliseconds timeout) const {
   Core::Effects fx;
   std::unique_lock<std::mutex> lock(impl.mu);
   impl.drain_bag_locked(fx);  // nobody waits (or they would have drained it): nothing to apply
-  const bool quiet = impl.changed.wait_for(lock, timeout, [&] { return impl.core.in_use() == 0 && impl.core.waiters() == 0; });
+  const bool quiet = impl.changed.wait_for(lock, timeout, [&] {
+    return impl.core.in_use() == 0 && impl.core.waiters() == 0 && impl.core.pending() == 0;
+  });
   lock.unlock();
   impl.bag.open_gate();
   impl.apply(fx);

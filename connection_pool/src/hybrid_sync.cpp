@@ -1,9 +1,12 @@
 #include "hybrid_sync.hpp"
 
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <thread>
 
+#include "connection_setup.hpp"
+#include "cortex/storage/block_on.hpp"
 #include "cortex/storage/error.hpp"
 #include "cortex/storage/io_runner.hpp"
 #include "cortex/storage/log.hpp"
@@ -35,7 +38,8 @@ struct HybridSync::Impl {
   storage::IoRunner io{1};
   std::shared_ptr<RpcConnection> local;
   std::vector<std::shared_ptr<RpcConnection>> remotes;
-  bool local_ready = false;  // tables defined with a changefeed on the current local connection
+  bool local_ready = false;
+  std::map<std::string, detail::TokenCache> tokens;  // by URL: one password signin per server  // tables defined with a changefeed on the current local connection
 
   mutable std::mutex mu;
   std::condition_variable wake, passed;
@@ -48,8 +52,11 @@ struct HybridSync::Impl {
 
   std::shared_ptr<RpcConnection> open(const std::string& url) {
     auto c = RpcConnection::connect(io.context(), url);
-    if (params.session.credentials) c->call(storage::rpc::signin(*params.session.credentials));
-    c->call(storage::rpc::use(params.session.ns, params.session.db));
+    auto [ec, why] = storage::block_on<std::error_code, const std::string&>([&](auto done) {
+      detail::run_setup(c, detail::setup_plan(params.session, tokens[url].get()), std::move(done));
+    });
+    if (ec) throw Error(ec, why);
+    tokens[url].learn(*c);
     return c;
   }
 

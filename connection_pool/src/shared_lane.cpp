@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cortex/storage/error.hpp"
-#include "session_setup.hpp"
+#include "connection_setup.hpp"
 
 namespace cortex::pool {
 
@@ -31,6 +31,7 @@ struct SharedLane::Impl {
   std::weak_ptr<SharedLane> self;
 
   mutable std::mutex mu;
+  detail::TokenCache tokens;  // see ConnectionPool: authenticate instead of a password signin
   mutable std::condition_variable drained;
   std::vector<Entry> entries;
   std::deque<Queued> queued;  // calls waiting for a connection to open
@@ -73,7 +74,7 @@ struct SharedLane::Impl {
         std::lock_guard<std::mutex> lock(impl.mu);
         impl.entries[i].setting_up = c;  // the steps hold it only weakly
       }
-      detail::run_steps(c, detail::session_steps(impl.params.defaults), [weak, i](std::error_code sec, const std::string& why) {
+      detail::run_setup(c, detail::setup_plan(impl.params.defaults, impl.tokens.get()), [weak, i](std::error_code sec, const std::string& why) {
         auto l = weak.lock();
         if (!l) return;
         std::shared_ptr<RpcConnection> set_up;
@@ -81,6 +82,7 @@ struct SharedLane::Impl {
           std::lock_guard<std::mutex> lock(l->impl_->mu);
           set_up = std::move(l->impl_->entries[i].setting_up);
         }
+        if (set_up && !sec) l->impl_->tokens.learn(*set_up);
         if (!set_up && !sec) sec = make_error_code(Errc::pool_closed);
         l->impl_->opened(i, sec, why, std::move(set_up));
       });

@@ -5,6 +5,7 @@
 #include <future>
 #include <stdexcept>
 
+#include "connection_setup.hpp"
 #include "cortex/storage/io_runner.hpp"
 
 namespace cortex::sessions {
@@ -49,33 +50,26 @@ void AgentSession::Impl::with_binding(BindHandler then) {
   });
 }
 
-// attach (3.x), signin, use, then every variable: the state the agent had, on the new binding.
+// attach (3.x), authenticate, use, then every variable: the state the agent had, on the new
+// binding, through the pool's one setup routine. An agent without credentials of its own is the
+// manager's user: it authenticates with the token of the connection it is bound to (no password
+// hashing per agent), falling back to the manager's signin.
 void AgentSession::Impl::setup(std::shared_ptr<Bound> b) {
-  std::vector<storage::Request> steps;
+  pool::detail::SetupPlan plan;
   {
     std::lock_guard<std::mutex> lock(mu);
-    if (b->session) steps.push_back(storage::rpc::attach());
-    if (credentials) steps.push_back(storage::rpc::signin(*credentials));
-    steps.push_back(storage::rpc::use(ns, db));
-    for (const auto& [name, value] : vars) steps.push_back(storage::rpc::let(name, value));
+    const bool own = credentials.has_value();
+    pool::SessionDefaults d{ns, db, own ? credentials : manager->config().credentials};
+    plan = pool::detail::setup_plan(d, own ? std::string() : b->conn->auth_token());
+    if (b->session) plan.steps.insert(plan.steps.begin(), storage::rpc::attach());
+    for (const auto& [name, value] : vars) plan.steps.push_back(storage::rpc::let(name, value));
   }
-  run_steps(b, std::make_shared<std::vector<storage::Request>>(std::move(steps)), 0);
-}
-
-void AgentSession::Impl::run_steps(std::shared_ptr<Bound> b, std::shared_ptr<std::vector<storage::Request>> steps,
-                                   std::size_t i, int conflicts) {
-  if (i == steps->size()) return bind_done({}, "", std::move(b));
-  const std::string method = (*steps)[i].method;
-  b->conn->async_call((*steps)[i], b->options(), [weak = weak_from_this(), b, steps, i, method, conflicts](std::error_code ec, Value v) {
+  plan.options = b->options();
+  pool::detail::run_setup(b->conn, std::move(plan), [weak = weak_from_this(), b](std::error_code ec, const std::string& why) {
     auto self = weak.lock();
     if (!self) return;
-    const auto& msg = v["message"];
-    if (ec && conflicts < 5 && msg.is<std::string>() && is_retryable_conflict(msg.get<std::string>())) {
-      return self->run_steps(b, steps, i, conflicts + 1);  // first `use` of a new namespace, concurrently
-    }
-    // Never echo a signin's parameters: the server's message alone.
-    if (ec) return self->bind_done(ec, "agent session setup (" + method + ") failed: " + error_text(ec, v), nullptr);
-    self->run_steps(b, steps, i + 1, 0);
+    if (ec) return self->bind_done(ec, "agent session setup failed: " + why, nullptr);
+    self->bind_done({}, "", b);
   });
 }
 

@@ -63,8 +63,6 @@ struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
 
   void with_binding(BindHandler then);
   void setup(std::shared_ptr<Bound> b);
-  void run_steps(std::shared_ptr<Bound> b, std::shared_ptr<std::vector<storage::Request>> steps, std::size_t i,
-                 int conflicts = 0);
   void bind_done(std::error_code ec, const std::string& why, std::shared_ptr<Bound> b);
   void unbound(const Bound* gone);
   void send(storage::Request request, storage::RequestOptions options, storage::Handler h, int attempt);

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -23,6 +24,8 @@
 #ifndef CORTEX_SURREALDB_LOCAL_DIR
 #define CORTEX_SURREALDB_LOCAL_DIR "tools/surrealdb-local"
 #endif
+
+extern char** environ;  // POSIX: the process environment (unistd.h declares it only with _GNU_SOURCE)
 
 namespace cortex::storage {
 namespace {
@@ -92,6 +95,21 @@ bool healthy(const std::string& host, std::uint16_t port) {
   return ok;
 }
 
+// This process's environment without any SURREAL_USER/SURREAL_PASS of its own, plus the options'.
+std::vector<std::string> child_environment(const std::string& user, const std::string& pass) {
+  std::vector<std::string> out;
+  for (char** e = environ; e && *e; ++e) {
+    const std::string_view kv(*e);
+    if (kv.rfind("SURREAL_USER=", 0) == 0 || kv.rfind("SURREAL_PASS=", 0) == 0) continue;
+    out.emplace_back(kv);
+  }
+  if (!user.empty()) {
+    out.push_back("SURREAL_USER=" + user);
+    out.push_back("SURREAL_PASS=" + pass);
+  }
+  return out;
+}
+
 }  // namespace
 
 LocalServer::LocalServer(LocalServerOptions options) : options_(std::move(options)) {
@@ -116,7 +134,7 @@ void LocalServer::start() {
   } else if (!surreal.empty()) {
     if (port_ == 0) port_ = free_port(options_.host);
     args = {surreal, "start", "--bind", options_.host + ":" + std::to_string(port_)};
-    if (!options_.user.empty()) args.insert(args.end(), {"--user", options_.user, "--pass", options_.pass});
+    if (options_.allow_guests) args.emplace_back("--allow-guests");
     if (options_.quiet) args.insert(args.end(), {"--log", "error"});
     args.push_back(options_.store == "mem://" ? "memory" : options_.store);
   } else {
@@ -126,7 +144,7 @@ void LocalServer::start() {
       start_failed("the engine is not installed: run `npm ci` in " + options_.server_dir);
     }
     args = {require_node(), script, "--bind", options_.host + ":" + std::to_string(port_), "--store", options_.store};
-    if (!options_.user.empty()) args.insert(args.end(), {"--user", options_.user, "--pass", options_.pass});
+    if (options_.allow_guests) args.emplace_back("--allow-guests");
     if (options_.quiet) args.emplace_back("--quiet");
   }
 
@@ -136,6 +154,12 @@ void LocalServer::start() {
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The root user goes in the environment (SURREAL_USER/SURREAL_PASS, which `surreal start` and
+  // server.js both read), never on the command line: /proc/PID/cmdline is world-readable.
+  std::vector<std::string> env_strings = child_environment(options_.user, options_.pass);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) start_failed(std::string("fork: ") + std::strerror(errno));
@@ -150,7 +174,7 @@ void LocalServer::start() {
       for (int fd = 3; fd < 65536; ++fd) ::close(fd);  // kernels before 5.9
     }
     ::setpgid(0, 0);
-    ::execv(argv[0], argv.data());
+    ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   }
   ::close(out[1]);

@@ -15,6 +15,7 @@
 #include "cortex/storage/error.hpp"
 #include "cortex/storage/log.hpp"
 #include "cortex/storage/value_json.hpp"
+#include "keepalive_monitor.hpp"
 #include "pending_requests.hpp"
 #include "transport.hpp"
 
@@ -45,6 +46,22 @@ bool keeps_session(const Request& r, const RequestOptions& o) {
     if (r.method == m) return true;
   }
   return false;
+}
+
+// The token a successful auth call leaves on the session it ran in: signin/signup answer it (3.x
+// may answer {access, refresh}), authenticate sends it, invalidate and reset drop it.
+enum class AuthEffect { none, token_from_result, token_from_param, cleared };
+AuthEffect auth_effect(const Request& r) {
+  if (r.method == "signin" || r.method == "signup") return AuthEffect::token_from_result;
+  if (r.method == "authenticate") return AuthEffect::token_from_param;
+  if (r.method == "invalidate" || r.method == "reset") return AuthEffect::cleared;
+  return AuthEffect::none;
+}
+
+std::string token_of(const Value& v) {
+  if (v.is<std::string>()) return v.get<std::string>();
+  const auto& access = v["access"];
+  return access.is<std::string>() ? access.get<std::string>() : std::string();
 }
 
 std::string encode_request(std::uint64_t id, const Request& r, const RequestOptions& o) {
@@ -90,6 +107,8 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
 
   mutable std::mutex mu;
   std::atomic<std::uint64_t> session_changes{0};  // see RpcConnection::session_changes()
+  detail::KeepaliveMonitor keepalive{opts.keepalive_interval, opts.keepalive_timeout};
+  std::string auth_token;  // a secret: never logged
   State state = State::connecting;
   bool transport_open = false;
   PendingRequests pending;
@@ -112,6 +131,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
   }
 
   void send(Request r, RequestOptions o, Handler h, NotificationHandler on_notify = {}) {
+    if (!o.session) h = track_auth(r, std::move(h));
     std::string bytes;
     std::uint64_t id;
     {
@@ -139,6 +159,25 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       }
       if (e) post_failure(std::move(e->handler), Errc::not_connected, "the socket would not take the request");
     }
+  }
+
+  // Keeps auth_token current for the connection's own session (RpcConnection::auth_token).
+  Handler track_auth(const Request& r, Handler h) {
+    const AuthEffect effect = auth_effect(r);
+    if (effect == AuthEffect::none) return h;
+    std::string sent = effect == AuthEffect::token_from_param && !r.params.empty() && r.params[0].is<std::string>()
+                           ? r.params[0].get<std::string>()
+                           : std::string();
+    return [weak = weak_from_this(), effect, sent = std::move(sent), h = std::move(h)](std::error_code ec, Value v) {
+      if (auto self = weak.lock(); self && !ec) {
+        std::string token = effect == AuthEffect::token_from_result ? token_of(v)
+                            : effect == AuthEffect::token_from_param ? sent
+                                                                      : std::string();
+        std::lock_guard<std::mutex> lock(self->mu);
+        self->auth_token = std::move(token);
+      }
+      h(ec, std::move(v));
+    };
   }
 
   void arm_deadline_locked() {
@@ -316,17 +355,43 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
     if (opts.keepalive_interval.count() <= 0) return;
     std::lock_guard<std::mutex> lock(mu);
     if (state != State::open) return;
-    keepalive_timer.expires_after(opts.keepalive_interval);
+    keepalive_timer.expires_at(keepalive.next_tick(Clock::now()));
     keepalive_timer.async_wait([weak = weak_from_this()](const std::error_code& ec) {
-      auto self = weak.lock();
-      if (!self || ec) return;
-      self->send(rpc::ping(), {self->opts.keepalive_timeout, std::nullopt, std::nullopt}, [weak](std::error_code ping_ec, Value) {
-        auto alive = weak.lock();
-        if (!alive) return;
-        if (ping_ec == make_error_code(Errc::timeout)) return alive->fail("keepalive ping unanswered: peer is gone", Errc::connection_lost);
-        if (!ping_ec) alive->arm_keepalive();
-      });
+      if (ec) return;  // re-armed or closed
+      if (auto self = weak.lock()) self->on_keepalive_tick();
     });
+  }
+
+  // KeepaliveMonitor decides; this only gathers what it needs and carries out its answer.
+  void on_keepalive_tick() {
+    const auto now = Clock::now();
+    const TransportProgress p = transport->progress();
+    std::optional<Clock::time_point> inbound;
+    if (p.since_data_received) inbound = now - *p.since_data_received;
+    detail::KeepaliveMonitor::Action action;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (state != State::open) return;
+      action = keepalive.on_tick(now, inbound, p.unacked_bytes);
+    }
+    using Action = detail::KeepaliveMonitor::Action;
+    if (action == Action::declare_dead) {
+      return fail("keepalive ping unanswered and nothing received for " + std::to_string(opts.keepalive_timeout.count()) +
+                      " ms: peer is gone",
+                  Errc::connection_lost);
+    }
+    if (action == Action::send_ping) {
+      // The monitor, not this request's deadline, judges the socket: the deadline only bounds the
+      // request's own life, past the point where the monitor will have decided.
+      const auto deadline = opts.keepalive_timeout * 2 + opts.keepalive_interval;
+      send(rpc::ping(), {deadline, std::nullopt, std::nullopt}, [weak = weak_from_this()](std::error_code ec, Value) {
+        auto self = weak.lock();
+        if (!self || ec == make_error_code(Errc::timeout)) return;
+        std::lock_guard<std::mutex> lock(self->mu);
+        self->keepalive.on_ping_done();
+      });
+    }
+    arm_keepalive();
   }
 
   /// Closes for good: every pending request fails with `e` (Errc::connection_lost by default).
@@ -495,6 +560,11 @@ void RpcConnection::remove_on_closed(std::uint64_t token) {
 const std::string& RpcConnection::server_version() const noexcept { return impl_->version; }
 bool RpcConnection::supports_sessions() const noexcept { return impl_->major >= 3; }
 const Endpoint& RpcConnection::endpoint() const noexcept { return impl_->endpoint; }
+std::string RpcConnection::auth_token() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->auth_token;
+}
+
 std::uint64_t RpcConnection::session_changes() const noexcept {
   return impl_->session_changes.load(std::memory_order_relaxed);
 }

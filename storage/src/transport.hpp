@@ -2,7 +2,9 @@
 // The byte pipe under RpcConnection: one WebSocket (ws:// or wss://) speaking the `cbor`
 // subprotocol. An interface so the RPC logic never sees websocketpp (confined to ws_transport.cpp)
 // and can be driven by a fake in tests.
+#include <chrono>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -30,6 +32,14 @@ struct TransportCallbacks {
   std::function<void(const std::string& reason)> on_close;
 };
 
+/// What the socket shows of life below whole frames (for keepalive; see KeepaliveMonitor).
+struct TransportProgress {
+  /// Time since the last data arrived on the socket, partial frames included; empty = unknown.
+  std::optional<std::chrono::milliseconds> since_data_received;
+  /// Bytes of ours written to the socket and not yet acknowledged by the peer.
+  std::size_t unacked_bytes = 0;
+};
+
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -41,6 +51,8 @@ class Transport {
   virtual void close() = 0;
   /// Drops the socket at once (no close handshake): used for dead peers.
   virtual void abort() = 0;
+  /// Thread-safe; a transport that cannot tell returns the defaults.
+  virtual TransportProgress progress() const { return {}; }
 };
 
 std::shared_ptr<Transport> make_websocket_transport(asio::io_context& io, const Endpoint& endpoint,

@@ -6,6 +6,12 @@
 #include <websocketpp/client.hpp>
 #include <websocketpp/config/asio_client.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <linux/sockios.h>
+
 #include <atomic>
 #include <mutex>
 
@@ -43,6 +49,9 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
     }
     con->add_subprotocol("cbor");
     auto weak = this->weak_from_this();
+    con->set_tcp_post_init_handler([weak](websocketpp::connection_hdl) {
+      if (auto self = weak.lock()) self->on_tcp_ready();
+    });
     con->set_open_handler([weak](websocketpp::connection_hdl h) {
       if (auto self = weak.lock()) self->on_open(h);
     });
@@ -83,7 +92,24 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
     else con->terminate(ec);
   }
 
+  // The kernel's view of the socket: it sees data of a frame still being received, and how much of
+  // a large send the peer has yet to acknowledge, which websocketpp does not expose thread-safely.
+  TransportProgress progress() const override {
+    TransportProgress p;
+    const int fd = fd_.load();
+    if (fd < 0) return p;
+    tcp_info info{};
+    socklen_t len = sizeof info;
+    if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0) {
+      p.since_data_received = std::chrono::milliseconds(info.tcpi_last_data_recv);
+    }
+    int outq = 0;
+    if (::ioctl(fd, SIOCOUTQ, &outq) == 0 && outq > 0) p.unacked_bytes = static_cast<std::size_t>(outq);
+    return p;
+  }
+
   void abort() override {
+    fd_.store(-1);
     if (auto con = connection()) {
       websocketpp::lib::error_code ec;
       con->terminate(ec);
@@ -97,6 +123,16 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
   }
 
   void configure_socket();  // TLS context (wss) and TCP_NODELAY
+
+  // TCP (and TLS) is up, the upgrade not yet sent: the socket is open now, not at socket init.
+  void on_tcp_ready() {
+    auto con = connection();
+    if (!con) return;
+    const int fd = con->get_raw_socket().native_handle();
+    const int one = 1;  // small RPC frames must not wait for Nagle's algorithm
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    fd_.store(fd);
+  }
 
   void on_open(websocketpp::connection_hdl) {
     auto con = connection();
@@ -126,6 +162,7 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
   }
 
   void on_closed() {
+    fd_.store(-1);
     const bool was_open = open_.exchange(false);
     if (!was_open) {
       open_once(make_error_code(Errc::connect_failed), "closed during connect");
@@ -155,15 +192,12 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
   typename Client::connection_ptr con_;
   std::atomic<bool> open_{false};
   std::atomic<bool> opened_{false};
+  std::atomic<int> fd_{-1};  // the TCP socket while open, for progress()
 };
 
-// Small RPC frames must not wait for Nagle's algorithm behind an unacknowledged one.
 template <>
 void WsTransport<websocketpp::config::asio_client>::configure_socket() {
-  client_.set_socket_init_handler([](websocketpp::connection_hdl, asio::ip::tcp::socket& s) {
-    asio::error_code ec;
-    s.set_option(asio::ip::tcp::no_delay(true), ec);
-  });
+  // Nothing before the TCP connect: the socket is not open yet (see on_tcp_ready).
 }
 
 template <>
@@ -184,8 +218,6 @@ void WsTransport<websocketpp::config::asio_tls_client>::configure_socket() {
   });
   client_.set_socket_init_handler([this](websocketpp::connection_hdl, asio::ssl::stream<asio::ip::tcp::socket>& s) {
     SSL_set_tlsext_host_name(s.native_handle(), endpoint_.host.c_str());  // SNI
-    asio::error_code ec;
-    s.lowest_layer().set_option(asio::ip::tcp::no_delay(true), ec);
   });
 }
 

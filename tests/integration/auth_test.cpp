@@ -2,7 +2,11 @@
 #include <gtest/gtest.h>
 
 #include "cortex/storage/error.hpp"
+#include <fstream>
+#include <iterator>
+
 #include "engine.hpp"
+#include "error_of.hpp"
 
 using namespace cortex::storage;
 using cortex::Errc;
@@ -69,4 +73,62 @@ TEST(Auth, RecordAccessSignupAndSignin) {
   c.vars["pass"] = Value("wrong");
   auto intruder = RpcConnection::connect(io.context(), cortex::test::engine_url());
   EXPECT_THROW(intruder->call(rpc::signin(c)), cortex::Error);
+}
+
+// The local server refuses guests like `surreal start`: an anonymous session may connect, choose a
+// namespace and sign in, but not read or write; signed out again (invalidate), it is refused again.
+TEST(Auth, AnonymousWritesAreRefusedUntilSignedIn) {
+  IoRunner io(1);
+  auto c = RpcConnection::connect(io.context(), cortex::test::engine_url());
+  const auto ns = cortex::test::unique_name("guest");
+  c->call(rpc::use(ns, "db"));  // allowed for guests
+  EXPECT_TRUE(c->call(rpc::ping()).is_none());
+  const auto refused = cortex::make_error_code(cortex::ServerErrc::not_allowed);
+  try {
+    c->call(rpc::create(Value(Table{"note"}), Object{{"text", Value("anonymous")}}));
+    FAIL() << "an anonymous CREATE was accepted";
+  } catch (const cortex::Error& e) {
+    EXPECT_EQ(e.code(), refused);
+    EXPECT_EQ(e.server_kind(), "NotAllowed");
+    EXPECT_NE(std::string(e.what()).find("Not enough permissions"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(cortex::test::error_of([&] { c->query("SELECT * FROM note"); }), refused);
+  EXPECT_EQ(cortex::test::error_of([&] { c->call(rpc::select(Value(Table{"note"}))); }), refused);
+
+  c->call(rpc::signin(cortex::test::root_credentials()));
+  c->call(rpc::create(Value(Table{"note"}), Object{{"text", Value("signed in")}}));
+  EXPECT_EQ(c->call(rpc::select(Value(Table{"note"}))).get<Array>().size(), 1u);  // the refused write left nothing
+
+  c->call(rpc::invalidate());
+  EXPECT_EQ(cortex::test::error_of([&] { c->call(rpc::select(Value(Table{"note"}))); }), refused);
+}
+
+TEST(Auth, AllowGuestsLetsAnonymousSessionsWrite) {
+  auto o = cortex::test::private_engine_options();
+  o.allow_guests = true;
+  LocalServer server(o);
+  IoRunner io(1);
+  auto c = RpcConnection::connect(io.context(), server.url());
+  c->call(rpc::use("guests", "db"));
+  c->call(rpc::create(Value(Table{"note"}), Object{{"text", Value("guest")}}));
+  EXPECT_EQ(c->call(rpc::select(Value(Table{"note"}))).get<Array>().size(), 1u);
+}
+
+// /proc/PID/cmdline is readable by every user of the machine: the password must not be there.
+TEST(Auth, TheRootPasswordIsNotOnTheServersCommandLine) {
+  auto o = cortex::test::private_engine_options();
+  o.pass = "cmdline-canary-Pa55";
+  LocalServer server(o);
+  std::ifstream f("/proc/" + std::to_string(server.pid()) + "/cmdline", std::ios::binary);
+  ASSERT_TRUE(f.good());
+  const std::string cmdline((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_NE(cmdline.find("--bind"), std::string::npos);  // really the server's command line
+  EXPECT_EQ(cmdline.find(o.pass), std::string::npos);
+  // …and the server still has it: signin with it works.
+  IoRunner io(1);
+  auto c = RpcConnection::connect(io.context(), server.url());
+  Credentials root;
+  root.user = o.user;
+  root.pass = o.pass;
+  EXPECT_FALSE(c->call(rpc::signin(root)).is_none());
 }

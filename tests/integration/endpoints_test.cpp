@@ -32,7 +32,7 @@ struct Cluster {
     for (int i = 0; i < 3; ++i) {
       servers[i] = std::make_unique<LocalServer>(cortex::test::private_engine_options());
       proxies[i] = std::make_unique<FaultProxy>(servers[i]->url());
-      auto c = RpcConnection::connect(cortex::test::io(), servers[i]->url());
+      auto c = cortex::test::connect_signed_in(cortex::test::io(), servers[i]->url());
       c->call(rpc::use(ns, "main"));
       c->query("DEFINE PARAM $node VALUE $name", {{"name", Value(static_cast<std::int64_t>(i))}}).throw_if_error();
     }
@@ -40,6 +40,7 @@ struct Cluster {
 
   DatabaseConfig config(LoadBalancingStrategy s) const {
     DatabaseConfig c;
+    c.credentials = cortex::test::root_credentials();
     c.connection_mode.mode = ConnectionMode::Remote{{proxies[0]->url(), proxies[1]->url(), proxies[2]->url()}, s};
     c.pool_config.min_connections = 0;
     c.pool_config.max_connections = 4;

@@ -21,7 +21,7 @@ using cortex::test::FaultProxy;
 namespace {
 
 std::shared_ptr<RpcConnection> open(const std::string& url) {
-  auto c = RpcConnection::connect(cortex::test::io(), url);
+  auto c = cortex::test::connect_signed_in(cortex::test::io(), url);
   c->call(rpc::use(cortex::test::unique_name("proxy"), "main"));
   return c;
 }

@@ -22,6 +22,7 @@ struct Sites {
 
   DatabaseConfig config() const {
     DatabaseConfig c;
+    c.credentials = cortex::test::root_credentials();
     ConnectionMode::Hybrid h;
     h.local_cache = local.url();
     h.remote_sync = {remotes[0]->url(), remotes[1]->url()};
@@ -36,7 +37,7 @@ struct Sites {
   }
 
   Value notes(const std::string& url) const {
-    auto conn = RpcConnection::connect(cortex::test::io(), url);
+    auto conn = cortex::test::connect_signed_in(cortex::test::io(), url);
     conn->call(rpc::use(ns, "main"));
     return conn->query("SELECT * FROM note ORDER BY id").at(0);
   }

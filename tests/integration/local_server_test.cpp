@@ -16,17 +16,17 @@ TEST(LocalServer, SurrealKvStoreSurvivesRestartAndKill) {
   {
     LocalServer server(o);
     IoRunner io(1);
-    auto c = RpcConnection::connect(io.context(), server.url());
+    auto c = cortex::test::connect_signed_in(io.context(), server.url());
     c->call(rpc::use("kv", "db"));
     c->call(rpc::create(record("memory", Value("kept")), Value(Object{{"text", Value("durable")}})));
     server.restart();  // SIGTERM, then start on the same port and store
-    auto again = RpcConnection::connect(io.context(), server.url());
+    auto again = cortex::test::connect_signed_in(io.context(), server.url());
     again->call(rpc::use("kv", "db"));
     EXPECT_EQ(again->call(rpc::select(record("memory", Value("kept"))))["text"], Value("durable"));
     again->call(rpc::create(record("memory", Value("second")), Value(Object{{"text", Value("also")}})));
     server.kill();  // no clean shutdown this time
     server.restart();
-    auto third = RpcConnection::connect(io.context(), server.url());
+    auto third = cortex::test::connect_signed_in(io.context(), server.url());
     third->call(rpc::use("kv", "db"));
     EXPECT_EQ(third->call(rpc::select(Value(Table{"memory"}))).get<Array>().size(), 2u);
     server.stop();

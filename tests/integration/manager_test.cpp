@@ -20,6 +20,7 @@ namespace {
 
 DatabaseConfig local_config(const std::string& endpoint) {
   DatabaseConfig c;
+  c.credentials = cortex::test::root_credentials();
   c.connection_mode.mode = ConnectionMode::Local{endpoint};
   c.pool_config.min_connections = 1;
   c.pool_config.max_connections = 4;

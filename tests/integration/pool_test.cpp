@@ -28,6 +28,7 @@ ConnectionPoolParams params_for(const std::string& url, std::size_t min, std::si
   p.config.max_connections = max;
   p.defaults.ns = cortex::test::unique_name("pool");
   p.defaults.db = "main";
+  p.defaults.credentials = cortex::test::root_credentials();
   return p;
 }
 

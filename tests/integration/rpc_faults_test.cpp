@@ -36,7 +36,7 @@ RequestOptions within(std::chrono::milliseconds t) {
 TEST(RpcFaults, ServerKilledFailsEveryPendingRequestWithConnectionLost) {
   LocalServer server(cortex::test::private_engine_options());
   IoRunner io(1);
-  auto c = RpcConnection::connect(io.context(), server.url());
+  auto c = cortex::test::connect_signed_in(io.context(), server.url());
   c->call(rpc::use("faults", "kill"));
   Completions done;
   constexpr int kPending = 50;
@@ -58,7 +58,7 @@ TEST(RpcFaults, ServerKilledFailsEveryPendingRequestWithConnectionLost) {
   }
   // The server restarts; a new connection works.
   server.restart();
-  auto again = RpcConnection::connect(io.context(), server.url());
+  auto again = cortex::test::connect_signed_in(io.context(), server.url());
   EXPECT_TRUE(again->call(rpc::ping()).is_none());
 }
 
@@ -67,7 +67,7 @@ TEST(RpcFaults, PausedServerGivesDeadlineErrorsThenRecovers) {
   IoRunner io(1);
   ConnectOptions o;
   o.keepalive_interval = std::chrono::milliseconds(0);
-  auto c = RpcConnection::connect(io.context(), server.url(), o);
+  auto c = cortex::test::connect_signed_in(io.context(), server.url(), o);
   server.pause();
   Completions done;
   for (int i = 0; i < 10; ++i) c->async_call(rpc::ping(), within(std::chrono::milliseconds(200 + 20 * i)), done.handler(i));
@@ -82,7 +82,7 @@ TEST(RpcFaults, KeepaliveDeclaresAHalfOpenSocketDead) {
   ConnectOptions o;
   o.keepalive_interval = std::chrono::milliseconds(100);
   o.keepalive_timeout = std::chrono::milliseconds(200);
-  auto c = RpcConnection::connect(io.context(), server.url(), o);
+  auto c = cortex::test::connect_signed_in(io.context(), server.url(), o);
   std::promise<std::string> closed;
   c->on_closed([&](const std::string& why) { closed.set_value(why); });
   server.pause();  // first, so the request below cannot be answered

@@ -6,6 +6,7 @@
 
 #include "cortex/storage/error.hpp"
 #include "engine.hpp"
+#include "error_of.hpp"
 
 using namespace cortex::storage;
 using cortex::Errc;
@@ -135,7 +136,7 @@ TEST(RpcMethods, UnknownMethodIsATypedServerError) {
 }
 
 TEST(RpcMethods, UseWithoutNamespaceIsRefusedClientSide) {
-  auto c = RpcConnection::connect(cortex::test::io(), cortex::test::engine_url());
+  auto c = cortex::test::connect_signed_in(cortex::test::io(), cortex::test::engine_url());
   const auto e = expect_error([&] { c->call(rpc::use(std::nullopt, "db")); });
   EXPECT_EQ(e.code(), cortex::make_error_code(Errc::invalid_argument));
   // The server survived (a raw `use [NONE, db]` aborts SurrealDB 3.0.2).
@@ -178,7 +179,12 @@ TEST(RpcMethods, ResetClearsTheSessionState) {
   c->call(rpc::let("x", Value(1)));
   EXPECT_EQ(c->query("RETURN $x").at(0), Value(1));
   c->call(rpc::reset());
-  // reset forgets the namespace too: statements fail until `use` runs again…
+  EXPECT_TRUE(c->auth_token().empty());
+  // reset signs the session out: a guest may not query on a server that refuses guests…
+  EXPECT_EQ(cortex::test::error_of([&] { c->query("RETURN 1"); }), cortex::make_error_code(cortex::ServerErrc::not_allowed));
+  c->call(rpc::signin(cortex::test::root_credentials()));
+  EXPECT_FALSE(c->auth_token().empty());
+  // …and forgets the namespace too: statements fail until `use` runs again…
   const auto q = c->query("RETURN $x");
   ASSERT_FALSE(q.ok());
   EXPECT_NE(q.statements[0].error.find("namespace"), std::string::npos) << q.statements[0].error;

@@ -96,12 +96,14 @@ TEST(RpcLive, SeesCreateUpdateDeleteThenKill) {
 }
 
 TEST(RpcSessions, TwoSessionsOnOneSocketKeepTheirNamespacesApart) {
-  auto c = RpcConnection::connect(cortex::test::io(), cortex::test::engine_url());
+  auto c = cortex::test::connect_signed_in(cortex::test::io(), cortex::test::engine_url());
   RequestOptions s1, s2;
   s1.session = Uuid::random();
   s2.session = Uuid::random();
   c->call(rpc::attach(), s1);
   c->call(rpc::attach(), s2);
+  // A new session starts signed out; the connection's token signs it in without a password.
+  for (const auto& s : {s1, s2}) c->call(rpc::authenticate(c->auth_token()), s);
   const auto ns1 = cortex::test::unique_name("agent_a"), ns2 = cortex::test::unique_name("agent_b");
   c->call(rpc::use(ns1, "mem"), s1);
   c->call(rpc::use(ns2, "mem"), s2);

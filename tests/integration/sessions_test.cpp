@@ -26,6 +26,7 @@ namespace {
 
 DatabaseConfig config_for(const std::string& url) {
   DatabaseConfig c;
+  c.credentials = cortex::test::root_credentials();
   c.connection_mode.mode = ConnectionMode::Local{url};
   c.pool_config.min_connections = 0;
   c.pool_config.retry_policy.initial_backoff = std::chrono::milliseconds(10);
@@ -101,7 +102,7 @@ TEST(Sessions, RecordAccessAgentsAreHeldToTablePermissions) {
     return c;
   };
   for (const char* who : {"alice", "bob"}) {
-    auto c = RpcConnection::connect(cortex::test::io(), m.endpoint_url());
+    auto c = cortex::test::connect_signed_in(cortex::test::io(), m.endpoint_url());
     c->call(rpc::signup(creds(who)));
   }
   AgentSessionOptions alice_o, bob_o;
@@ -113,6 +114,16 @@ TEST(Sessions, RecordAccessAgentsAreHeldToTablePermissions) {
   EXPECT_EQ(alice->query("SELECT VALUE text FROM note").at(0).get<Array>().size(), 1u);
   EXPECT_TRUE(bob->query("SELECT VALUE text FROM note").at(0).get<Array>().empty());
   EXPECT_EQ(admin->query("SELECT VALUE text FROM note").at(0).get<Array>().size(), 1u);  // anonymous = full here
+}
+
+// Seed 002's call, against a server that refuses guests: the agent has no credentials of its own,
+// so it is the manager's user (signed in with the manager's token, not as a guest).
+TEST(Sessions, AnAgentWithoutCredentialsActsAsTheManagersUser) {
+  ConnectionManager m(config_for(cortex::test::engine_url()));
+  auto s = AgentSession::create("plain", m, cortex::test::unique_name("plain"));
+  s->query("CREATE note SET text = 'written'").throw_if_error();
+  EXPECT_EQ(s->query("SELECT VALUE text FROM note").at(0), Value(Array{Value("written")}));
+  EXPECT_FALSE(s->query("RETURN $token").at(0).is_none());  // a signed-in session has a token
 }
 
 TEST(Sessions, ACancelledTransactionLeavesNothing) {

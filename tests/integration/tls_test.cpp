@@ -38,7 +38,7 @@ class Tls : public ::testing::Test {
 TEST_F(Tls, VerifiedWithTheCaFile) {
   ConnectOptions o;
   o.ca_file = (dir_ / "cert.pem").string();
-  auto c = RpcConnection::connect(io_.context(), url_, o);
+  auto c = cortex::test::connect_signed_in(io_.context(), url_, o);
   EXPECT_EQ(c->query("RETURN 'over tls'").at(0), Value("over tls"));
 }
 
@@ -46,7 +46,7 @@ TEST_F(Tls, UnknownCertificateIsRefusedByDefault) {
   ConnectOptions o;
   o.connect_timeout = std::chrono::minutes(5);  // the refusal is immediate, not a timeout
   try {
-    RpcConnection::connect(io_.context(), url_, o);
+    cortex::test::connect_signed_in(io_.context(), url_, o);
     FAIL() << "self-signed certificate accepted without a CA file";
   } catch (const cortex::Error& e) {
     EXPECT_EQ(e.code(), cortex::make_error_code(cortex::Errc::connect_failed)) << e.what();
@@ -56,6 +56,6 @@ TEST_F(Tls, UnknownCertificateIsRefusedByDefault) {
 TEST_F(Tls, VerificationCanBeTurnedOff) {
   ConnectOptions o;
   o.verify_peer = false;
-  auto c = RpcConnection::connect(io_.context(), url_, o);
+  auto c = cortex::test::connect_signed_in(io_.context(), url_, o);
   EXPECT_TRUE(c->call(rpc::ping()).is_none());
 }

@@ -27,6 +27,7 @@ TEST(Failover, KillNineOfOneEndpointUnderWritesLosesNoAcknowledgedWrite) {
     servers[i] = std::make_unique<LocalServer>(o);
   }
   DatabaseConfig c;
+  c.credentials = cortex::test::root_credentials();
   c.connection_mode.mode = ConnectionMode::Remote{{servers[0]->url(), servers[1]->url(), servers[2]->url()},
                                                   LoadBalancingStrategy::RoundRobin};
   c.pool_config.min_connections = 0;
@@ -82,7 +83,7 @@ TEST(Failover, KillNineOfOneEndpointUnderWritesLosesNoAcknowledgedWrite) {
   // Every acknowledged write is on some endpoint (the killed one's came back from its store).
   std::set<std::int64_t> present;
   for (auto& s : servers) {
-    auto conn = RpcConnection::connect(cortex::test::io(), s->url());
+    auto conn = cortex::test::connect_signed_in(cortex::test::io(), s->url());
     conn->call(rpc::use(c.namespace_, c.database));
     const auto rows = conn->query("SELECT VALUE n FROM item").at(0);
     for (const auto& v : rows.get<Array>()) present.insert(v.get<std::int64_t>());

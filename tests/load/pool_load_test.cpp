@@ -18,6 +18,7 @@ namespace {
 
 DatabaseConfig config(std::size_t max) {
   DatabaseConfig c;
+  c.credentials = cortex::test::root_credentials();
   c.connection_mode.mode = ConnectionMode::Local{cortex::test::engine_url()};
   c.pool_config.min_connections = 0;
   c.pool_config.max_connections = max;

@@ -18,6 +18,7 @@ namespace {
 
 DatabaseConfig config(const std::string& url, std::size_t max) {
   DatabaseConfig c;
+  c.credentials = cortex::test::root_credentials();
   c.connection_mode.mode = ConnectionMode::Local{url};
   c.pool_config.min_connections = 1;
   c.pool_config.max_connections = max;

@@ -44,8 +44,27 @@ std::string unique_name(const std::string& prefix) {
   return prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(n++);
 }
 
+const storage::Credentials& root_credentials() {
+  static const storage::Credentials creds = [] {
+    storage::Credentials c;
+    const char* user = std::getenv("CORTEX_TEST_USER");
+    const char* pass = std::getenv("CORTEX_TEST_PASS");
+    c.user = user && *user ? user : "root";
+    c.pass = pass && *pass ? pass : "cortex-test-secret";
+    return c;
+  }();
+  return creds;
+}
+
+std::shared_ptr<storage::RpcConnection> connect_signed_in(asio::io_context& io, const std::string& url,
+                                                          storage::ConnectOptions options) {
+  auto c = storage::RpcConnection::connect(io, url, options);
+  c->call(storage::rpc::signin(root_credentials()));
+  return c;
+}
+
 std::shared_ptr<storage::RpcConnection> connect_fresh(std::string* ns_out, storage::ConnectOptions options) {
-  auto c = storage::RpcConnection::connect(io(), engine_url(), options);
+  auto c = connect_signed_in(io(), engine_url(), options);
   const std::string ns = unique_name("ns");
   c->call(storage::rpc::use(ns, "test"));
   if (ns_out) *ns_out = ns;
@@ -55,6 +74,8 @@ std::shared_ptr<storage::RpcConnection> connect_fresh(std::string* ns_out, stora
 storage::LocalServerOptions private_engine_options() {
   storage::LocalServerOptions o;
   o.quiet = true;
+  o.user = root_credentials().user;
+  o.pass = root_credentials().pass;
   return o;
 }
 

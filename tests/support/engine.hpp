@@ -13,17 +13,24 @@
 
 namespace cortex::test {
 
+/// The root user every test engine is started with (guests refused, as `surreal start`). With
+/// CORTEX_TEST_ENDPOINT, CORTEX_TEST_USER/CORTEX_TEST_PASS name that server's root user.
+const storage::Credentials& root_credentials();
+/// Connects and signs in as root_credentials().
+std::shared_ptr<storage::RpcConnection> connect_signed_in(asio::io_context& io, const std::string& url,
+                                                          storage::ConnectOptions options = {});
+
 /// URL of the shared engine of this test process.
 const std::string& engine_url();
 /// The io context (one thread) shared by this process's clients.
 asio::io_context& io();
-/// A connection to the shared engine with `use` set to a namespace/database unique to the caller.
+/// A signed-in connection to the shared engine with `use` set to a namespace/database unique to the caller.
 std::shared_ptr<storage::RpcConnection> connect_fresh(std::string* ns_out = nullptr,
                                                       storage::ConnectOptions options = {});
 /// A unique name for namespaces, tables and records of one test.
 std::string unique_name(const std::string& prefix);
 
-/// Options for a private engine (for tests that kill or pause it).
+/// Options for a private engine (for tests that kill or pause it), with the root user set.
 storage::LocalServerOptions private_engine_options();
 
 }  // namespace cortex::test

@@ -20,12 +20,17 @@ const MAX_MESSAGE = 128 * 1024 * 1024;
 
 function usage(msg) {
   process.stderr.write(`${msg ? msg + '\n' : ''}usage: server.js [--bind HOST:PORT] [--store mem://|surrealkv://DIR]` +
-    ' [--user NAME --pass PASSWORD] [--web-crt CERT.pem --web-key KEY.pem] [--quiet]\n');
+    ' [--user NAME --pass PASSWORD] [--allow-guests] [--web-crt CERT.pem --web-key KEY.pem] [--quiet]\n' +
+    'SURREAL_USER and SURREAL_PASS in the environment stand for --user/--pass (keeps the password out of argv).\n');
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const o = { bind: '127.0.0.1:8000', store: 'mem://', user: null, pass: null, quiet: false, cert: null, key: null };
+  // As `surreal start`, the root user may come from the environment, so that its password never
+  // shows in /proc/PID/cmdline; flags win over the environment.
+  const env = process.env;
+  const o = { bind: '127.0.0.1:8000', store: 'mem://', user: env.SURREAL_USER || null, pass: env.SURREAL_PASS || null,
+    quiet: false, cert: null, key: null, allowGuests: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => { if (i + 1 >= argv.length) usage(`${a} needs a value`); return argv[++i]; };
@@ -34,6 +39,7 @@ function parseArgs(argv) {
     else if (a === '--user' || a === '-u') o.user = val();
     else if (a === '--pass' || a === '-p') o.pass = val();
     else if (a === '--quiet') o.quiet = true;
+    else if (a === '--allow-guests') o.allowGuests = true;
     else if (a === '--web-crt' || a === '--tls-cert') o.cert = val();
     else if (a === '--web-key' || a === '--tls-key') o.key = val();
     else if (a === '--help' || a === '-h') usage();
@@ -52,9 +58,28 @@ function parseArgs(argv) {
 const opts = parseArgs(process.argv.slice(2));
 const log = (...a) => { if (!opts.quiet) process.stderr.write(`[surrealdb-local] ${a.join(' ')}\n`); };
 
-function errorMap(code, message, kind) {
-  return cbor.buildMap([['code', Buffer.from(cbor.lenHead(1, -1 - code))],
-    ['kind', cbor.textItem(kind)], ['message', cbor.textItem(message)]]);
+function errorMap(code, message, kind, details) {
+  const pairs = [['code', Buffer.from(cbor.lenHead(1, -1 - code))], ['kind', cbor.textItem(kind)],
+    ['message', cbor.textItem(message)]];
+  if (details) pairs.push(['details', details]);
+  return cbor.buildMap(pairs);
+}
+
+// Guest access, as `surreal start` has it off by default: the engine enforces no authentication
+// (PROTOCOL.md §9), so this front gates each session itself. SurrealDB lets an anonymous session
+// manage its connection and authenticate; everything that runs through the query executor
+// (`Datastore::check_anon`: queries, record methods, run, live, kill, info) is refused with the
+// engine's IAM error.
+const GUEST_METHODS = new Set(['ping', 'version', 'use', 'signin', 'signup', 'authenticate', 'invalidate', 'reset',
+  'let', 'set', 'unset', 'attach', 'detach', 'sessions', 'begin', 'commit', 'cancel', 'refresh', 'revoke']);
+const AUTH_METHODS = new Set(['signin', 'signup', 'authenticate']);
+const UNAUTH_METHODS = new Set(['invalidate', 'reset', 'detach']);
+function notAllowedError() {
+  const actor = cbor.buildMap([['actor', cbor.textItem('anonymous')], ['action', cbor.textItem('')],
+    ['resource', cbor.textItem('')]]);
+  const inner = cbor.buildMap([['kind', cbor.textItem('NotAllowed')], ['details', actor]]);
+  const details = cbor.buildMap([['kind', cbor.textItem('Auth')], ['details', inner]]);
+  return errorMap(-32000, 'IAM error: Not enough permissions to perform this action', 'NotAllowed', details);
 }
 
 // The engine answers with the bare result, or `{error:{code,message,…}}` on failure. A bare result
@@ -104,6 +129,7 @@ function liveIds(method, buf) {
 async function main() {
   const engine = await SurrealNodeEngine.connect(opts.store, {});
   const sessionOwners = new Map(); // session uuid hex -> socket state
+  const guestsRefused = opts.user !== null && !opts.allowGuests;
   const liveOwners = new Map(); // live query uuid hex -> socket state
 
   async function exec(pairs) {
@@ -181,7 +207,8 @@ async function main() {
   function onSocket(ws) {
     const own = crypto.randomBytes(16);
     own[6] = (own[6] & 0x0f) | 0x40; own[8] = (own[8] & 0x3f) | 0x80; // RFC 4122 v4
-    const state = { ws, defaultSession: cbor.uuidItem(own), sessions: new Set(), withNs: new Set(), lives: new Set() };
+    const state = { ws, defaultSession: cbor.uuidItem(own), sessions: new Set(), withNs: new Set(), lives: new Set(),
+      authed: new Set() };
     const key = (raw) => raw.toString('hex');
     state.sessions.add(key(state.defaultSession));
     sessionOwners.set(key(state.defaultSession), state);
@@ -209,6 +236,9 @@ async function main() {
       };
       const method = methodE ? cbor.readText(buf, methodE.start) : null;
       if (method === null) return reply('error', errorMap(-32600, 'Invalid request: method must be text', 'Validation'));
+      if (guestsRefused && !GUEST_METHODS.has(method) && !state.authed.has(key(session))) {
+        return reply('error', notAllowedError());
+      }
       const paramsE = get('params');
       // SurrealDB 3.0.2 aborts the whole process on `use [NONE/NULL, db]` when the session has no
       // namespace: refuse it here unless this front saw the session select a namespace.
@@ -234,6 +264,8 @@ async function main() {
           if (method === 'detach') { state.sessions.delete(key(session)); sessionOwners.delete(key(session)); }
         }
         if (field === 'result' && method === 'reset') state.withNs.delete(key(session));
+        if (field === 'result' && AUTH_METHODS.has(method)) state.authed.add(key(session));
+        if (field === 'result' && UNAUTH_METHODS.has(method)) state.authed.delete(key(session));
         if (field === 'result' && (method === 'live' || method === 'query')) {
           for (const id of liveIds(method, value)) { state.lives.add(id); liveOwners.set(id, state); }
         }

@@ -93,9 +93,14 @@ class ConnectionManager {
   template <class F>
   auto execute_with_retry(F&& fn, RetryOptions options = {}) -> decltype(fn());
 
-  /// Blocks until no lease is out (or being restored) and nobody waits, or `timeout` passes.
+  /// Blocks until no lease is out (or being restored), no connection is being opened and nobody
+  /// waits, or `timeout` passes.
   /// True when quiet. For graceful drains and tests.
   bool wait_idle(std::chrono::milliseconds timeout) const;
+
+  /// The configuration the manager runs with (validated; endpoints as configured). Its
+  /// credentials are what agent sessions without their own sign in with.
+  const DatabaseConfig& config() const noexcept;
 
   HealthStatus health_status() const;
   metrics::PoolMetrics& metrics() const noexcept;

@@ -82,8 +82,8 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   /// close; leased connections close when returned. Idempotent.
   void shutdown();
 
-  /// Blocks until no connection is leased (or being restored after a lease) and nobody waits, or
-  /// until `timeout` passes. True when the pool went quiet.
+  /// Blocks until no connection is leased (or being restored after a lease), none is being opened,
+  /// and nobody waits, or until `timeout` passes. True when the pool went quiet.
   bool wait_quiet(std::chrono::milliseconds timeout) const;
 
   struct Status {

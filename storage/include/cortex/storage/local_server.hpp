@@ -15,8 +15,12 @@ namespace cortex::storage {
 struct LocalServerOptions {
   /// "mem://" (default) or "surrealkv://DIR" (persistent; survives restart()).
   std::string store = "mem://";
-  /// Root user the server defines; empty = none (the embedded engine lets anonymous users in).
+  /// Root user the server defines; empty = none (the server then runs without authentication).
+  /// The password reaches the child through its environment (SURREAL_PASS), never its argv.
   std::string user, pass;
+  /// With a root user, unauthenticated sessions are refused (as `surreal start`) unless this is
+  /// set (`--allow-guests`). Default off.
+  bool allow_guests = false;
   std::string host = "127.0.0.1";
   /// 0 = a free port chosen at start (kept across restart()).
   std::uint16_t port = 0;

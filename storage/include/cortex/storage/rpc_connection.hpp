@@ -114,6 +114,11 @@ class RpcConnection {
   const Endpoint& endpoint() const noexcept;
   /// Requests sent and not yet answered.
   std::size_t in_flight() const noexcept;
+  /// The token of the connection's own session from its last successful signin, signup or
+  /// authenticate; empty when it has none (never signed in, or invalidate/reset since). Lets the
+  /// owner re-authenticate a session cheaply (`authenticate`) instead of signing in again. A
+  /// secret: never log it.
+  std::string auth_token() const;
   /// How many requests sent so far may have changed the session (anything but ping, version,
   /// info, run and the record methods; every query). Unchanged = the session is as it was.
   std::uint64_t session_changes() const noexcept;

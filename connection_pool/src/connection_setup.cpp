@@ -1,0 +1,82 @@
+#include "connection_setup.hpp"
+
+#include "cortex/storage/error.hpp"
+
+namespace cortex::pool::detail {
+
+using storage::RpcConnection;
+
+SetupPlan setup_plan(const SessionDefaults& defaults, const std::string& token, const std::string& schema,
+                     bool reset_first) {
+  SetupPlan plan;
+  if (reset_first) plan.steps.push_back(storage::rpc::reset());
+  if (defaults.credentials) {
+    if (token.empty()) {
+      plan.steps.push_back(storage::rpc::signin(*defaults.credentials));
+    } else {
+      plan.steps.push_back(storage::rpc::authenticate(token));
+      plan.signin_fallback = storage::rpc::signin(*defaults.credentials);
+    }
+  }
+  if (defaults.ns || defaults.db) plan.steps.push_back(storage::rpc::use(defaults.ns, defaults.db));
+  if (!schema.empty()) plan.steps.push_back(storage::rpc::query(schema));
+  return plan;
+}
+
+namespace {
+
+struct Run {
+  std::weak_ptr<RpcConnection> conn;
+  SetupPlan plan;
+  StepsDone done;
+};
+
+bool is_server_error(std::error_code ec) { return ec.category() == cortex::server_category(); }
+
+void step(std::shared_ptr<Run> run, std::size_t i, int conflicts) {
+  if (i == run->plan.steps.size()) return run->done({}, "");
+  auto conn = run->conn.lock();
+  if (!conn) return run->done(make_error_code(Errc::connection_lost), "connection gone during setup");
+  const std::string method = run->plan.steps[i].method;
+  conn->async_call(run->plan.steps[i], run->plan.options, [run, i, method, conflicts](std::error_code ec, storage::Value v) {
+    // Sessions that `use` the same new namespace at once can conflict; the server says to retry.
+    const auto& msg = v["message"];
+    if (ec && conflicts < 5 && msg.is<std::string>() && is_retryable_conflict(msg.get<std::string>())) {
+      return step(run, i, conflicts + 1);
+    }
+    // The server refused the token (expired, revoked, another server's): sign in with the password.
+    if (ec && method == "authenticate" && is_server_error(ec) && run->plan.signin_fallback) {
+      run->plan.steps[i] = std::move(*run->plan.signin_fallback);
+      run->plan.signin_fallback.reset();
+      return step(run, i, conflicts);
+    }
+    if (!ec && method == "query") {
+      for (const auto& s : storage::QueryResult::parse(v).statements) {
+        if (!s.ok) return run->done(make_error_code(Errc::statement_failed), "schema statement failed: " + s.error);
+      }
+    }
+    // Never echo a signin's parameters: the server's message alone.
+    if (ec) return run->done(ec, method + " during connection setup failed: " + ec.message());
+    step(run, i + 1, 0);
+  });
+}
+
+}  // namespace
+
+void run_setup(std::weak_ptr<RpcConnection> conn, SetupPlan plan, StepsDone done) {
+  step(std::make_shared<Run>(Run{std::move(conn), std::move(plan), std::move(done)}), 0, 0);
+}
+
+std::string TokenCache::get() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return token_;
+}
+
+void TokenCache::learn(const RpcConnection& conn) {
+  std::string t = conn.auth_token();
+  if (t.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  token_ = std::move(t);
+}
+
+}  // namespace cortex::pool::detail

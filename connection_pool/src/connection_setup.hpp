@@ -1,0 +1,56 @@
+#pragma once
+// The one setup routine of a session on a connection: authenticate (with a known token, falling
+// back to a password signin when the token is refused), use, schema, variables — for pooled
+// connections, a returned lease, shared connections, agent sessions and the Hybrid sync alike.
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "cortex/pool/connection_pool.hpp"
+#include "cortex/storage/rpc.hpp"
+#include "cortex/storage/rpc_connection.hpp"
+
+namespace cortex::pool::detail {
+
+/// What to send, in order, to bring a session to its defaults.
+struct SetupPlan {
+  std::vector<storage::Request> steps;
+  /// Replaces a refused `authenticate` step (expired or revoked token): the password signin.
+  std::optional<storage::Request> signin_fallback;
+  /// Which session the steps run in (3.x server-side sessions), and each step's deadline.
+  storage::RequestOptions options;
+};
+
+/// `reset` first when asked (a returned lease), then authenticate with `token` when one is known
+/// and the defaults have credentials (signin otherwise), use (namespace, database), then the
+/// schema if any. A password signin costs the server ~100 ms of hashing, `authenticate` ~1 ms:
+/// the token a connection got from its first signin serves every later setup of the same user.
+SetupPlan setup_plan(const SessionDefaults& defaults, const std::string& token, const std::string& schema = {},
+                     bool reset_first = false);
+
+using StepsDone = std::function<void(std::error_code, const std::string& why)>;
+
+/// Sends the plan's steps in order (session-mutating calls must finish before the next), retrying
+/// a step the server reports as a retryable transaction conflict, switching a refused authenticate
+/// to the signin fallback, and failing on any failed schema statement. Holds the connection only
+/// weakly: a handler owning its own connection would keep it alive forever if the io context
+/// stopped first. `why` never contains a step's parameters (secrets).
+void run_setup(std::weak_ptr<storage::RpcConnection> conn, SetupPlan plan, StepsDone done);
+
+/// Where a setup's token is kept between setups of the same user on one endpoint. Thread-safe.
+class TokenCache {
+ public:
+  std::string get() const;
+  /// Remembers `conn`'s token after a successful setup (no-op when it has none).
+  void learn(const storage::RpcConnection& conn);
+
+ private:
+  mutable std::mutex mu_;
+  std::string token_;
+};
+
+}  // namespace cortex::pool::detail
