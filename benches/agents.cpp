@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_auth.hpp"
 #include "cortex/metrics/latency_histogram.hpp"
 #include "cortex/pool/connection_manager.hpp"
 #include "json_line.hpp"
@@ -93,6 +94,7 @@ int main(int argc, char** argv) {
     else if (k == "--threads") threads = std::atoi(argv[i + 1]);
   }
   DatabaseConfig c;
+  c.credentials = bench_credentials();
   c.connection_mode.mode = ConnectionMode::Local{"mem://"};
   c.pool_config.min_connections = 0;
   c.namespace_ = "bench";
@@ -112,6 +114,7 @@ int main(int argc, char** argv) {
     std::vector<std::shared_ptr<RpcConnection>> conns;
     for (int a = 0; a < agents; ++a) {
       conns.push_back(RpcConnection::connect(io.context(), m.endpoint_url()));
+      conns.back()->call(rpc::signin(bench_credentials()));  // each its own password signin, as apps without a pool do
       conns.back()->call(rpc::use("exclusive_" + std::to_string(a), "main"));
     }
     workload("agents.exclusive_connections", agents, rounds, threads, before, sockets(), [&](int a, int r) {

@@ -1,7 +1,10 @@
 // Burst: N concurrent callers on a ConnectionManager with max_connections = 50 against the local
 // engine (or --url). Each caller acquires a lease, runs RETURN 1, releases. Prints JSON lines:
-// completions, acquisition timeouts, p50/p99/max acquire wait, wall time.
-// Usage: bench_burst [--callers N] [--max M] [--url ws://HOST:PORT/rpc]
+// completions, acquisition timeouts, p50/p99/max acquire wait, wall time, and the RPCs the pool
+// spent per lease cycle to set up and restore sessions (password signins apart).
+// Signed in like production (bench_auth.hpp); --user/--pass name another root user, --anonymous
+// runs without credentials (against a server that allows guests).
+// Usage: bench_burst [--callers N] [--max M] [--url ws://HOST:PORT/rpc] [--user U --pass P] [--anonymous]
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -10,6 +13,7 @@
 #include <string>
 
 #include "cortex/pool/connection_manager.hpp"
+#include "bench_auth.hpp"
 #include "json_line.hpp"
 
 using namespace cortex::pool;
@@ -18,14 +22,20 @@ using namespace cortex::storage;
 int main(int argc, char** argv) {
   int callers = 10000;
   std::size_t max = 50;
-  std::string url = "mem://";
-  for (int i = 1; i + 1 < argc; i += 2) {
+  std::string url = "mem://", user = bench_credentials().user, pass = bench_credentials().pass;
+  bool anonymous = false;
+  for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
-    if (k == "--callers") callers = std::atoi(argv[i + 1]);
-    else if (k == "--max") max = static_cast<std::size_t>(std::atol(argv[i + 1]));
-    else if (k == "--url") url = argv[i + 1];
+    if (k == "--anonymous") { anonymous = true; continue; }
+    if (i + 1 >= argc) break;
+    if (k == "--callers") callers = std::atoi(argv[++i]);
+    else if (k == "--max") max = static_cast<std::size_t>(std::atol(argv[++i]));
+    else if (k == "--url") url = argv[++i];
+    else if (k == "--user") user = argv[++i];
+    else if (k == "--pass") pass = argv[++i];
   }
   DatabaseConfig c;
+  if (!anonymous) c.credentials = Credentials{"", "", "", user, pass, "", {}};
   c.connection_mode.mode = ConnectionMode::Local{url};
   c.pool_config.min_connections = 0;
   c.pool_config.max_connections = max;
@@ -60,5 +70,9 @@ int main(int argc, char** argv) {
   line("acquire_wait_p99", static_cast<double>(s.acquire_wait.p99.count()) / 1e6, "ms");
   line("acquire_wait_max", static_cast<double>(s.acquire_wait.max.count()) / 1e6, "ms");
   line("wall", wall, "s");
+  const double cycles = static_cast<double>(s.acquisitions) > 0 ? static_cast<double>(s.acquisitions) : 1.0;
+  line("setup_rpcs_per_lease", static_cast<double>(s.setup_requests) / cycles, "rpcs");
+  line("password_signins", static_cast<double>(s.password_signins), "rpcs");
+  line("lease_restores", static_cast<double>(s.lease_restores), "leases");
   return failed.load() == 0 ? 0 : 1;
 }

@@ -11,11 +11,15 @@ const buildDir = path.resolve(process.argv[2] ?? path.join(here, '..', 'build'))
 const queries = process.argv[3] ?? '20000';
 const endpoint = process.env.CORTEX_BENCH_ENDPOINT;  // e.g. a real `surreal start`
 
+// Signed in like production: the server started here gets a root user whose password travels in
+// the environment (SURREAL_USER/SURREAL_PASS), which both clients read too; never printed.
+process.env.SURREAL_USER ??= 'root';
+process.env.SURREAL_PASS ??= `bench-${Math.random().toString(36).slice(2)}`;
 let server = null;
 let url = endpoint;
 if (!url) {
   server = spawn('node', [path.join(here, '..', 'tools', 'surrealdb-local', 'server.js'), '--bind', '127.0.0.1:0', '--quiet'],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
+    { stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
   const line = await new Promise((resolve) => readline.createInterface({ input: server.stdout }).once('line', resolve));
   url = `ws://${line.replace('listening on ', '')}/rpc`;
 }

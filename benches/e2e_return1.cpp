@@ -11,6 +11,7 @@
 #include <future>
 #include <string>
 
+#include "bench_auth.hpp"
 #include "cortex/pool/connection_manager.hpp"
 #include "cortex/storage/io_runner.hpp"
 #include "cortex/storage/rpc_connection.hpp"
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<cortex::pool::ConnectionManager> manager;
   if (path == "manager") {
     cortex::pool::DatabaseConfig c;
+    c.credentials = bench_credentials();
     c.connection_mode.mode = cortex::pool::ConnectionMode::Local{url};
     c.pool_config.min_connections = 0;
     c.shared_connections = 1;  // one socket, as the bare-connection run and the JS SDK use
@@ -77,6 +79,7 @@ int main(int argc, char** argv) {
     label += "_manager";
   } else {
     conn = RpcConnection::connect(io.context(), url);
+    conn->call(rpc::signin(bench_credentials()));
   }
   auto measure = [&](long n) {
     if (manager) run(*manager, n, inflight);

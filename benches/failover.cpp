@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_auth.hpp"
 #include "cortex/pool/connection_manager.hpp"
 #include "json_line.hpp"
 #include "cortex/storage/local_server.hpp"
@@ -39,10 +40,11 @@ void run(LoadBalancingStrategy strategy, std::chrono::milliseconds after) {
   std::vector<std::unique_ptr<LocalServer>> servers;
   std::vector<std::string> urls;
   for (int i = 0; i < 3; ++i) {
-    servers.push_back(std::make_unique<LocalServer>());
+    servers.push_back(std::make_unique<LocalServer>(bench_server_options()));
     urls.push_back(servers.back()->url());
   }
   DatabaseConfig c;
+  c.credentials = bench_credentials();
   c.connection_mode.mode = ConnectionMode::Remote{urls, strategy};
   c.pool_config.min_connections = 0;
   c.circuit_breaker.failure_threshold = 3;

@@ -17,6 +17,9 @@ const queries = Number(queriesArg ?? 20000);
 const inflight = Number(inflightArg ?? 64);
 const db = new Surreal();
 await db.connect(url);
+if (process.env.SURREAL_PASS) {
+  await db.signin({ username: process.env.SURREAL_USER ?? 'root', password: process.env.SURREAL_PASS });
+}
 
 async function run(total) {
   let issued = 0;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,10 +36,12 @@ struct Args {
   if (!why.empty()) std::fprintf(stderr, "cortex-demo: %s\n", why.c_str());
   std::fprintf(stderr,
                "usage: cortex-demo [--agents N] [--duration SECONDS] [--endpoint URL]... [--mode local|remote|hybrid]\n"
-               "                   [--user U --pass P]\n"
+               "                   [--user U [--pass P]]\n"
                "  URL: mem:// (default: the embedded engine), surrealkv://DIR, or ws://HOST:PORT of any SurrealDB.\n"
                "  Several --endpoint: Remote mode (balanced, with circuit breakers); --mode hybrid: the first is\n"
-               "  the local cache, synced to the others.\n");
+               "  the local cache, synced to the others.\n"
+               "  Signed in as on a production server: the embedded engine gets a root user with a password made\n"
+               "  up for this run; other servers take --user with --pass or, kept out of `ps`, SURREAL_PASS.\n");
   std::exit(2);
 }
 
@@ -60,6 +63,13 @@ Args parse(int argc, char** argv) {
     else usage("unknown argument " + k);
   }
   if (a.endpoints.empty()) a.endpoints.push_back("mem://");
+  if (const char* env = std::getenv("SURREAL_PASS"); !a.user.empty() && a.pass.empty() && env) a.pass = env;
+  bool all_embedded = true;
+  for (const auto& e : a.endpoints) all_embedded = all_embedded && (e.rfind("mem://", 0) == 0 || e.rfind("surrealkv://", 0) == 0);
+  if (a.user.empty() && all_embedded) {
+    a.user = "root";  // the engine this run starts defines it; the password never leaves the process
+    a.pass = "demo-" + std::to_string(std::random_device{}()) + std::to_string(std::random_device{}());
+  }
   if (a.mode.empty()) a.mode = a.endpoints.size() > 1 ? "remote" : "local";
   if (a.mode != "local" && a.mode != "remote" && a.mode != "hybrid") usage("--mode must be local, remote or hybrid");
   if (a.mode == "local" && a.endpoints.size() > 1) usage("--mode local takes one --endpoint");

@@ -161,6 +161,7 @@ struct ConnectionPool::Impl {
       setting_up.insert(conn);
     }
     auto plan = detail::setup_plan(params.defaults, tokens.get(), params.schema);
+    plan.metrics = metrics.get();
     detail::run_setup(conn, std::move(plan), [weak = self, wc = std::weak_ptr<RpcConnection>(conn)](std::error_code ec, const std::string& why) {
       auto pool = weak.lock();
       if (!pool) return;  // the pool is gone, and the connection with it
@@ -181,6 +182,7 @@ struct ConnectionPool::Impl {
   void restore(Core::SlotPtr slot) {
     // reset, authenticate with the pool's token, use: no password signin per lease.
     auto plan = detail::setup_plan(params.defaults, tokens.get(), {}, true);
+    plan.metrics = metrics.get();
     std::weak_ptr<RpcConnection> conn = slot->conn;
     const Core::Slot* raw = hold(std::move(slot));
     detail::run_setup(conn, std::move(plan), [weak = self, raw, conn](std::error_code ec, const std::string&) {

@@ -38,6 +38,10 @@ void step(std::shared_ptr<Run> run, std::size_t i, int conflicts) {
   auto conn = run->conn.lock();
   if (!conn) return run->done(make_error_code(Errc::connection_lost), "connection gone during setup");
   const std::string method = run->plan.steps[i].method;
+  if (auto* m = run->plan.metrics) {
+    m->setup_requests.fetch_add(1);
+    if (method == "signin") m->password_signins.fetch_add(1);
+  }
   conn->async_call(run->plan.steps[i], run->plan.options, [run, i, method, conflicts](std::error_code ec, storage::Value v) {
     // Sessions that `use` the same new namespace at once can conflict; the server says to retry.
     const auto& msg = v["message"];

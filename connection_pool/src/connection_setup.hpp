@@ -10,6 +10,7 @@
 #include <system_error>
 #include <vector>
 
+#include "cortex/metrics/pool_metrics.hpp"
 #include "cortex/pool/connection_pool.hpp"
 #include "cortex/storage/rpc.hpp"
 #include "cortex/storage/rpc_connection.hpp"
@@ -23,6 +24,8 @@ struct SetupPlan {
   std::optional<storage::Request> signin_fallback;
   /// Which session the steps run in (3.x server-side sessions), and each step's deadline.
   storage::RequestOptions options;
+  /// Counts each step sent (setup_requests) and each password signin; may be null.
+  metrics::PoolMetrics* metrics = nullptr;
 };
 
 /// `reset` first when asked (a returned lease), then authenticate with `token` when one is known

@@ -53,7 +53,9 @@ struct HybridSync::Impl {
   std::shared_ptr<RpcConnection> open(const std::string& url) {
     auto c = RpcConnection::connect(io.context(), url);
     auto [ec, why] = storage::block_on<std::error_code, const std::string&>([&](auto done) {
-      detail::run_setup(c, detail::setup_plan(params.session, tokens[url].get()), std::move(done));
+      auto plan = detail::setup_plan(params.session, tokens[url].get());
+      plan.metrics = params.metrics.get();
+      detail::run_setup(c, std::move(plan), std::move(done));
     });
     if (ec) throw Error(ec, why);
     tokens[url].learn(*c);

@@ -74,7 +74,9 @@ struct SharedLane::Impl {
         std::lock_guard<std::mutex> lock(impl.mu);
         impl.entries[i].setting_up = c;  // the steps hold it only weakly
       }
-      detail::run_setup(c, detail::setup_plan(impl.params.defaults, impl.tokens.get()), [weak, i](std::error_code sec, const std::string& why) {
+      auto plan = detail::setup_plan(impl.params.defaults, impl.tokens.get());
+      plan.metrics = impl.params.metrics.get();
+      detail::run_setup(c, std::move(plan), [weak, i](std::error_code sec, const std::string& why) {
         auto l = weak.lock();
         if (!l) return;
         std::shared_ptr<RpcConnection> set_up;

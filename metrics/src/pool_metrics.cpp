@@ -57,6 +57,8 @@ const CounterField kCounters[] = {
     {"health_checks_failed", &PoolMetrics::health_checks_failed, &MetricsSnapshot::health_checks_failed},
     {"leaks_detected", &PoolMetrics::leaks_detected, &MetricsSnapshot::leaks_detected},
     {"lease_restores", &PoolMetrics::lease_restores, &MetricsSnapshot::lease_restores},
+    {"setup_requests", &PoolMetrics::setup_requests, &MetricsSnapshot::setup_requests},
+    {"password_signins", &PoolMetrics::password_signins, &MetricsSnapshot::password_signins},
     {"breaker_transitions", &PoolMetrics::breaker_transitions, &MetricsSnapshot::breaker_transitions},
     {"failovers", &PoolMetrics::failovers, &MetricsSnapshot::failovers},
     {"sync_shipped_changes", &PoolMetrics::sync_shipped_changes, &MetricsSnapshot::sync_shipped_changes},

@@ -65,6 +65,7 @@ void AgentSession::Impl::setup(std::shared_ptr<Bound> b) {
     for (const auto& [name, value] : vars) plan.steps.push_back(storage::rpc::let(name, value));
   }
   plan.options = b->options();
+  plan.metrics = &manager->metrics();
   pool::detail::run_setup(b->conn, std::move(plan), [weak = weak_from_this(), b](std::error_code ec, const std::string& why) {
     auto self = weak.lock();
     if (!self) return;

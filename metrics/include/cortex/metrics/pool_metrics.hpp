@@ -30,7 +30,7 @@ struct MetricsSnapshot {
   // Cumulative counters (only ever grow).
   std::uint64_t connections_created = 0, connections_reused = 0, acquisitions = 0, acquisition_timeouts = 0,
                 retries = 0, successes = 0, errors = 0, health_checks_passed = 0, health_checks_failed = 0,
-                leaks_detected = 0, lease_restores = 0,
+                leaks_detected = 0, lease_restores = 0, setup_requests = 0, password_signins = 0,
                 breaker_transitions = 0, failovers = 0, sync_shipped_changes = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(CloseReason::count)> closed{};
   // Gauges (go up and down) and their peaks.
@@ -50,6 +50,8 @@ class PoolMetrics {
   Counter connections_created, connections_reused, acquisitions, acquisition_timeouts, retries, successes, errors,
       health_checks_passed, health_checks_failed, leaks_detected,
       lease_restores,       ///< leases whose session state had to be put back (reset + defaults)
+      setup_requests,       ///< RPCs sent to set up or restore a session (new connection, lease, agent)
+      password_signins,     ///< of those, password signins (the rest authenticate with a token)
       breaker_transitions,  ///< circuit breaker state changes, every endpoint
       failovers,            ///< calls or acquires moved to another endpoint after a failure
       sync_shipped_changes; ///< Hybrid: changes shipped from the local cache to the remotes
