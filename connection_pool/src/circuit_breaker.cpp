@@ -1,5 +1,7 @@
 #include "cortex/pool/circuit_breaker.hpp"
 
+#include "cortex/storage/error.hpp"
+
 #include <stdexcept>
 
 namespace cortex::pool {
@@ -18,6 +20,21 @@ void CircuitBreakerConfig::validate() const {
   if (window.count() <= 0) throw std::invalid_argument("CircuitBreakerConfig::window: must be positive");
   if (open_timeout.count() <= 0) throw std::invalid_argument("CircuitBreakerConfig::open_timeout: must be positive");
   if (half_open_probes < 1) throw std::invalid_argument("CircuitBreakerConfig::half_open_probes: must be at least 1");
+}
+
+bool is_endpoint_failure(std::error_code ec) noexcept {
+  if (!ec) return false;
+  // The server says its own connection layer failed. Not `internal`: SurrealDB 2.x reports every
+  // error, a bad query's too, as -32000 without a kind, which reads as internal.
+  if (ec.category() == server_category()) return ec == make_error_code(ServerErrc::connection);
+  if (ec.category() != client_category()) return false;
+  switch (static_cast<Errc>(ec.value())) {
+    case Errc::connect_failed: case Errc::connect_timeout: case Errc::handshake_failed:
+    case Errc::connection_lost: case Errc::not_connected: case Errc::protocol_error: case Errc::decode_error:
+      return true;
+    default:
+      return false;
+  }
 }
 
 }  // namespace cortex::pool

@@ -291,9 +291,28 @@ storage::QueryResult ConnectionManager::query(std::string sql, storage::Object v
   return storage::QueryResult::parse(call(storage::rpc::query(std::move(sql), std::move(vars)), std::move(options)));
 }
 
+namespace {
+// Methods that change the state of the session they run in. On the shared path that session is
+// every caller's (and a connection's own), so they would leak one caller's namespace, variables or
+// identity into the others' calls. (A `query` holding USE or LET cannot be told apart by method.)
+bool changes_session(const std::string& method) {
+  static const char* const methods[] = {"use",        "let",    "set",   "unset", "signin", "signup", "authenticate",
+                                        "invalidate", "reset",  "attach", "detach", "begin", "commit", "cancel"};
+  for (const char* m : methods) {
+    if (method == m) return true;
+  }
+  return false;
+}
+}  // namespace
+
 void ConnectionManager::async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler) {
   if (impl_->closed.load()) {
     return handler(make_error_code(Errc::pool_closed), storage::Value(std::string("the connection manager is shut down")));
+  }
+  if (changes_session(request.method)) {
+    return handler(make_error_code(Errc::session_state_on_shared_path),
+                   storage::Value("'" + request.method + "' changes session state: the shared path (manager.call/query) "
+                                  "is shared by every caller; run it on a lease (acquire()) or an AgentSession"));
   }
   auto call = std::make_shared<Impl::Call>();
   call->request = std::move(request);
@@ -371,8 +390,9 @@ HealthStatus ConnectionManager::health_status() const {
     e.waiters = st.waiters;
     e.shared_in_flight = ep->shared().in_flight();
     e.circuit_breaker_state = to_string(breaker);
-    e.healthy = !st.closed && breaker != BreakerState::Open && (st.size > 0 || !st.last_error);
-    e.last_error = st.last_error ? st.last_error.message() : "";
+    // The present: a recovered endpoint is healthy again once a call or a connect succeeds.
+    e.last_error = ep->last_failure();
+    e.healthy = !st.closed && breaker != BreakerState::Open && e.last_error.empty();
     all_closed = all_closed && breaker == BreakerState::Closed;
     h.healthy = h.healthy || e.healthy;
     h.pool_size += st.size;

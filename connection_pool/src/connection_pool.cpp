@@ -220,6 +220,7 @@ struct ConnectionPool::Impl {
   }
 
   void finish_create(std::error_code ec, const std::string& why, Conn conn) {
+    if (params.on_connect_result) params.on_connect_result(ec, why);
     Core::Effects fx;
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -237,6 +238,7 @@ struct ConnectionPool::Impl {
         retry_at = now + params.config.retry_policy.backoff(std::min<std::uint32_t>(connect_failures, 64), u);
       } else {
         connect_failures = 0;
+        last_error_text.clear();
         metrics->connections_created.fetch_add(1, std::memory_order_relaxed);
         // A connection that dies while idle leaves the pool at once, not when someone leases it.
         conn->on_closed([weak = self, c = std::weak_ptr<RpcConnection>(conn)](const std::string&) {

@@ -6,17 +6,6 @@
 
 namespace cortex::pool {
 
-bool is_endpoint_failure(std::error_code ec) noexcept {
-  if (!ec || ec.category() != make_error_code(Errc::ok).category()) return false;
-  switch (static_cast<Errc>(ec.value())) {
-    case Errc::connect_failed: case Errc::connect_timeout: case Errc::handshake_failed: case Errc::timeout:
-    case Errc::connection_lost: case Errc::not_connected: case Errc::protocol_error: case Errc::decode_error:
-      return true;
-    default:
-      return false;
-  }
-}
-
 Endpoint::Endpoint(const std::string& configured_url, const DatabaseConfig& config, std::shared_ptr<storage::IoRunner> io,
                    std::shared_ptr<metrics::PoolMetrics> metrics)
     : metrics_(std::move(metrics)), breaker_(config.circuit_breaker) {
@@ -43,6 +32,7 @@ Endpoint::Endpoint(const std::string& configured_url, const DatabaseConfig& conf
   p.validate_after_idle = config.validate_after_idle;
   p.leak_threshold = config.leak_threshold;
   p.keep_alive = io;
+  p.on_connect_result = [note = last_failure_](std::error_code ec, const std::string& why) { note->set(ec ? why : ""); };
   pool_ = ConnectionPool::create(io->context(), p, metrics_);
   SharedLaneParams sp;
   sp.url = url_;
@@ -51,6 +41,7 @@ Endpoint::Endpoint(const std::string& configured_url, const DatabaseConfig& conf
   sp.defaults = defaults;
   sp.reconnect = config.pool_config.retry_policy;
   sp.metrics = metrics_;
+  sp.on_connect_result = p.on_connect_result;
   shared_ = SharedLane::create(io->context(), sp);
 }
 
@@ -104,19 +95,32 @@ void Endpoint::unadmit() {
 
 void Endpoint::record(std::error_code ec, std::chrono::nanoseconds latency) {
   const bool failed = is_endpoint_failure(ec);
+  // A request that outran its caller's deadline says the caller was in a hurry, not that the
+  // endpoint is down: a dead socket shows as connection_lost (keepalive) and a dead server as a
+  // connect failure. The breaker ignores it; the health score counts it as slowness.
+  const bool late = ec == make_error_code(Errc::timeout);
   const auto now = Clock::now();
   std::string change;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (failed) {
       breaker_.on_failure(now);
+      last_failure_->set(ec.message());
+    } else if (late) {
+      breaker_.release_probe();
     } else {
       breaker_.on_success(now);
+      last_failure_->set({});
     }
-    score_.record(!failed, latency, now);
+    score_.record(!failed && !late, latency, now);
     change = settle_locked();
   }
   report(change, failed ? ec : std::error_code{});
+}
+
+std::string Endpoint::last_failure() {
+  std::lock_guard<std::mutex> lock(last_failure_->mu);
+  return last_failure_->text;
 }
 
 BreakerState Endpoint::breaker_state() {

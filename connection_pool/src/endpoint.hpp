@@ -18,9 +18,6 @@
 
 namespace cortex::pool {
 
-/// True for failures that say the endpoint (not the request) is unwell: they count against its
-/// breaker and health score. Server-side errors (bad SurrealQL, permissions) do not.
-bool is_endpoint_failure(std::error_code ec) noexcept;
 
 class Endpoint {
  public:
@@ -45,6 +42,8 @@ class Endpoint {
   /// An admitted call that never ran.
   void unadmit();
   BreakerState breaker_state();
+  /// Why the last call recorded failed, while no call has succeeded since ("" = none).
+  std::string last_failure();
 
  private:
   std::string url_;
@@ -61,6 +60,17 @@ class Endpoint {
   CircuitBreaker<> breaker_;
   HealthScore score_;
   std::uint64_t reported_transitions_ = 0;
+  /// The latest outcome of a call or a connect: set by failures, cleared by successes. Shared with
+  /// the pool's and lane's connect callbacks, which may outlive this object.
+  struct LastFailure {
+    std::mutex mu;
+    std::string text;
+    void set(std::string t) {
+      std::lock_guard<std::mutex> lock(mu);
+      text = std::move(t);
+    }
+  };
+  std::shared_ptr<LastFailure> last_failure_ = std::make_shared<LastFailure>();
   BreakerState reported_state_ = BreakerState::Closed;
 };
 

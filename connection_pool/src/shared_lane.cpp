@@ -92,6 +92,7 @@ struct SharedLane::Impl {
   }
 
   void opened(std::size_t i, std::error_code ec, const std::string& why, std::shared_ptr<RpcConnection> conn) {
+    if (params.on_connect_result) params.on_connect_result(ec, why);
     std::deque<Queued> ready;
     {
       std::lock_guard<std::mutex> lock(mu);

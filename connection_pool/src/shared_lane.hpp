@@ -28,6 +28,8 @@ struct SharedLaneParams {
   SessionDefaults defaults;
   RetryPolicy reconnect;  ///< backoff between failed connection attempts
   std::shared_ptr<metrics::PoolMetrics> metrics;
+  /// As ConnectionPoolParams::on_connect_result.
+  std::function<void(std::error_code, const std::string& why)> on_connect_result;
 };
 
 class SharedLane : public std::enable_shared_from_this<SharedLane> {

@@ -40,15 +40,39 @@ void AgentSession::Impl::open_log() {
   }
 }
 
+// The log keeps at most max_transaction_log_size entries: room is made by deleting the oldest
+// finished ones (committed or rolled back), a tenth of the limit at a time so that pruning is rare.
+void AgentSession::Impl::prune_log() {
+  const auto limit = limits.max_transaction_log_size;
+  const auto batch = static_cast<std::int64_t>(std::max<std::size_t>(1, limit / 10));
+  const auto removed = storage::QueryResult::parse(
+                           call(storage::rpc::query(
+                               // The ids first: a subquery in DELETE's WHERE would run again per row,
+                               // seeing the deletions so far, and take more than a batch.
+                               "LET $cortex_prune = (SELECT id, seq FROM _cortex_txlog WHERE agent = $agent "
+                               "AND status != 'pending' ORDER BY seq LIMIT $batch).id; DELETE $cortex_prune RETURN BEFORE",
+                               {{"agent", Value(agent)}, {"batch", Value(batch)}})))
+                           .at(1);
+  const std::size_t n = removed.is<storage::Array>() ? removed.get<storage::Array>().size() : 0;
+  std::lock_guard<std::mutex> lock(mu);
+  log_size -= std::min<std::uint64_t>(n, log_size);
+}
+
 std::string AgentSession::record_transaction(TransactionOperation op) {
   std::uint64_t seq;
+  bool full;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    full = impl_->limits.max_transaction_log_size && impl_->log_size >= impl_->limits.max_transaction_log_size;
+  }
+  if (full) impl_->prune_log();
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     if (impl_->limits.max_transaction_log_size && impl_->log_size >= impl_->limits.max_transaction_log_size) {
       ++impl_->limit_refusals;
       throw Error(make_error_code(Errc::limit_exceeded),
                   "agent '" + impl_->agent + "' has max_transaction_log_size (" +
-                      std::to_string(impl_->limits.max_transaction_log_size) + ") log entries");
+                      std::to_string(impl_->limits.max_transaction_log_size) + ") log entries, all still pending");
     }
     seq = ++impl_->log_sequence;
     ++impl_->log_size;

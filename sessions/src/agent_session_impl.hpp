@@ -71,6 +71,7 @@ struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
   std::shared_ptr<Bound> bind_blocking();
 
   void open_log();
+  void prune_log();
   void reissue_lives();
   void issue_live(const std::string& key);
 };

@@ -26,6 +26,9 @@ class ClientCategory : public std::error_category {
       case Errc::server_start_failed: return "local server failed to start";
       case Errc::statement_failed: return "statement failed";
       case Errc::limit_exceeded: return "resource limit exceeded";
+      case Errc::session_state_on_shared_path:
+        return "this call changes session state, which the shared path shares with every caller: use a lease "
+               "(acquire()) or an AgentSession";
     }
     return "unknown client error";
   }

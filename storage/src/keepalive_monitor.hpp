@@ -44,6 +44,16 @@ class KeepaliveMonitor {
     return Action::send_ping;
   }
 
+  /// A request outran its deadline. That alone says the caller was in a hurry, not that the peer
+  /// is gone; but it is reason to check now rather than at the next interval: send_ping unless a
+  /// ping is already out.
+  Action on_request_timeout(Clock::time_point now, std::size_t send_buffered) {
+    if (ping_sent_) return Action::none;
+    ping_sent_ = now;
+    buffered_at_ping_ = send_buffered;
+    return Action::send_ping;
+  }
+
   /// The ping was answered, or failed with anything but a timeout (the socket is then judged by
   /// the next tick like any other): either way no ping is outstanding any more.
   void on_ping_done() { ping_sent_.reset(); }

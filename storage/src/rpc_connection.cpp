@@ -200,6 +200,21 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       arm_deadline_locked();
     }
     for (auto& e : expired) e.handler(make_error_code(Errc::timeout), Value("no reply before the deadline"));
+    if (!expired.empty()) probe_liveness();
+  }
+
+  // A timeout does not prove the peer gone (nor does it count against its breaker); a ping now
+  // finds out within keepalive_timeout whether it is, instead of at the next interval.
+  void probe_liveness() {
+    if (opts.keepalive_interval.count() <= 0) return;
+    const auto unacked = transport->progress().unacked_bytes;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (state != State::open) return;
+      if (keepalive.on_request_timeout(Clock::now(), unacked) != detail::KeepaliveMonitor::Action::send_ping) return;
+    }
+    send_keepalive_ping();
+    arm_keepalive();
   }
 
   // -- incoming frames -------------------------------------------------------------------------
@@ -380,18 +395,20 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
                       " ms: peer is gone",
                   Errc::connection_lost);
     }
-    if (action == Action::send_ping) {
-      // The monitor, not this request's deadline, judges the socket: the deadline only bounds the
-      // request's own life, past the point where the monitor will have decided.
-      const auto deadline = opts.keepalive_timeout * 2 + opts.keepalive_interval;
-      send(rpc::ping(), {deadline, std::nullopt, std::nullopt}, [weak = weak_from_this()](std::error_code ec, Value) {
-        auto self = weak.lock();
-        if (!self || ec == make_error_code(Errc::timeout)) return;
-        std::lock_guard<std::mutex> lock(self->mu);
-        self->keepalive.on_ping_done();
-      });
-    }
+    if (action == Action::send_ping) send_keepalive_ping();
     arm_keepalive();
+  }
+
+  void send_keepalive_ping() {
+    // The monitor, not this request's deadline, judges the socket: the deadline only bounds the
+    // request's own life, past the point where the monitor will have decided.
+    const auto deadline = opts.keepalive_timeout * 2 + opts.keepalive_interval;
+    send(rpc::ping(), {deadline, std::nullopt, std::nullopt}, [weak = weak_from_this()](std::error_code ec, Value) {
+      auto self = weak.lock();
+      if (!self || ec == make_error_code(Errc::timeout)) return;
+      std::lock_guard<std::mutex> lock(self->mu);
+      self->keepalive.on_ping_done();
+    });
   }
 
   /// Closes for good: every pending request fails with `e` (Errc::connection_lost by default).

@@ -9,6 +9,7 @@
 #include "cortex/storage/local_server.hpp"
 #include "cortex/storage/value_json.hpp"
 #include "engine.hpp"
+#include "error_of.hpp"
 #include "latch.hpp"
 
 using namespace cortex::pool;
@@ -188,4 +189,66 @@ TEST(Manager, BadConfigurationIsRejectedAtConstruction) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("shared_connections"), std::string::npos) << e.what();
   }
+}
+
+// Local mode's only breaker must not open because callers were in a hurry on a healthy server.
+TEST(Manager, CallerDeadlinesOnAHealthyServerDoNotOpenTheBreaker) {
+  auto c = local_config(cortex::test::engine_url());
+  c.circuit_breaker.failure_threshold = 3;
+  ConnectionManager m(c);
+  RequestOptions hurried;
+  hurried.timeout = std::chrono::milliseconds(50);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(cortex::test::error_of([&] { m.query("SLEEP 500ms", {}, hurried); }), make_error_code(Errc::timeout));
+  }
+  const auto h = m.health_status();
+  EXPECT_EQ(h.circuit_breaker_state, "Closed");
+  EXPECT_TRUE(h.healthy);
+  EXPECT_EQ(m.query("RETURN 7").at(0), Value(std::int64_t{7}));
+  auto lease = m.acquire();
+  EXPECT_TRUE(lease->call(rpc::ping()).is_none());
+}
+
+// health_status reports the present: once the endpoint answers again, it is healthy, no old error.
+TEST(Manager, HealthIsHealthyAgainAfterARecoveredOutage) {
+  LocalServer server(cortex::test::private_engine_options());
+  auto c = local_config(server.url());
+  c.pool_config.min_connections = 0;
+  c.circuit_breaker.open_timeout = std::chrono::milliseconds(50);
+  ConnectionManager m(c);
+  EXPECT_EQ(m.query("RETURN 1").at(0), Value(std::int64_t{1}));
+  server.kill();
+  EXPECT_TRUE(cortex::pool::is_endpoint_failure(cortex::test::error_of([&] { m.query("RETURN 1"); })));
+  EXPECT_FALSE(m.health_status().endpoints[0].healthy);
+  EXPECT_FALSE(m.health_status().endpoints[0].last_error.empty());
+  server.restart();
+  bool answered = false;
+  for (int i = 0; i < 1000 && !answered; ++i) answered = !cortex::test::error_of([&] { m.query("RETURN 1"); });
+  ASSERT_TRUE(answered);
+  const auto h = m.health_status();
+  EXPECT_TRUE(h.healthy);
+  EXPECT_TRUE(h.endpoints[0].healthy);
+  EXPECT_EQ(h.endpoints[0].last_error, "");
+}
+
+// The shared path's sessions belong to every caller: methods that change one are refused, typed,
+// before anything is sent; a lease takes them.
+TEST(Manager, SessionChangingMethodsAreRefusedOnTheSharedPath) {
+  ConnectionManager m(local_config(cortex::test::engine_url()));
+  const auto refused = make_error_code(Errc::session_state_on_shared_path);
+  for (auto req : {rpc::use("elsewhere", "db"), rpc::let("x", Value(1)), rpc::unset("x"),
+                   rpc::signin(cortex::test::root_credentials()), rpc::authenticate("t"), rpc::invalidate(), rpc::reset(),
+                   rpc::begin()}) {
+    try {
+      m.call(req);
+      ADD_FAILURE() << req.method << " was sent on the shared path";
+    } catch (const cortex::Error& e) {
+      EXPECT_EQ(e.code(), refused) << req.method;
+      EXPECT_NE(std::string(e.what()).find("AgentSession"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(m.query("RETURN session::ns()").at(0), Value(m.config().namespace_));  // nobody moved it
+  auto lease = m.acquire();
+  lease->call(rpc::use("elsewhere", "db"));
+  EXPECT_EQ(lease->query("RETURN session::ns()").at(0), Value("elsewhere"));
 }

@@ -147,13 +147,14 @@ TEST(Sessions, ACancelledTransactionLeavesNothing) {
 TEST(Sessions, LimitsAreEnforcedWithTypedErrors) {
   ConnectionManager m(config_for(cortex::test::engine_url()));
   AgentSessionOptions o;
-  o.limits.max_operations = 5;  // create() uses 2
+  o.limits.max_operations = 6;  // create() uses 2
   o.limits.max_transaction_log_size = 1;
   auto s = AgentSession::create("limited", m, cortex::test::unique_name("lim"), o);
   s->record_transaction({TransactionOperation::Read{"/a"}});  // op 3
+  // Full, and its only entry is pending: nothing to prune (op 4), so refused.
   EXPECT_EQ(error_of([&] { s->record_transaction({TransactionOperation::Read{"/b"}}); }), make_error_code(Errc::limit_exceeded));
-  s->query("RETURN 1");  // op 4
-  s->query("RETURN 2");  // op 5
+  s->query("RETURN 1");  // op 5
+  s->query("RETURN 2");  // op 6
   EXPECT_EQ(error_of([&] { s->query("RETURN 3"); }), make_error_code(Errc::limit_exceeded));
   EXPECT_EQ(s->metrics().limit_refusals, 2u);
 
@@ -167,6 +168,26 @@ TEST(Sessions, LimitsAreEnforcedWithTypedErrors) {
   EXPECT_EQ(got[0].tag, 2);  // refused at once, while the first is still running
   EXPECT_EQ(got[0].ec, make_error_code(Errc::limit_exceeded));
   EXPECT_FALSE(got[1].ec);
+}
+
+// The limit bounds what is kept, not what was ever written: finished entries make room.
+TEST(Sessions, TheTransactionLogKeepsItsNewestEntriesWithinTheLimit) {
+  ConnectionManager m(config_for(cortex::test::engine_url()));
+  AgentSessionOptions o;
+  o.limits.max_transaction_log_size = 3;
+  auto s = AgentSession::create("pruned", m, cortex::test::unique_name("prune"), o);
+  for (int i = 0; i < 10; ++i) {
+    const auto id = s->record_transaction({TransactionOperation::Read{"/" + std::to_string(i)}});
+    s->commit_transaction(id);
+  }
+  const auto kept = s->transaction_history();
+  ASSERT_EQ(kept.size(), 3u);
+  EXPECT_EQ(std::get<TransactionOperation::Read>(kept.back().operation.op).path, "/9");  // the newest stay
+  EXPECT_EQ(std::get<TransactionOperation::Read>(kept.front().operation.op).path, "/7");
+  // A new session on the same log (a restart) keeps going too.
+  auto again = AgentSession::create("pruned", m, s->ns(), o);
+  again->commit_transaction(again->record_transaction({TransactionOperation::Read{"/10"}}));
+  EXPECT_EQ(again->transaction_history().size(), 3u);
 }
 
 TEST(Sessions, TheTransactionLogSurvivesARestart) {

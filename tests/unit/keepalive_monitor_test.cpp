@@ -57,3 +57,11 @@ TEST(KeepaliveMonitor, OldTrafficDoesNotExcuseAMissedPing) {
   EXPECT_EQ(m.on_tick(t0 + milliseconds(2000), t0 + milliseconds(900), 0), Action::send_ping);
   EXPECT_EQ(m.on_tick(t0 + milliseconds(2500), t0 + milliseconds(900), 0), Action::declare_dead);
 }
+
+TEST(KeepaliveMonitor, ARequestTimeoutProbesAtOnceButNeverTwice) {
+  KeepaliveMonitor m(milliseconds(10000), milliseconds(500));
+  EXPECT_EQ(m.on_request_timeout(t0 + milliseconds(100), 0), Action::send_ping);
+  EXPECT_EQ(m.on_request_timeout(t0 + milliseconds(200), 0), Action::none);  // one ping out is enough
+  EXPECT_EQ(m.next_tick(t0 + milliseconds(200)), t0 + milliseconds(600));
+  EXPECT_EQ(m.on_tick(t0 + milliseconds(600), std::nullopt, 0), Action::declare_dead);
+}

@@ -7,6 +7,7 @@
 //              failure opens it again for another `open_timeout`.
 // Not thread-safe: its owner serialises calls (the manager keeps one per endpoint under a mutex).
 #include <chrono>
+#include <system_error>
 #include <cstdint>
 #include <deque>
 
@@ -109,5 +110,11 @@ class CircuitBreaker {
   std::uint32_t probes_ = 0;
   std::uint64_t transitions_ = 0;
 };
+
+/// True for failures that say the endpoint (not the request) is unwell: connect and handshake
+/// failures, lost connections (keepalive deaths included), undecodable replies, the server's own
+/// Connection errors. They count against its breaker and health score. Server-side errors (bad
+/// SurrealQL, permissions) and request timeouts do not.
+bool is_endpoint_failure(std::error_code ec) noexcept;
 
 }  // namespace cortex::pool

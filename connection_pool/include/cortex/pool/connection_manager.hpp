@@ -75,7 +75,10 @@ class ConnectionManager {
                      const char* file = __builtin_FILE(), int line = __builtin_LINE());
 
   /// Shared path: runs a stateless request on the least-loaded shared connection, in the
-  /// configured namespace and database. Throws cortex::Error.
+  /// configured namespace and database. Throws cortex::Error. Methods that change session state
+  /// (use, let, set, unset, signin, signup, authenticate, invalidate, reset, attach, detach, begin,
+  /// commit, cancel) fail with Errc::session_state_on_shared_path before anything is sent: every
+  /// caller shares these sessions. Do not put USE or LET statements in a shared `query` either.
   storage::Value call(storage::Request request, storage::RequestOptions options = {});
   storage::QueryResult query(std::string sql, storage::Object vars = {}, storage::RequestOptions options = {});
   void async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler);

@@ -49,6 +49,9 @@ struct ConnectionPoolParams {
   /// A lease held longer than this is reported once (log warning with where it was acquired) and
   /// counted in metrics.leaks_detected. 0 = off. Default 60 s.
   std::chrono::milliseconds leak_threshold{60000};
+  /// Runs after every connection attempt (set up included) with its outcome, on the io thread;
+  /// e.g. to report an endpoint's present health. Must not block or call the pool.
+  std::function<void(std::error_code, const std::string& why)> on_connect_result;
   /// Runs on every new connection before first use (on the io thread: use async calls only).
   std::function<void(storage::RpcConnection&)> on_connection_create;
   /// SurrealQL run on every new connection before first use (e.g. DEFINE TABLE … IF NOT EXISTS).

@@ -117,6 +117,7 @@ class PoolCore {
       }
       return nullptr;
     }
+    last_error_ = {};  // reachable again: health reports the present, not the last outage
     auto s = std::make_shared<Slot>();
     s->conn = std::move(conn);
     s->created = s->last_used = now;
@@ -197,6 +198,7 @@ class PoolCore {
   std::size_t waiters() const noexcept { return waiters_.size(); }
   std::size_t pending() const noexcept { return pending_; }  ///< connection attempts in flight
   bool closed() const noexcept { return closed_; }
+  /// The last connect failure, cleared by the next successful connect.
   std::error_code last_error() const noexcept { return last_error_; }
   /// Idle slots, most recently used last (for health checks by the driver).
   const std::vector<SlotPtr>& idle_slots() const noexcept { return idle_; }

@@ -11,7 +11,9 @@ struct ResourceLimits {
   std::size_t max_concurrent_operations = 64;
   /// Operations over the session's life. Default 0 (no limit).
   std::uint64_t max_operations = 0;
-  /// Entries kept in the transaction log (record_transaction beyond: refused). Default 10,000.
+  /// Entries kept in the agent's transaction log. When it is full, record_transaction deletes the
+  /// oldest finished entries (committed or rolled back) to make room; it is refused
+  /// (limit_exceeded) only when every kept entry is still pending. Default 10,000.
   std::size_t max_transaction_log_size = 10000;
 };
 

@@ -29,6 +29,7 @@ enum class Errc {
   server_start_failed,    ///< the local engine could not be started
   statement_failed,       ///< a statement of a query returned status ERR
   limit_exceeded,         ///< an agent session's ResourceLimits refused the operation
+  session_state_on_shared_path,  ///< use/let/signin/… on the shared path: take a lease or an AgentSession
 };
 
 /// SurrealDB's error kinds (3.x `kind`; 2.x mapped from the numeric code).
