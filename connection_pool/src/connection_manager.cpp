@@ -3,6 +3,7 @@
 #include "cortex/pool/connection_manager.hpp"
 
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 #include <algorithm>
 #include <future>
 #include <mutex>
@@ -283,8 +284,7 @@ storage::Value ConnectionManager::call(storage::Request request, storage::Reques
   async_call(std::move(request), std::move(options),
              [&done](std::error_code ec, storage::Value v) { done.set_value({ec, std::move(v)}); });
   Outcome o = fut.get();
-  if (o.ec) storage::throw_error(o.ec, o.value);
-  return std::move(o.value);
+  return storage::finish_blocking_call(o.ec, std::move(o.value));
 }
 
 storage::QueryResult ConnectionManager::query(std::string sql, storage::Object vars, storage::RequestOptions options) {
@@ -340,11 +340,56 @@ std::shared_ptr<storage::RpcConnection> ConnectionManager::shared_connection() {
   return conn;
 }
 
-bool ConnectionManager::should_retry(std::error_code ec, const RetryOptions& o) const noexcept {
-  if (is_safe_to_retry(ec)) return true;  // surely never reached the server
-  if (!o.idempotent) return false;
-  return ec == make_error_code(Errc::timeout) || ec == make_error_code(Errc::connection_lost) ||
-         ec == make_error_code(Errc::not_connected);
+namespace {
+bool retry_allowed(std::error_code ec, const RetryOptions& o, bool attempt_may_have_run) noexcept {
+  if (o.idempotent) {
+    return is_safe_to_retry(ec) || ec == make_error_code(Errc::timeout) || ec == make_error_code(Errc::connection_lost);
+  }
+  // Not idempotent: only when nothing of the attempt can have run, neither the failed call nor an
+  // earlier one of the same attempt (a write, then a connect failure, must not write twice).
+  return is_safe_to_retry(ec) && !attempt_may_have_run;
+}
+
+struct AsyncRetry {
+  std::function<void(storage::Handler)> op;
+  storage::Handler handler;
+  RetryOptions options;
+  std::uint32_t attempt = 1;
+};
+}  // namespace
+
+bool ConnectionManager::should_retry(std::error_code ec, const RetryOptions& o, bool attempt_may_have_run) const noexcept {
+  return retry_allowed(ec, o, attempt_may_have_run);
+}
+
+void ConnectionManager::async_execute_with_retry(std::function<void(storage::Handler)> op, storage::Handler handler,
+                                                 RetryOptions options) {
+  auto run = std::make_shared<AsyncRetry>(AsyncRetry{std::move(op), std::move(handler), options});
+  // One attempt; its failure alone says whether it may have run. The backoff is a timer on the
+  // manager's io_context: no thread sleeps.
+  struct Step {
+    static void go(std::weak_ptr<Impl> weak, std::shared_ptr<AsyncRetry> run) {
+      run->op([weak, run](std::error_code ec, storage::Value v) {
+        auto impl = weak.lock();
+        if (!impl) return run->handler(ec, std::move(v));
+        if (!ec) {
+          impl->metrics->successes.fetch_add(1);
+          return run->handler({}, std::move(v));
+        }
+        impl->metrics->errors.fetch_add(1);
+        const auto& policy = impl->config.pool_config.retry_policy;
+        if (!retry_allowed(ec, run->options, !surely_not_sent(ec)) || run->attempt >= policy.max_attempts) {
+          return run->handler(ec, std::move(v));
+        }
+        impl->metrics->retries.fetch_add(1);
+        thread_local std::mt19937_64 rng{std::random_device{}()};
+        const auto wait = policy.backoff(run->attempt++, std::uniform_real_distribution<double>(0.0, 1.0)(rng));
+        auto timer = std::make_shared<asio::steady_timer>(impl->io->context(), wait);
+        timer->async_wait([weak, run, timer](const std::error_code&) { go(weak, run); });
+      });
+    }
+  };
+  Step::go(impl_, std::move(run));
 }
 
 std::uint32_t ConnectionManager::max_attempts() const noexcept { return impl_->config.pool_config.retry_policy.max_attempts; }

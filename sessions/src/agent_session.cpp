@@ -174,8 +174,7 @@ Value AgentSession::Impl::call(storage::Request request, storage::RequestOptions
   auto fut = done.get_future();
   submit(std::move(request), std::move(options), [&done](std::error_code ec, Value v) { done.set_value({ec, std::move(v)}); });
   auto [ec, v] = fut.get();
-  if (ec) storage::throw_error(ec, v);
-  return std::move(v);
+  return storage::finish_blocking_call(ec, std::move(v));
 }
 
 // -- AgentSession -----------------------------------------------------------------------------

@@ -102,6 +102,18 @@ bool is_safe_to_retry(std::error_code ec) noexcept {
   }
 }
 
+bool surely_not_sent(std::error_code ec) noexcept {
+  if (!ec || ec.category() != client_category()) return false;
+  if (is_safe_to_retry(ec)) return true;
+  switch (static_cast<Errc>(ec.value())) {
+    case Errc::invalid_url: case Errc::invalid_argument: case Errc::unsupported_by_server: case Errc::pool_closed:
+    case Errc::server_start_failed: case Errc::limit_exceeded: case Errc::session_state_on_shared_path:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool is_retryable_conflict(const std::string& server_message) noexcept {
   return server_message.find("can be retried") != std::string::npos;
 }

@@ -455,10 +455,9 @@ struct Outcome {
   Value value;
 };
 
-Value value_or_throw(Outcome o) {
-  if (o.ec) throw_error(o.ec, o.value);
-  return std::move(o.value);
-}
+Value value_or_throw(Outcome o) { return finish_blocking_call(o.ec, std::move(o.value)); }
+
+thread_local std::uint64_t calls_possibly_run = 0;
 
 std::future<Outcome> outcome_future(RpcConnection::Impl& impl, Request request, RequestOptions options,
                                     NotificationHandler on_notify = {}) {
@@ -590,6 +589,14 @@ std::size_t RpcConnection::in_flight() const noexcept {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->pending.size();
 }
+
+Value finish_blocking_call(std::error_code ec, Value value) {
+  if (!surely_not_sent(ec)) ++calls_possibly_run;
+  if (ec) throw_error(ec, value);
+  return value;
+}
+
+std::uint64_t calls_possibly_run_on_this_thread() noexcept { return calls_possibly_run; }
 
 void throw_error(std::error_code ec, const Value& diagnostics) {
   if (diagnostics.is<Object>()) {

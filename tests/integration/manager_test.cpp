@@ -252,3 +252,57 @@ TEST(Manager, SessionChangingMethodsAreRefusedOnTheSharedPath) {
   lease->call(rpc::use("elsewhere", "db"));
   EXPECT_EQ(lease->query("RETURN session::ns()").at(0), Value("elsewhere"));
 }
+
+// execute_with_retry judges the whole attempt: once a call of it may have run (here a write that
+// succeeded), a later "never sent" failure does not make the attempt safe to run again.
+TEST(Manager, ExecuteWithRetryNeverReplaysAWrite) {
+  ConnectionManager m(local_config(cortex::test::engine_url()));
+  const auto table = cortex::test::unique_name("once");
+  int runs = 0;
+  EXPECT_EQ(cortex::test::error_of([&] {
+              m.execute_with_retry([&] {
+                ++runs;
+                m.query("CREATE type::table($t) SET n = 1", {{"t", Value(table)}}).throw_if_error();
+                throw cortex::Error(make_error_code(Errc::connect_failed), "the next step could not connect");
+              });
+            }),
+            make_error_code(Errc::connect_failed));
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(m.query("SELECT VALUE n FROM type::table($t)", {{"t", Value(table)}}).at(0).get<Array>().size(), 1u);
+  // A refusal before anything ran is still retried.
+  runs = 0;
+  EXPECT_EQ(m.execute_with_retry([&] {
+              if (++runs == 1) throw cortex::Error(make_error_code(Errc::circuit_open), "open");
+              return m.query("RETURN 5").at(0);
+            }),
+            Value(std::int64_t{5}));
+  EXPECT_EQ(runs, 2);
+}
+
+TEST(Manager, AsyncExecuteWithRetryBacksOffOnATimerAndStopsAtWhatMayHaveRun) {
+  auto c = local_config(cortex::test::engine_url());
+  c.pool_config.retry_policy.max_attempts = 4;
+  ConnectionManager m(c);
+  std::atomic<int> runs{0};
+  cortex::test::Completions done;
+  m.async_execute_with_retry(
+      [&](Handler h) {
+        if (++runs < 3) return h(make_error_code(Errc::connect_failed), Value("refused"));
+        m.async_call(rpc::query("RETURN 9"), {}, std::move(h));
+      },
+      done.handler(1));
+  const auto ok = done.wait_for(1)[0];
+  ASSERT_FALSE(ok.ec) << ok.ec.message();
+  EXPECT_EQ(QueryResult::parse(ok.value).at(0), Value(std::int64_t{9}));
+  EXPECT_EQ(runs.load(), 3);
+  runs = 0;
+  cortex::test::Completions failed;
+  m.async_execute_with_retry(
+      [&](Handler h) {
+        ++runs;
+        h(make_error_code(Errc::timeout), Value("slow"));
+      },
+      failed.handler(2));
+  EXPECT_EQ(failed.wait_for(1)[0].ec, make_error_code(Errc::timeout));
+  EXPECT_EQ(runs.load(), 1);  // may have run: not replayed
+}

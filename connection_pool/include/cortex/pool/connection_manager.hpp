@@ -22,6 +22,7 @@
 #include "cortex/pool/connection_pool.hpp"
 #include "cortex/pool/database_config.hpp"
 #include "cortex/storage/error.hpp"
+#include "cortex/storage/rpc_connection.hpp"
 
 namespace cortex::pool {
 
@@ -90,11 +91,24 @@ class ConnectionManager {
   void async_shared_connection(
       std::function<void(std::error_code, const std::string& why, std::shared_ptr<storage::RpcConnection>)> handler);
 
-  /// Runs fn() until it succeeds, retrying transient failures with the RetryPolicy's backoff.
-  /// Without RetryOptions::idempotent, a failure that may have reached the server (timeout,
-  /// connection lost mid-request) is rethrown, never replayed. Every retry is counted.
+  /// Runs fn() until it succeeds, retrying transient failures with the RetryPolicy's backoff
+  /// (up to max_attempts). Without RetryOptions::idempotent, fn() is run again only when no
+  /// request of the failed attempt may have reached a server: the failure is one that proves its
+  /// request unsent (connect failed, circuit open…) and no earlier blocking call of the same
+  /// attempt, on this thread, may have run (storage::calls_possibly_run_on_this_thread) — so a
+  /// write followed by a failed connect is rethrown, never written twice. With idempotent, timeouts
+  /// and lost connections are retried too. Every retry is counted. fn's calls must be blocking
+  /// calls on the calling thread for the ledger to see them.
   template <class F>
   auto execute_with_retry(F&& fn, RetryOptions options = {}) -> decltype(fn());
+  /// Async form: `op(done)` starts one attempt and calls `done(ec, value)` exactly once. A failed
+  /// attempt is judged by its own error: retried (after the RetryPolicy's backoff, on a timer of
+  /// the manager's io_context — no thread sleeps) only when that error proves nothing was sent,
+  /// or with `idempotent` also after timeouts and lost connections. So an attempt of several
+  /// steps must report a "never sent" code (connect_failed…) only when none of its steps ran.
+  /// `handler` runs once with the last outcome, on the manager's io thread.
+  void async_execute_with_retry(std::function<void(storage::Handler)> op, storage::Handler handler,
+                                RetryOptions options = {});
 
   /// Blocks until no lease is out (or being restored), no connection is being opened and nobody
   /// waits, or `timeout` passes.
@@ -123,7 +137,7 @@ class ConnectionManager {
   void shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
 
  private:
-  bool should_retry(std::error_code ec, const RetryOptions& o) const noexcept;
+  bool should_retry(std::error_code ec, const RetryOptions& o, bool attempt_may_have_run) const noexcept;
   std::uint32_t max_attempts() const noexcept;
   std::chrono::milliseconds backoff(std::uint32_t retry) const;
   struct Impl;
@@ -133,6 +147,7 @@ class ConnectionManager {
 template <class F>
 auto ConnectionManager::execute_with_retry(F&& fn, RetryOptions options) -> decltype(fn()) {
   for (std::uint32_t attempt = 1;; ++attempt) {
+    const auto calls_before = storage::calls_possibly_run_on_this_thread();
     try {
       if constexpr (std::is_void_v<decltype(fn())>) {
         fn();
@@ -145,7 +160,8 @@ auto ConnectionManager::execute_with_retry(F&& fn, RetryOptions options) -> decl
       }
     } catch (const Error& e) {
       metrics().errors.fetch_add(1, std::memory_order_relaxed);
-      if (!should_retry(e.code(), options) || attempt >= max_attempts()) throw;
+      const bool ran = storage::calls_possibly_run_on_this_thread() != calls_before;
+      if (!should_retry(e.code(), options, ran) || attempt >= max_attempts()) throw;
       metrics().retries.fetch_add(1, std::memory_order_relaxed);
       std::this_thread::sleep_for(backoff(attempt));  // the retry's own backoff, not a synchronisation
     }

@@ -56,6 +56,10 @@ ServerErrc server_errc_from(const std::string& kind, long long code) noexcept;
 
 /// True for failures where the request surely never reached the server, so a retry cannot run it twice.
 bool is_safe_to_retry(std::error_code ec) noexcept;
+/// True when the failed request surely never reached a server: refused before sending (bad
+/// arguments, limits, a closed pool or breaker, a shared-path refusal) or a connection that never
+/// carried it. False for success, server errors, timeouts and lost connections (it may have run).
+bool surely_not_sent(std::error_code ec) noexcept;
 
 /// True when SurrealDB refused a request because of a write conflict with a concurrent transaction
 /// and says it can be retried (e.g. two sessions `use` the same new namespace at once). Such a

@@ -133,4 +133,13 @@ class RpcConnection {
 /// Throws the cortex::Error that a failed Handler's (ec, value) describe.
 [[noreturn]] void throw_error(std::error_code ec, const Value& diagnostics);
 
+/// The end of every blocking call in this library: returns `value`, or throws what (ec, value)
+/// describe. On the way it counts, for the calling thread, a call whose request may have reached
+/// a server (it succeeded, or failed in a way that does not prove it unsent: see
+/// cortex::surely_not_sent). ConnectionManager::execute_with_retry reads that count to never
+/// replay an attempt that may have written something.
+Value finish_blocking_call(std::error_code ec, Value value);
+/// This thread's count of blocking calls that may have reached a server (see above).
+std::uint64_t calls_possibly_run_on_this_thread() noexcept;
+
 }  // namespace cortex::storage
