@@ -33,7 +33,7 @@ struct ConnectionPool::Impl {
         params(std::move(p)),
         metrics(m ? std::move(m) : std::make_shared<metrics::PoolMetrics>()),
         core(CoreLimits{params.config.min_connections, params.config.max_connections, params.config.idle_timeout,
-                        params.max_uses}),
+                        params.config.max_uses, params.config.max_waiters}),
         bag(params.config.max_connections),
         timer(io_),
         rng(std::random_device{}()),
@@ -193,6 +193,21 @@ struct ConnectionPool::Impl {
     });
   }
 
+  // PoolConfig::wait_for_min_connections: block the creator until min_connections are open, or
+  // fail with why they are not once connection_timeout passes (failed attempts retry meanwhile).
+  void wait_for_min() {
+    storage::refuse_on_io_thread(io, "creating a pool that waits for its connections");
+    const auto deadline = Clock::now() + params.config.connection_timeout;
+    std::unique_lock<std::mutex> lock(mu);
+    if (changed.wait_until(lock, deadline, [&] { return core.size() >= params.config.min_connections; })) return;
+    const auto ec = core.last_error() ? core.last_error() : make_error_code(Errc::pool_timeout);
+    const std::string why = std::to_string(core.size()) + " of min_connections " + std::to_string(params.config.min_connections) +
+                            " open to " + params.url + " within connection_timeout" +
+                            (last_error_text.empty() ? "" : ": " + last_error_text);
+    lock.unlock();
+    throw Error(ec, why);
+  }
+
   // Lock-free: the holder writes its own slot's lease fields; the leak scan reads them.
   static void mark_leased(Core::Slot& s, Clock::time_point at, const char* file, int line) {
     s.leak_reported.store(false, std::memory_order_relaxed);
@@ -206,7 +221,7 @@ struct ConnectionPool::Impl {
     slot->leased.store(false, std::memory_order_relaxed);
     const auto now = coarse_now();
     // Fast lane: nobody waits and the connection stays — park it without the lock.
-    if (reusable && now < slot->retire_at && (params.max_uses == 0 || slot->uses < params.max_uses)) {
+    if (reusable && now < slot->retire_at && (params.config.max_uses == 0 || slot->uses < params.config.max_uses)) {
       slot->last_used = now;
       if (bag.try_park(slot)) return;
     }
@@ -391,6 +406,7 @@ std::shared_ptr<ConnectionPool> ConnectionPool::create(asio::io_context& io, Con
       pool->impl_->core.fill(fx);
     }
     pool->impl_->apply(fx);
+    if (pool->impl_->params.config.wait_for_min_connections) pool->impl_->wait_for_min();
   }
   return pool;
 }

@@ -37,6 +37,8 @@ void PoolConfig::validate() const {
   require(connection_timeout.count() > 0, "PoolConfig::connection_timeout", "must be positive");
   require(idle_timeout.count() >= 0, "PoolConfig::idle_timeout", "must not be negative (0 disables)");
   require(max_lifetime.count() >= 0, "PoolConfig::max_lifetime", "must not be negative (0 disables)");
+  require(!wait_for_min_connections || warm_connections, "PoolConfig::wait_for_min_connections",
+          "needs warm_connections (nothing would open the connections it waits for)");
   retry_policy.validate();
 }
 

@@ -22,6 +22,7 @@ class ClientCategory : public std::error_category {
       case Errc::unsupported_by_server: return "not supported by this server version";
       case Errc::pool_timeout: return "timed out waiting for a pooled connection";
       case Errc::pool_closed: return "pool closed";
+      case Errc::pool_exhausted: return "too many callers already wait for a connection";
       case Errc::circuit_open: return "circuit breaker open";
       case Errc::server_start_failed: return "local server failed to start";
       case Errc::statement_failed: return "statement failed";
@@ -107,6 +108,7 @@ bool surely_not_sent(std::error_code ec) noexcept {
   if (is_safe_to_retry(ec)) return true;
   switch (static_cast<Errc>(ec.value())) {
     case Errc::invalid_url: case Errc::invalid_argument: case Errc::unsupported_by_server: case Errc::pool_closed:
+    case Errc::pool_exhausted:
     case Errc::server_start_failed: case Errc::limit_exceeded: case Errc::session_state_on_shared_path:
       return true;
     default:

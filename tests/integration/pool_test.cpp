@@ -305,3 +305,39 @@ TEST(Pool, LongIdleConnectionIsValidatedBeforeHandOut) {
   EXPECT_GE(pool->metrics().snapshot().health_checks_failed, 1u);
   server.resume();
 }
+
+// Load shedding: beyond max_waiters a caller is refused at once instead of joining the queue.
+TEST(Pool, BeyondMaxWaitersAcquireIsRefusedAtOnce) {
+  auto p = params_for(cortex::test::engine_url(), 0, 1);
+  p.config.max_waiters = 2;
+  p.config.connection_timeout = std::chrono::minutes(5);  // the waiters below never time out by themselves
+  auto pool = ConnectionPool::create(cortex::test::io(), p);
+  auto held = pool->acquire();
+  cortex::test::Completions waiting, refused;
+  pool->async_acquire([h = waiting.handler(1)](std::error_code ec, PooledConnection) mutable { h(ec, Value()); });
+  pool->async_acquire([h = waiting.handler(2)](std::error_code ec, PooledConnection) mutable { h(ec, Value()); });
+  pool->async_acquire([h = refused.handler(3)](std::error_code ec, PooledConnection) mutable { h(ec, Value()); });
+  EXPECT_EQ(refused.wait_for(1)[0].ec, make_error_code(Errc::pool_exhausted));
+  EXPECT_EQ(pool->status().waiters, 2u);
+  held.release();  // the two waiters are served in turn
+  for (const auto& r : waiting.wait_for(2)) EXPECT_FALSE(r.ec) << r.ec.message();
+}
+
+TEST(Pool, WaitForMinConnectionsReturnsWithThemOpenOrThrowsWhy) {
+  auto p = params_for(cortex::test::engine_url(), 3, 4);
+  p.config.wait_for_min_connections = true;
+  auto pool = ConnectionPool::create(cortex::test::io(), p);
+  EXPECT_EQ(pool->status().size, 3u);
+  EXPECT_EQ(pool->status().idle, 3u);
+
+  std::string dead_url;
+  {
+    LocalServer gone(cortex::test::private_engine_options());
+    dead_url = gone.url();
+  }
+  auto q = params_for(dead_url, 2, 2);
+  q.config.wait_for_min_connections = true;
+  q.config.connection_timeout = std::chrono::milliseconds(500);
+  EXPECT_EQ(cortex::test::error_of([&] { ConnectionPool::create(cortex::test::io(), q); }),
+            make_error_code(Errc::connect_failed));
+}

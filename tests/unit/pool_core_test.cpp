@@ -111,6 +111,25 @@ TEST(PoolCore, GrowsOnDemandButNeverPastMax) {
   EXPECT_EQ(d.core.waiters(), 3u);
 }
 
+TEST(PoolCore, MaxWaitersShedsTheCallerBeyondIt) {
+  CoreLimits l = limits(0, 1);
+  l.max_waiters = 2;
+  Driver d(l);
+  std::vector<Lease> leases(4);
+  Core::Effects fx;
+  for (auto& lease : leases) d.core.wait(t0 + ms(100), into(lease), fx);
+  d.run(fx);
+  EXPECT_TRUE(leases[2].done);  // the third waiter: refused at once
+  EXPECT_EQ(leases[2].ec, make_error_code(Errc::pool_exhausted));
+  EXPECT_TRUE(leases[3].done);
+  EXPECT_EQ(leases[3].ec, make_error_code(Errc::pool_exhausted));
+  EXPECT_FALSE(leases[0].done || leases[1].done);
+  EXPECT_EQ(d.core.waiters(), 2u);
+  d.finish_creates(t0);  // the one connection serves the first; the second keeps its place
+  EXPECT_TRUE(leases[0].done && !leases[0].ec);
+  EXPECT_FALSE(leases[1].done);
+}
+
 TEST(PoolCore, ReleaseHandsStraightToTheOldestWaiterAndNoOneOvertakes) {
   Driver d(limits(1, 1));
   Core::Effects fx;

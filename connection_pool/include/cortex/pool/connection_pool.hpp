@@ -36,8 +36,6 @@ struct ConnectionPoolParams {
   /// acquire deadline config.connection_timeout).
   storage::ConnectOptions connect;
   SessionDefaults defaults;
-  /// Retire a connection after this many leases; 0 = never. Default 0.
-  std::uint64_t max_uses = 0;
   /// Share of max_lifetime drawn at random and taken off each connection's lifetime, so that
   /// connections opened together do not all retire together. Default 0.1.
   double lifetime_jitter = 0.1;

@@ -39,6 +39,15 @@ struct PoolConfig {
   RetryPolicy retry_policy;
   /// Open min_connections at start instead of on first use. Default true.
   bool warm_connections = true;
+  /// With warm_connections: the pool's creation (and so ConnectionManager's constructor) waits up
+  /// to connection_timeout until min_connections are open, and throws the connect error when they
+  /// cannot be. Default false (they open in the background).
+  bool wait_for_min_connections = false;
+  /// Callers that may wait for a connection at once; one more fails at once with
+  /// Errc::pool_exhausted (load shedding instead of a queue that only grows). 0 = no limit. Default 0.
+  std::size_t max_waiters = 0;
+  /// A connection is retired after this many leases; 0 = never. Default 0.
+  std::uint64_t max_uses = 0;
 
   void validate() const;
 };

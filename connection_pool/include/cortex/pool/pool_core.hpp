@@ -30,6 +30,8 @@ struct CoreLimits {
   std::chrono::milliseconds idle_timeout{0};
   /// Connections are retired after this many leases; 0 = no limit.
   std::uint64_t max_uses = 0;
+  /// Callers that may wait at once; beyond, wait() fails at once with pool_exhausted. 0 = no limit.
+  std::size_t max_waiters = 0;
 };
 
 template <class Conn, class Clock = std::chrono::steady_clock>
@@ -82,6 +84,10 @@ class PoolCore {
   Ticket wait(TimePoint deadline, Handler handler, Effects& fx) {
     if (closed_) {
       fx.completions.push_back({std::move(handler), make_error_code(Errc::pool_closed), std::nullopt});
+      return 0;
+    }
+    if (limits_.max_waiters && waiters_.size() >= limits_.max_waiters) {
+      fx.completions.push_back({std::move(handler), make_error_code(Errc::pool_exhausted), std::nullopt});
       return 0;
     }
     const Ticket t = waiters_.push(deadline, std::move(handler));

@@ -25,6 +25,7 @@ enum class Errc {
   unsupported_by_server,  ///< the feature needs a newer SurrealDB (sessions, transactions need 3.x)
   pool_timeout,           ///< no connection became free within the acquire deadline
   pool_closed,            ///< the pool or manager has shut down
+  pool_exhausted,         ///< PoolConfig::max_waiters callers already wait: refused at once
   circuit_open,           ///< every eligible endpoint's circuit breaker is open
   server_start_failed,    ///< the local engine could not be started
   statement_failed,       ///< a statement of a query returned status ERR
