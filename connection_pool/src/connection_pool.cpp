@@ -282,13 +282,19 @@ struct ConnectionPool::Impl {
     });
   }
 
-  // -- maintenance: health pings of idle connections and leak reports ---------------------------
+  // -- maintenance: health pings of idle connections, leak reports, the fast lane's retirements --
 
   std::chrono::milliseconds maintenance_period() const {
     std::chrono::milliseconds p{0};
     auto consider = [&](std::chrono::milliseconds x) { if (x.count() > 0 && (p.count() == 0 || x < p)) p = x; };
     consider(params.health_check_interval);
     consider(std::max(params.leak_threshold / 2, std::chrono::milliseconds(10)) * (params.leak_threshold.count() > 0));
+    // Connections parked in the fast lane are invisible to the core's own timer: a pass drains
+    // them back so that idle time and lifetime retire them too, not only the core's idle list.
+    const bool can_shrink = params.config.max_connections > params.config.min_connections;
+    consider(std::max(params.config.idle_timeout / 2, std::chrono::milliseconds(10)) *
+             (can_shrink && params.config.idle_timeout.count() > 0));
+    consider(std::max(params.config.max_lifetime / 4, std::chrono::milliseconds(10)) * (params.config.max_lifetime.count() > 0));
     return p;
   }
 

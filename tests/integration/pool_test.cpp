@@ -341,3 +341,24 @@ TEST(Pool, WaitForMinConnectionsReturnsWithThemOpenOrThrowsWhy) {
   EXPECT_EQ(cortex::test::error_of([&] { ConnectionPool::create(cortex::test::io(), q); }),
             make_error_code(Errc::connect_failed));
 }
+
+// Idle connections retire by idle_timeout wherever they sit, the lock-free fast lane included
+// (maintenance's health pings and leak scan are off here, so only the pool's retire timer acts).
+TEST(Pool, IdleConnectionsInTheFastLaneRetireByIdleTimeout) {
+  auto p = params_for(cortex::test::engine_url(), 2, 8);
+  p.config.idle_timeout = std::chrono::milliseconds(200);
+  p.health_check_interval = std::chrono::milliseconds(0);
+  p.leak_threshold = std::chrono::milliseconds(0);
+  auto pool = ConnectionPool::create(cortex::test::io(), p);
+  {
+    std::vector<PooledConnection> leases;
+    for (int i = 0; i < 8; ++i) leases.push_back(pool->acquire());
+    EXPECT_EQ(pool->status().size, 8u);
+  }  // returned with nobody waiting: parked in the fast lane
+  const auto guard = std::chrono::steady_clock::now() + std::chrono::seconds(60);  // a hang guard, not a speed bound
+  while (pool->status().size > 2 && std::chrono::steady_clock::now() < guard) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a timer-driven outcome
+  }
+  EXPECT_EQ(pool->status().size, 2u);  // down to min_connections
+  EXPECT_EQ(pool->metrics().snapshot().closed[static_cast<std::size_t>(cortex::metrics::CloseReason::idle)], 6u);
+}
