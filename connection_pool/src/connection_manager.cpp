@@ -340,6 +340,28 @@ std::shared_ptr<storage::RpcConnection> ConnectionManager::shared_connection() {
   return conn;
 }
 
+void ConnectionManager::async_call_on(const std::shared_ptr<storage::RpcConnection>& conn, storage::Request request,
+                                      storage::RequestOptions options, storage::Handler handler) {
+  if (impl_->closed.load()) {
+    return handler(make_error_code(Errc::pool_closed), storage::Value(std::string("the connection manager is shut down")));
+  }
+  const std::string url = conn->endpoint().websocket_url();
+  Endpoint* ep = nullptr;
+  for (auto& e : impl_->endpoints) {
+    if (e->url() == url) ep = e.get();
+  }
+  if (!ep) return conn->async_call(std::move(request), std::move(options), std::move(handler));  // not one of ours
+  if (!ep->admit()) {
+    return handler(make_error_code(Errc::circuit_open), storage::Value("the circuit breaker of " + url + " is open"));
+  }
+  const auto start = Clock::now();
+  ep->shared().async_call_on(*conn, std::move(request), std::move(options),
+                             [weak = std::weak_ptr<Impl>(impl_), ep, start, h = std::move(handler)](std::error_code ec, storage::Value v) {
+                               if (weak.lock()) ep->record(ec, Clock::now() - start);
+                               h(ec, std::move(v));
+                             });
+}
+
 namespace {
 bool retry_allowed(std::error_code ec, const RetryOptions& o, bool attempt_may_have_run) noexcept {
   if (o.idempotent) {

@@ -182,23 +182,38 @@ void SharedLane::async_call(storage::Request request, storage::RequestOptions op
   }
   auto call = std::make_shared<std::tuple<storage::Request, storage::RequestOptions, storage::Handler>>(
       std::move(request), std::move(options), std::move(handler));
-  impl_->pick([weak = impl_->self, m = impl_->params.metrics, call](std::error_code ec, const std::string& why,
-                                                                     std::shared_ptr<RpcConnection> conn) {
-    auto done = [weak] {
-      if (auto lane = weak.lock()) lane->impl_->done_one();
-    };
+  impl_->pick([weak = impl_->self, call](std::error_code ec, const std::string& why, std::shared_ptr<RpcConnection> conn) {
     auto& [req, opts, h] = *call;
+    auto lane = weak.lock();
+    if (!lane) return h(ec ? ec : make_error_code(Errc::pool_closed), storage::Value(why));
     if (ec) {
       h(ec, storage::Value(why));
-      return done();
+      return lane->impl_->done_one();
     }
-    const auto start = Clock::now();
-    conn->async_call(std::move(req), std::move(opts), [m, start, h = std::move(h), done](std::error_code cec, storage::Value v) {
-      m->request_time.record(Clock::now() - start);
-      h(cec, std::move(v));
-      done();
-    });
+    lane->run_counted(*conn, std::move(req), std::move(opts), std::move(h));
   });
+}
+
+void SharedLane::async_call_on(RpcConnection& conn, storage::Request request, storage::RequestOptions options,
+                               storage::Handler handler) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->closed) return handler(make_error_code(Errc::pool_closed), storage::Value(std::string("the shared path is closed")));
+    ++impl_->inflight;
+  }
+  run_counted(conn, std::move(request), std::move(options), std::move(handler));
+}
+
+// A call already counted in `inflight`: timed into request_time, uncounted when it completes.
+void SharedLane::run_counted(RpcConnection& conn, storage::Request request, storage::RequestOptions options,
+                             storage::Handler handler) {
+  const auto start = Clock::now();
+  conn.async_call(std::move(request), std::move(options),
+                  [weak = impl_->self, m = impl_->params.metrics, start, h = std::move(handler)](std::error_code ec, storage::Value v) {
+                    m->request_time.record(Clock::now() - start);
+                    h(ec, std::move(v));
+                    if (auto lane = weak.lock()) lane->impl_->done_one();
+                  });
 }
 
 void SharedLane::async_connection(std::function<void(std::error_code, const std::string&, std::shared_ptr<RpcConnection>)> then) {

@@ -42,6 +42,12 @@ class SharedLane : public std::enable_shared_from_this<SharedLane> {
   /// message, as RpcConnection handlers get it.
   void async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler);
 
+  /// Runs the request on `conn` (one of this lane's, held for affinity) with the lane's accounting:
+  /// counted in in_flight (so LeastConnections and the shutdown drain see it) and request_time.
+  /// pool_closed once the lane is closed.
+  void async_call_on(storage::RpcConnection& conn, storage::Request request, storage::RequestOptions options,
+                     storage::Handler handler);
+
   /// The least-loaded open connection (opening one if none is), for callers that need affinity
   /// (server-side sessions live on one connection). Same failures as async_call.
   void async_connection(std::function<void(std::error_code, const std::string& why, std::shared_ptr<storage::RpcConnection>)> then);
@@ -59,6 +65,8 @@ class SharedLane : public std::enable_shared_from_this<SharedLane> {
 
  private:
   explicit SharedLane(std::unique_ptr<Impl> impl);
+  void run_counted(storage::RpcConnection& conn, storage::Request request, storage::RequestOptions options,
+                   storage::Handler handler);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -121,7 +121,9 @@ void AgentSession::Impl::send(storage::Request request, storage::RequestOptions 
     auto o = options;
     if (b->session) o.session = b->session;
     auto retry = attempt == 0 ? std::make_optional(request) : std::nullopt;
-    b->conn->async_call(std::move(request), o, [weak, retry = std::move(retry), options, h](std::error_code cec, Value v) mutable {
+    // Through the endpoint's accounting (breaker, health, in-flight, shutdown drain), as the
+    // shared path's calls are.
+    self->manager->async_call_on(b->conn, std::move(request), o, [weak, retry = std::move(retry), options, h](std::error_code cec, Value v) mutable {
       auto s = weak.lock();
       // Never written (the connection had just closed): rebind and send once more.
       if (s && retry && cec == make_error_code(Errc::not_connected)) return s->send(std::move(*retry), options, h, 1);

@@ -260,3 +260,42 @@ TEST(Sessions, ALiveQueryKeepsDeliveringAcrossAnEngineRestart) {
   EXPECT_GE(watcher->metrics().reconnects + writer->metrics().reconnects, 1u);
   fs::remove_all(dir);
 }
+
+// Session traffic passes its endpoint's accounting like the shared path's: it is timed and
+// counted in flight, shutdown(grace) waits for it, and its failures count against the breaker.
+TEST(Sessions, SessionCallsPassTheirEndpointsAccounting) {
+  {
+    ConnectionManager m(config_for(cortex::test::engine_url()));
+    auto s = AgentSession::create("counted", m, cortex::test::unique_name("counted"));
+    const auto before = m.metrics().snapshot().request_time.count;
+    s->query("RETURN 1");
+    EXPECT_EQ(m.metrics().snapshot().request_time.count, before + 1);
+
+    cortex::test::Completions done;
+    s->async_call(rpc::query("SLEEP 300ms; RETURN 'finished'"), {}, done.handler(1));
+    // Wait until it is on the wire (the endpoint counts it), then shut down: the grace covers it.
+    const auto guard = std::chrono::steady_clock::now() + std::chrono::seconds(30);  // a hang guard
+    while (m.health_status().endpoints[0].shared_in_flight == 0 && std::chrono::steady_clock::now() < guard) {
+      std::this_thread::yield();
+    }
+    ASSERT_EQ(m.health_status().endpoints[0].shared_in_flight, 1u);
+    m.shutdown(std::chrono::seconds(30));
+    const auto got = done.wait_for(1)[0];
+    ASSERT_FALSE(got.ec) << got.ec.message();
+    EXPECT_EQ(QueryResult::parse(got.value).at(1), Value("finished"));
+    EXPECT_EQ(error_of([&] { s->query("RETURN 1"); }), make_error_code(Errc::pool_closed));
+  }
+  {
+    LocalServer server(cortex::test::private_engine_options());
+    auto c = config_for(server.url());
+    c.circuit_breaker.failure_threshold = 2;
+    c.circuit_breaker.open_timeout = std::chrono::minutes(5);
+    ConnectionManager m(c);
+    auto s = AgentSession::create("breaks", m, cortex::test::unique_name("breaks"));
+    server.kill();
+    std::error_code last;
+    for (int i = 0; i < 50 && last != make_error_code(Errc::circuit_open); ++i) last = error_of([&] { s->query("RETURN 1"); });
+    EXPECT_EQ(last, make_error_code(Errc::circuit_open));
+    EXPECT_EQ(m.health_status().endpoints[0].circuit_breaker_state, "Open");
+  }
+}

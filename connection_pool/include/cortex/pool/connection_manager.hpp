@@ -91,6 +91,14 @@ class ConnectionManager {
   void async_shared_connection(
       std::function<void(std::error_code, const std::string& why, std::shared_ptr<storage::RpcConnection>)> handler);
 
+  /// Runs a request on a connection this manager handed out (shared_connection(), or a lease's)
+  /// through its endpoint's accounting, as the shared path's calls are: its circuit breaker
+  /// (circuit_open while it is open), its health score, the in-flight count LeastConnections reads,
+  /// request_time, and shutdown(grace)'s drain (pool_closed after shutdown). For work that needs
+  /// one connection, e.g. a 3.x server-side session (RequestOptions::session); AgentSession uses it.
+  void async_call_on(const std::shared_ptr<storage::RpcConnection>& conn, storage::Request request,
+                     storage::RequestOptions options, storage::Handler handler);
+
   /// Runs fn() until it succeeds, retrying transient failures with the RetryPolicy's backoff
   /// (up to max_attempts). Without RetryOptions::idempotent, fn() is run again only when no
   /// request of the failed attempt may have reached a server: the failure is one that proves its
