@@ -426,10 +426,19 @@ ConnectionPool::~ConnectionPool() {
 
 void ConnectionPool::async_acquire(std::function<void(std::error_code, PooledConnection)> handler, const char* file,
                                    int line) {
+  acquire_until(std::nullopt, std::move(handler), file, line);
+}
+
+// `deadline`: none on the first try (it is then start + connection_timeout); a retry after a
+// connection failed its check keeps the first try's, so checks never extend the caller's wait.
+void ConnectionPool::acquire_until(std::optional<std::chrono::steady_clock::time_point> deadline,
+                                   std::function<void(std::error_code, PooledConnection)> handler, const char* file,
+                                   int line) {
   auto& impl = *impl_;
   // The fast lane reads the tick-granular clock (a quarter of the cost); it only compares against
   // lifetimes, idle windows and leak thresholds of seconds.
   const auto start = coarse_now();
+  const auto until = deadline ? *deadline : start + impl.params.config.connection_timeout;
   auto self = shared_from_this();
   // Turns a slot into a lease, with metrics: the one way a lease is made. `waited_from`: set when
   // it came through the slow path, whose wait is timed; the fast lane's is too short to time.
@@ -458,17 +467,24 @@ void ConnectionPool::async_acquire(std::function<void(std::error_code, PooledCon
       // Died while idle (its eviction has not run yet) or outlived its lifetime: drop, look again.
       const bool alive = slot->conn->is_open();
       impl.give_back(std::move(slot), alive);
-      return async_acquire(std::move(handler), file, line);
+      return acquire_until(until, std::move(handler), file, line);
     }
     const auto limit = impl.params.validate_after_idle;
     if (!(limit.count() > 0 && start - slot->last_used > limit)) return hand_over(std::move(self), std::move(slot), waited_from, handler);
-    // Idle for long: make sure the server still answers before handing it out.
+    // Idle for long: make sure the server still answers before handing it out, within what is
+    // left of the caller's deadline.
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+    if (left.count() <= 0) {
+      impl.give_back(std::move(slot), true);  // unchecked, not dead: back to the pool
+      impl.metrics->acquisition_timeouts.fetch_add(1, std::memory_order_relaxed);
+      return handler(make_error_code(Errc::pool_timeout), PooledConnection{});
+    }
     storage::RequestOptions ping;
-    ping.timeout = std::min(impl.params.config.connection_timeout, std::chrono::milliseconds(2000));
+    ping.timeout = std::min(left, std::chrono::milliseconds(2000));
     auto conn = slot->conn;
     const Core::Slot* raw = impl.hold(std::move(slot));
     conn->async_call(storage::rpc::ping(), ping,
-                     [weak = std::weak_ptr<ConnectionPool>(self), raw, hand_over, handler, file, line,
+                     [weak = std::weak_ptr<ConnectionPool>(self), raw, hand_over, handler, file, line, until,
                       waited_from = waited_from.value_or(start)](std::error_code ec, storage::Value) mutable {
                        auto pool = weak.lock();
                        if (!pool) return handler(make_error_code(Errc::pool_closed), PooledConnection{});
@@ -477,7 +493,7 @@ void ConnectionPool::async_acquire(std::function<void(std::error_code, PooledCon
                        if (!ec) return hand_over(std::move(pool), std::move(held), waited_from, handler);
                        pool->impl_->metrics->health_checks_failed.fetch_add(1, std::memory_order_relaxed);
                        pool->impl_->give_back(std::move(held), false);  // dead: closed, replaced
-                       pool->async_acquire(std::move(handler), file, line);  // and try again
+                       pool->acquire_until(until, std::move(handler), file, line);  // and try again, same deadline
                      });
   };
   if (auto parked = impl.bag.try_take()) {
@@ -500,7 +516,7 @@ void ConnectionPool::async_acquire(std::function<void(std::error_code, PooledCon
     std::lock_guard<std::mutex> lock(impl.mu);
     impl.drain_bag_locked(fx);
     idle = impl.core.try_acquire(waited_from);
-    if (!idle) impl.core.wait(waited_from + impl.params.config.connection_timeout, deliver, fx);
+    if (!idle) impl.core.wait(until, deliver, fx);
     impl.publish_gauges_locked();
   }
   impl.apply(fx);

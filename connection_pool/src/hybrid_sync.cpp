@@ -50,8 +50,57 @@ struct HybridSync::Impl {
   std::optional<Clock::time_point> last_success;
   std::thread thread;
 
+  // Every connection this sync opened: stop() aborts them, so that a call blocked on a silent
+  // remote fails at once instead of holding stop() (and the manager's shutdown) for its deadline.
+  std::vector<std::weak_ptr<RpcConnection>> live;  // under mu
+
+  // connect, unless stop() comes first (a connect to a black hole would hold it for its timeout).
+  // The outcome has its own lock: the connect's handler may run after this object is gone.
+  struct PendingConnect {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::error_code ec;
+    std::shared_ptr<RpcConnection> conn;
+    bool done = false, stopped = false;
+  };
+  std::shared_ptr<PendingConnect> connecting;  // under mu: the one stop() interrupts
+
+  std::shared_ptr<RpcConnection> connect_unless_stopped(const std::string& url) {
+    auto out = std::make_shared<PendingConnect>();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stopping) throw Error(make_error_code(Errc::pool_closed), "hybrid sync stopped");
+      connecting = out;
+    }
+    RpcConnection::async_connect(io.context(), url, {}, [out](std::error_code ec, std::shared_ptr<RpcConnection> c) {
+      std::lock_guard<std::mutex> lock(out->mu);
+      out->ec = ec;
+      out->conn = std::move(c);
+      out->done = true;
+      out->cv.notify_all();
+    });
+    std::unique_lock<std::mutex> wait(out->mu);
+    out->cv.wait(wait, [&] { return out->done || out->stopped; });
+    bool stopped = out->stopped;
+    auto conn = out->conn;
+    const auto ec = out->ec;
+    wait.unlock();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      connecting.reset();
+      stopped = stopped || stopping;
+      if (!stopped && conn) live.push_back(conn);
+    }
+    if (stopped) {
+      if (conn) conn->abort();
+      throw Error(make_error_code(Errc::pool_closed), "hybrid sync stopped");
+    }
+    if (ec) throw Error(ec, "connect to " + url + " failed: " + ec.message());
+    return conn;
+  }
+
   std::shared_ptr<RpcConnection> open(const std::string& url) {
-    auto c = RpcConnection::connect(io.context(), url);
+    auto c = connect_unless_stopped(url);
     auto [ec, why] = storage::block_on<std::error_code, const std::string&>([&](auto done) {
       auto plan = detail::setup_plan(params.session, tokens[url].get());
       plan.metrics = params.metrics.get();
@@ -221,6 +270,21 @@ void HybridSync::stop() {
   }
   impl_->wake.notify_all();
   impl_->passed.notify_all();
+  std::vector<std::weak_ptr<RpcConnection>> live;
+  std::shared_ptr<Impl::PendingConnect> connecting;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    live.swap(impl_->live);
+    connecting = impl_->connecting;
+  }
+  if (connecting) {
+    std::lock_guard<std::mutex> lock(connecting->mu);
+    connecting->stopped = true;
+    connecting->cv.notify_all();
+  }
+  for (auto& w : live) {
+    if (auto c = w.lock()) c->abort();  // a pass blocked on one fails now
+  }
   if (impl_->thread.joinable()) impl_->thread.join();
   for (auto& r : impl_->remotes) {
     if (r) r->close();

@@ -1,5 +1,7 @@
 #include "shared_lane.hpp"
 
+#include <asio/steady_timer.hpp>
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -133,9 +135,34 @@ struct SharedLane::Impl {
     if (--inflight == 0) drained.notify_all();
   }
 
+  // A queued caller with its own deadline: whichever comes first, a connection (or the failure to
+  // open one) or the deadline, runs it; the other finds it gone.
+  struct Once {
+    std::mutex mu;
+    Queued q;
+    Queued take() {
+      std::lock_guard<std::mutex> lock(mu);
+      return std::move(q);
+    }
+  };
+  Queued with_deadline(Queued q, Clock::time_point deadline) {
+    auto once = std::make_shared<Once>();
+    once->q = std::move(q);
+    auto timer = std::make_shared<asio::steady_timer>(io, deadline);
+    timer->async_wait([once, timer, url = params.url](const std::error_code&) {
+      if (auto queued = once->take()) {
+        queued(make_error_code(Errc::pool_timeout), "no shared connection to " + url + " opened within the call's deadline", nullptr);
+      }
+    });
+    return [once](std::error_code ec, const std::string& why, std::shared_ptr<RpcConnection> c) {
+      if (auto queued = once->take()) queued(ec, why, std::move(c));
+    };
+  }
+
   // The least-loaded open connection now, else queues `q` for the first to open (starting
-  // attempts), else fails it at once with the last connect error (backing off) or pool_closed.
-  void pick(Queued q) {
+  // attempts) — until `deadline` at the latest, when one is given — else fails it at once with the
+  // last connect error (backing off) or pool_closed.
+  void pick(Queued q, std::optional<Clock::time_point> deadline = std::nullopt) {
     std::shared_ptr<RpcConnection> best;
     std::vector<std::size_t> to_open;
     std::error_code fail_ec;
@@ -154,7 +181,7 @@ struct SharedLane::Impl {
           fail_ec = last_ec ? last_ec : make_error_code(Errc::connect_failed);
           fail_why = last_why.empty() ? "no connection to " + params.url : last_why;
         } else if (!best) {
-          queued.push_back(std::move(q));
+          queued.push_back(deadline ? with_deadline(std::move(q), *deadline) : std::move(q));
         }
       }
     }
@@ -180,9 +207,12 @@ void SharedLane::async_call(storage::Request request, storage::RequestOptions op
     std::lock_guard<std::mutex> lock(impl_->mu);
     ++impl_->inflight;
   }
+  // A call waiting for a connection to open still ends by its own deadline (never sent).
+  const auto timeout = options.timeout.count() > 0 ? options.timeout : impl_->params.connect.request_timeout;
+  const auto deadline = Clock::now() + timeout;
   auto call = std::make_shared<std::tuple<storage::Request, storage::RequestOptions, storage::Handler>>(
       std::move(request), std::move(options), std::move(handler));
-  impl_->pick([weak = impl_->self, call](std::error_code ec, const std::string& why, std::shared_ptr<RpcConnection> conn) {
+  impl_->pick([weak = impl_->self, call, deadline](std::error_code ec, const std::string& why, std::shared_ptr<RpcConnection> conn) {
     auto& [req, opts, h] = *call;
     auto lane = weak.lock();
     if (!lane) return h(ec ? ec : make_error_code(Errc::pool_closed), storage::Value(why));
@@ -190,8 +220,11 @@ void SharedLane::async_call(storage::Request request, storage::RequestOptions op
       h(ec, storage::Value(why));
       return lane->impl_->done_one();
     }
+    // What is left of the call's deadline after waiting for the connection.
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    opts.timeout = std::max(left, std::chrono::milliseconds(1));
     lane->run_counted(*conn, std::move(req), std::move(opts), std::move(h));
-  });
+  }, deadline);
 }
 
 void SharedLane::async_call_on(RpcConnection& conn, storage::Request request, storage::RequestOptions options,

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -241,8 +242,21 @@ void LocalServer::kill() {
   stdout_fd_ = -1;
 }
 
+// Returns once the kernel reports the process stopped: SIGSTOP is delivered asynchronously, and a
+// test that pauses the server must not see it answer one more request.
 void LocalServer::pause() {
-  if (pid_ > 0) ::kill(pid_, SIGSTOP);
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGSTOP);
+  const std::string stat = "/proc/" + std::to_string(pid_) + "/stat";
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline) {
+    std::ifstream f(stat);
+    std::string line;
+    std::getline(f, line);
+    const auto close = line.rfind(')');  // "pid (comm) S ...": the state follows the command name
+    if (!f || close == std::string::npos || (close + 2 < line.size() && (line[close + 2] == 'T' || line[close + 2] == 't'))) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void LocalServer::resume() {

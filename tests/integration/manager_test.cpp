@@ -196,6 +196,7 @@ TEST(Manager, CallerDeadlinesOnAHealthyServerDoNotOpenTheBreaker) {
   auto c = local_config(cortex::test::engine_url());
   c.circuit_breaker.failure_threshold = 3;
   ConnectionManager m(c);
+  m.query("RETURN 1");  // the shared connection is open: the hurried calls below reach the server
   RequestOptions hurried;
   hurried.timeout = std::chrono::milliseconds(50);
   for (int i = 0; i < 10; ++i) {

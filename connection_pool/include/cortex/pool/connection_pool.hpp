@@ -100,6 +100,8 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
 
  private:
   explicit ConnectionPool(std::unique_ptr<Impl> impl);
+  void acquire_until(std::optional<std::chrono::steady_clock::time_point> deadline,
+                     std::function<void(std::error_code, PooledConnection)> handler, const char* file, int line);
   friend class PooledConnection;
   std::unique_ptr<Impl> impl_;
 };

@@ -58,7 +58,8 @@ class LocalServer {
   void stop();
   /// SIGKILL and reap: a crash, for fault tests.
   void kill();
-  /// SIGSTOP / SIGCONT: a server that stops answering without closing its sockets.
+  /// SIGSTOP / SIGCONT: a server that stops answering without closing its sockets. pause()
+  /// returns once the process is stopped.
   void pause();
   void resume();
   /// Starts again on the same port and store (after stop() or kill()).
