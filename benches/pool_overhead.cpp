@@ -10,9 +10,9 @@
 #include <optional>
 
 #include "cortex/metrics/pool_metrics.hpp"
-#include "cortex/pool/coarse_clock.hpp"
-#include "cortex/pool/idle_bag.hpp"
-#include "cortex/pool/pool_core.hpp"
+#include "coarse_clock.hpp"
+#include "idle_bag.hpp"
+#include "pool_core.hpp"
 
 namespace {
 

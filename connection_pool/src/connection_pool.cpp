@@ -11,9 +11,9 @@
 #include <map>
 #include <set>
 
-#include "cortex/pool/coarse_clock.hpp"
-#include "cortex/pool/idle_bag.hpp"
-#include "cortex/pool/pool_core.hpp"
+#include "coarse_clock.hpp"
+#include "idle_bag.hpp"
+#include "pool_core.hpp"
 #include "connection_setup.hpp"
 #include "cortex/storage/error.hpp"
 #include "cortex/storage/io_runner.hpp"

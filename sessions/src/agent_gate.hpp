@@ -10,7 +10,7 @@
 #include <string>
 
 #include "cortex/pool/connection_manager.hpp"
-#include "cortex/sessions/fair_queue.hpp"
+#include "fair_queue.hpp"
 
 namespace cortex::sessions {
 

@@ -1,6 +1,6 @@
 // FairQueue: one greedy agent against ten polite ones on a small capacity. A deterministic drive
 // (submit everything, then complete one operation at a time) checks counts and order, no timing.
-#include "cortex/sessions/fair_queue.hpp"
+#include "fair_queue.hpp"
 
 #include <gtest/gtest.h>
 

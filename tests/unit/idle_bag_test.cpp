@@ -1,6 +1,6 @@
 // IdleBag: the pool's lock-free fast lane. Outcomes only: items are never lost or duplicated, the
 // gate stops the lane, and a drain after closing the gate leaves nothing parked behind it.
-#include "cortex/pool/idle_bag.hpp"
+#include "idle_bag.hpp"
 
 #include <gtest/gtest.h>
 

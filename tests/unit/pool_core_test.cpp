@@ -7,7 +7,7 @@
 
 #include "fake_clock.hpp"
 
-#include "cortex/pool/pool_core.hpp"
+#include "pool_core.hpp"
 
 using namespace cortex::pool;
 using cortex::Errc;

@@ -6,7 +6,7 @@
 
 #include "fake_clock.hpp"
 
-#include "cortex/pool/waiter_queue.hpp"
+#include "waiter_queue.hpp"
 
 using cortex::pool::WaiterQueue;
 

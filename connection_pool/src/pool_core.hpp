@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "cortex/metrics/pool_metrics.hpp"
-#include "cortex/pool/waiter_queue.hpp"
+#include "waiter_queue.hpp"
 #include "cortex/storage/error.hpp"
 
 namespace cortex::pool {

@@ -1,0 +1,27 @@
+// Every public header compiles as C++20 too (DESIGN.md): this file includes them all and is
+// built with CXX_STANDARD 20 (tests/CMakeLists.txt).
+#include "cortex/storage/block_on.hpp"
+#include "cortex/storage/cbor.hpp"
+#include "cortex/storage/error.hpp"
+#include "cortex/storage/io_runner.hpp"
+#include "cortex/storage/local_server.hpp"
+#include "cortex/storage/log.hpp"
+#include "cortex/storage/rpc.hpp"
+#include "cortex/storage/rpc_connection.hpp"
+#include "cortex/storage/url.hpp"
+#include "cortex/storage/value.hpp"
+#include "cortex/storage/value_json.hpp"
+#include "cortex/pool/circuit_breaker.hpp"
+#include "cortex/pool/connection_manager.hpp"
+#include "cortex/pool/connection_pool.hpp"
+#include "cortex/pool/database_config.hpp"
+#include "cortex/pool/load_balancer.hpp"
+#include "cortex/pool/pool_config.hpp"
+#include "cortex/sessions/agent_session.hpp"
+#include "cortex/sessions/resource_limits.hpp"
+#include "cortex/sessions/transaction_log.hpp"
+#include "cortex/metrics/counter.hpp"
+#include "cortex/metrics/latency_histogram.hpp"
+#include "cortex/metrics/pool_metrics.hpp"
+
+int main() { return 0; }
