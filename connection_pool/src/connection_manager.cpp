@@ -9,6 +9,7 @@
 #include <mutex>
 #include <random>
 
+#include "cortex/storage/block_on.hpp"
 #include "cortex/storage/io_runner.hpp"
 #include "endpoint.hpp"
 #include "hybrid_sync.hpp"
@@ -56,140 +57,130 @@ struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager:
     return lb.choose(views, std::uniform_real_distribution<double>(0.0, 1.0)(rng), &tried);
   }
 
-  /// Picks and admits an endpoint (a breaker place), skipping any whose breaker closes meanwhile.
-  std::optional<std::size_t> admit(std::vector<bool>& tried) {
-    for (;;) {
-      auto i = choose(tried);
-      if (!i || endpoints[*i]->admit()) return i;
-      tried[*i] = true;
+  // -- failover: one loop for shared calls, shared connections and leases ---------------------
+
+  /// One piece of work's way through the endpoints: which were tried, and why each failed.
+  struct Failover {
+    std::vector<bool> tried;
+    std::vector<std::string> reasons;  // "URL: why", in the order tried
+    std::error_code last;
+    /// Runs the work on `ep`. It finishes the work itself (success, or a failure that may have
+    /// reached the endpoint), or calls `next(ec, why)` when its failure proves the endpoint never
+    /// got it, so that another endpoint may take it.
+    std::function<void(Endpoint& ep, std::function<void(std::error_code, const std::string&)> next)> attempt;
+    /// No endpoint is left: `why` names every endpoint tried and why it failed.
+    std::function<void(std::error_code, const std::string& why)> exhausted;
+
+    std::string summary() const {
+      std::string out = reasons.size() == 1 ? "" : "no endpoint could take it: ";
+      for (std::size_t i = 0; i < reasons.size(); ++i) out += (i ? "; " : "") + reasons[i];
+      return out;
     }
+  };
+
+  std::shared_ptr<Failover> new_failover() {
+    auto f = std::make_shared<Failover>();
+    f->tried.assign(endpoints.size(), false);
+    return f;
+  }
+
+  /// Tries endpoints in the order `choose` gives (the strategy's pure choice over the breakers and
+  /// health scores), each at most once, until the work is done or none is left.
+  void run(std::shared_ptr<Failover> f) {
+    std::optional<std::size_t> idx;
+    for (;;) {  // skip endpoints whose breaker refuses: they count as tried, with that reason
+      idx = choose(f->tried);
+      if (!idx) break;
+      f->tried[*idx] = true;
+      if (endpoints[*idx]->admit()) break;
+      f->reasons.push_back(endpoints[*idx]->url() + ": circuit breaker open");
+    }
+    if (!idx) {
+      const auto ec = f->last ? f->last : make_error_code(Errc::circuit_open);
+      return f->exhausted(ec, f->reasons.empty() ? std::string("no endpoint to try") : f->summary());
+    }
+    Endpoint& ep = *endpoints[*idx];
+    f->attempt(ep, [weak = weak_from_this(), f, &ep](std::error_code ec, const std::string& why) {
+      f->last = ec;
+      f->reasons.push_back(ep.url() + ": " + why);
+      auto self = weak.lock();
+      if (!self || self->closed || !self->untried_left(f->tried)) return f->exhausted(ec, f->summary());
+      self->metrics->failovers.fetch_add(1);
+      self->run(f);
+    });
   }
 
   bool untried_left(const std::vector<bool>& tried) const {
     return std::find(tried.begin(), tried.end(), false) != tried.end();
   }
 
-  /// Why no endpoint was left: every breaker open (nothing tried), or the last attempt's error.
-  static std::pair<std::error_code, std::string> exhausted(std::error_code last, const std::string& why) {
-    if (!last) return {make_error_code(Errc::circuit_open), "every endpoint's circuit breaker is open"};
-    return {last, why};
+  // -- the three kinds of work ----------------------------------------------------------------
+
+  void route_call(storage::Request request, storage::RequestOptions options, storage::Handler handler) {
+    auto f = new_failover();
+    auto req = std::make_shared<storage::Request>(std::move(request));
+    auto h = std::make_shared<storage::Handler>(std::move(handler));
+    f->exhausted = [h](std::error_code ec, const std::string& why) { (*h)(ec, storage::Value(why)); };
+    f->attempt = [weak = weak_from_this(), f, req, options, h](Endpoint& ep, auto next) {
+      auto self = weak.lock();
+      // Kept for a resend only when another endpoint could take it.
+      storage::Request r = self && self->untried_left(f->tried) ? *req : std::move(*req);
+      const auto start = Clock::now();
+      ep.shared().async_call(std::move(r), options, [weak, &ep, start, h, next](std::error_code ec, storage::Value v) {
+        if (weak.lock()) ep.record(ec, Clock::now() - start);
+        // Never written to the server: safe to send elsewhere.
+        if (ec && is_safe_to_retry(ec)) return next(ec, v.is<std::string>() ? v.get<std::string>() : ec.message());
+        (*h)(ec, std::move(v));
+      });
+    };
+    run(std::move(f));
   }
-
-  // -- shared path ----------------------------------------------------------------------------
-
-  struct Call {
-    storage::Request request;
-    storage::RequestOptions options;
-    storage::Handler handler;
-    std::vector<bool> tried;
-    std::error_code last;
-    storage::Value last_value;
-  };
-
-  void route(std::shared_ptr<Call> call) {
-    auto idx = admit(call->tried);
-    if (!idx) {
-      auto [ec, why] = exhausted(call->last, "");
-      return call->handler(ec, call->last ? std::move(call->last_value) : storage::Value(why));
-    }
-    Endpoint& ep = *endpoints[*idx];
-    call->tried[*idx] = true;
-    // Kept for a resend only when another endpoint could take it.
-    storage::Request request = untried_left(call->tried) ? call->request : std::move(call->request);
-    const auto start = Clock::now();
-    ep.shared().async_call(std::move(request), call->options,
-                           [weak = weak_from_this(), call, &ep, start](std::error_code ec, storage::Value v) {
-                             auto self = weak.lock();
-                             if (!self) return call->handler(ec, std::move(v));
-                             ep.record(ec, Clock::now() - start);
-                             // Never written to the server: safe to send elsewhere.
-                             if (ec && is_safe_to_retry(ec) && self->untried_left(call->tried) && !self->closed) {
-                               self->metrics->failovers.fetch_add(1);
-                               call->last = ec;
-                               call->last_value = std::move(v);
-                               return self->route(call);
-                             }
-                             call->handler(ec, std::move(v));
-                           });
-  }
-
-  // -- a shared connection for affinity (server-side sessions) -------------------------------
 
   using ConnHandler = std::function<void(std::error_code, const std::string&, std::shared_ptr<storage::RpcConnection>)>;
 
-  void route_connection(ConnHandler then, std::shared_ptr<std::vector<bool>> tried, std::error_code last = {},
-                        std::string last_why = {}) {
-    auto idx = admit(*tried);
-    if (!idx) {
-      auto [ec, why] = exhausted(last, last_why);
-      return then(ec, why, nullptr);
-    }
-    Endpoint& ep = *endpoints[*idx];
-    (*tried)[*idx] = true;
-    const auto start = Clock::now();
-    ep.shared().async_connection([weak = weak_from_this(), then, tried, &ep, start](std::error_code ec, const std::string& why,
-                                                                                   std::shared_ptr<storage::RpcConnection> c) {
-      auto self = weak.lock();
-      if (!self) return then(ec, why, std::move(c));
-      ep.record(ec, Clock::now() - start);
-      if (ec && is_safe_to_retry(ec) && self->untried_left(*tried) && !self->closed) {
-        self->metrics->failovers.fetch_add(1);
-        return self->route_connection(then, tried, ec, why);
-      }
-      then(ec, why, std::move(c));
-    });
+  void route_connection(ConnHandler then) {
+    auto f = new_failover();
+    auto h = std::make_shared<ConnHandler>(std::move(then));
+    f->exhausted = [h](std::error_code ec, const std::string& why) { (*h)(ec, why, nullptr); };
+    f->attempt = [weak = weak_from_this(), h](Endpoint& ep, auto next) {
+      const auto start = Clock::now();
+      ep.shared().async_connection([weak, &ep, start, h, next](std::error_code ec, const std::string& why,
+                                                               std::shared_ptr<storage::RpcConnection> c) {
+        if (weak.lock()) ep.record(ec, Clock::now() - start);
+        if (ec && is_safe_to_retry(ec)) return next(ec, why);
+        (*h)(ec, why, std::move(c));
+      });
+    };
+    run(std::move(f));
   }
 
-  // -- leases ---------------------------------------------------------------------------------
+  /// `done(ec, why, lease)`: `why` describes a failure for the exception a blocking acquire throws.
+  using LeaseHandler = std::function<void(std::error_code, const std::string& why, PooledConnection)>;
 
-  struct Acquire {
-    std::function<void(std::error_code, PooledConnection)> handler;
-    const char* file;
-    int line;
-    std::vector<bool> tried;
-    std::error_code last;
-    std::string last_why;
-  };
-
-  void begin(std::shared_ptr<Acquire> a) {
-    if (closed.load()) {
-      a->last_why = "the connection manager is shut down";
-      return a->handler(make_error_code(Errc::pool_closed), PooledConnection{});
-    }
-    route(std::move(a));
-  }
-
-  void route(std::shared_ptr<Acquire> a) {
-    auto idx = admit(a->tried);
-    if (!idx) {
-      auto [ec, why] = exhausted(a->last, a->last_why);
-      a->last_why = why;
-      return a->handler(ec, PooledConnection{});
-    }
-    Endpoint& ep = *endpoints[*idx];
-    a->tried[*idx] = true;
-    const auto start = Clock::now();
-    ep.pool().async_acquire(
-        [weak = weak_from_this(), a, &ep, start](std::error_code ec, PooledConnection lease) {
-          auto self = weak.lock();
-          if (!self) return a->handler(ec, std::move(lease));
-          if (ec == make_error_code(Errc::pool_timeout) || ec == make_error_code(Errc::pool_closed)) {
-            ep.unadmit();  // busy or closed says nothing about the endpoint's health
-          } else {
-            ep.record(ec, Clock::now() - start);
-          }
-          // Could not reach this endpoint (connect failed…): another may serve the lease.
-          if (ec && ec != make_error_code(Errc::pool_timeout) && is_safe_to_retry(ec) && self->untried_left(a->tried) &&
-              !self->closed) {
-            self->metrics->failovers.fetch_add(1);
-            a->last = ec;
-            a->last_why = ep.pool().describe(ec);
-            return self->route(a);
-          }
-          if (ec) a->last_why = ep.pool().describe(ec);
-          a->handler(ec, std::move(lease));
-        },
-        a->file, a->line);
+  void route_acquire(LeaseHandler done, const char* file, int line) {
+    if (closed.load()) return done(make_error_code(Errc::pool_closed), "the connection manager is shut down", {});
+    auto f = new_failover();
+    auto h = std::make_shared<LeaseHandler>(std::move(done));
+    f->exhausted = [h](std::error_code ec, const std::string& why) { (*h)(ec, why, PooledConnection{}); };
+    f->attempt = [weak = weak_from_this(), h, file, line](Endpoint& ep, auto next) {
+      const auto start = Clock::now();
+      ep.pool().async_acquire(
+          [weak, &ep, start, h, next](std::error_code ec, PooledConnection lease) {
+            auto self = weak.lock();
+            if (!self) return (*h)(ec, ec ? ec.message() : "", std::move(lease));
+            const bool busy = ec == make_error_code(Errc::pool_timeout) || ec == make_error_code(Errc::pool_closed) ||
+                              ec == make_error_code(Errc::pool_exhausted);
+            if (busy) ep.unadmit();  // busy or closed says nothing about the endpoint's health
+            else ep.record(ec, Clock::now() - start);
+            const std::string why = ec ? ep.pool().describe(ec) : std::string();
+            // Could not reach this endpoint (connect failed…): another may serve the lease. A busy
+            // pool is not failed over: its waiters keep their FIFO place and deadline.
+            if (ec && !busy && is_safe_to_retry(ec)) return next(ec, why);
+            (*h)(ec, why, std::move(lease));
+          },
+          file, line);
+    };
+    run(std::move(f));
   }
 };
 
@@ -243,48 +234,24 @@ ConnectionManager::~ConnectionManager() { shutdown(std::chrono::milliseconds(0))
 
 PooledConnection ConnectionManager::acquire(const char* file, int line) {
   storage::refuse_on_io_thread(impl_->io->context(), "acquire()");
-  struct Got {
-    std::error_code ec;
-    std::string why;
-    PooledConnection lease;
-  };
-  std::promise<Got> done;
-  auto fut = done.get_future();
-  auto a = std::make_shared<Impl::Acquire>();
-  a->file = file;
-  a->line = line;
-  a->tried.assign(impl_->endpoints.size(), false);
-  a->handler = [&done, a_raw = a.get()](std::error_code ec, PooledConnection lease) {
-    done.set_value({ec, a_raw->last_why, std::move(lease)});
-  };
-  impl_->begin(std::move(a));
-  Got got = fut.get();
-  if (got.ec) throw Error(got.ec, got.why.empty() ? got.ec.message() : got.why);
-  return std::move(got.lease);
+  auto [ec, why, lease] = storage::block_on<std::error_code, const std::string&, PooledConnection>(
+      [&](auto done) { impl_->route_acquire(std::move(done), file, line); });
+  if (ec) throw Error(ec, why.empty() ? ec.message() : why);
+  return std::move(lease);
 }
 
 void ConnectionManager::async_acquire(std::function<void(std::error_code, PooledConnection)> handler, const char* file,
                                       int line) {
-  auto a = std::make_shared<Impl::Acquire>();
-  a->handler = std::move(handler);
-  a->file = file;
-  a->line = line;
-  a->tried.assign(impl_->endpoints.size(), false);
-  impl_->begin(std::move(a));
+  impl_->route_acquire([h = std::move(handler)](std::error_code ec, const std::string&, PooledConnection lease) {
+    h(ec, std::move(lease));
+  }, file, line);
 }
 
 storage::Value ConnectionManager::call(storage::Request request, storage::RequestOptions options) {
   storage::refuse_on_io_thread(impl_->io->context(), "call '" + request.method + "'");
-  struct Outcome {
-    std::error_code ec;
-    storage::Value value;
-  };
-  std::promise<Outcome> done;
-  auto fut = done.get_future();
-  async_call(std::move(request), std::move(options),
-             [&done](std::error_code ec, storage::Value v) { done.set_value({ec, std::move(v)}); });
-  Outcome o = fut.get();
-  return storage::finish_blocking_call(o.ec, std::move(o.value));
+  auto [ec, value] = storage::block_on<std::error_code, storage::Value>(
+      [&](auto done) { async_call(std::move(request), std::move(options), std::move(done)); });
+  return storage::finish_blocking_call(ec, std::move(value));
 }
 
 storage::QueryResult ConnectionManager::query(std::string sql, storage::Object vars, storage::RequestOptions options) {
@@ -314,28 +281,19 @@ void ConnectionManager::async_call(storage::Request request, storage::RequestOpt
                    storage::Value("'" + request.method + "' changes session state: the shared path (manager.call/query) "
                                   "is shared by every caller; run it on a lease (acquire()) or an AgentSession"));
   }
-  auto call = std::make_shared<Impl::Call>();
-  call->request = std::move(request);
-  call->options = std::move(options);
-  call->handler = std::move(handler);
-  call->tried.assign(impl_->endpoints.size(), false);
-  impl_->route(std::move(call));
+  impl_->route_call(std::move(request), std::move(options), std::move(handler));
 }
 
 void ConnectionManager::async_shared_connection(
     std::function<void(std::error_code, const std::string&, std::shared_ptr<storage::RpcConnection>)> handler) {
   if (impl_->closed.load()) return handler(make_error_code(Errc::pool_closed), "the connection manager is shut down", nullptr);
-  impl_->route_connection(std::move(handler), std::make_shared<std::vector<bool>>(impl_->endpoints.size(), false));
+  impl_->route_connection(std::move(handler));
 }
 
 std::shared_ptr<storage::RpcConnection> ConnectionManager::shared_connection() {
   storage::refuse_on_io_thread(impl_->io->context(), "shared_connection()");
-  std::promise<std::tuple<std::error_code, std::string, std::shared_ptr<storage::RpcConnection>>> done;
-  auto fut = done.get_future();
-  async_shared_connection([&done](std::error_code ec, const std::string& why, std::shared_ptr<storage::RpcConnection> c) {
-    done.set_value({ec, why, std::move(c)});
-  });
-  auto [ec, why, conn] = fut.get();
+  auto [ec, why, conn] = storage::block_on<std::error_code, const std::string&, std::shared_ptr<storage::RpcConnection>>(
+      [&](auto done) { async_shared_connection(std::move(done)); });
   if (ec) throw Error(ec, why);
   return conn;
 }

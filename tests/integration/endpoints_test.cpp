@@ -170,3 +170,27 @@ TEST(Endpoints, EveryEndpointDownFailsWithCircuitOpenAtOnce) {
   EXPECT_EQ(error_of([&] { m.acquire(); }), make_error_code(Errc::circuit_open));
   EXPECT_FALSE(m.health_status().healthy);
 }
+
+// One failover loop for calls, leases and session connections: when every endpoint fails, the
+// error names each one tried and why.
+TEST(Endpoints, WhenEveryEndpointFailsTheErrorNamesEachAndWhy) {
+  Cluster cl;
+  auto c = cl.config(LoadBalancingStrategy::RoundRobin);
+  c.circuit_breaker.failure_threshold = 100;  // keep the breakers out of it
+  ConnectionManager m(c);
+  for (auto& p : cl.proxies) p->refuse();
+  auto expect_all_named = [&](const std::function<void()>& work) {
+    try {
+      work();
+      ADD_FAILURE() << "succeeded with every endpoint refusing";
+    } catch (const cortex::Error& e) {
+      EXPECT_EQ(e.code(), make_error_code(Errc::connect_failed)) << e.what();
+      for (auto& p : cl.proxies) EXPECT_NE(std::string(e.what()).find(p->url()), std::string::npos) << e.what();
+    }
+  };
+  expect_all_named([&] { m.query("RETURN 1"); });
+  expect_all_named([&] { m.acquire(); });
+  expect_all_named([&] { m.shared_connection(); });
+  EXPECT_GE(m.metrics().snapshot().failovers, 6u);
+  for (auto& p : cl.proxies) p->heal();
+}
