@@ -244,8 +244,9 @@ void SharedLane::run_counted(RpcConnection& conn, storage::Request request, stor
   conn.async_call(std::move(request), std::move(options),
                   [weak = impl_->self, m = impl_->params.metrics, start, h = std::move(handler)](std::error_code ec, storage::Value v) {
                     m->request_time.record(Clock::now() - start);
-                    h(ec, std::move(v));
+                    // Uncounted before the handler runs: a caller it wakes sees the count it expects.
                     if (auto lane = weak.lock()) lane->impl_->done_one();
+                    h(ec, std::move(v));
                   });
 }
 

@@ -17,10 +17,11 @@ using storage::Value;
 
 void AgentSession::Impl::with_binding(BindHandler then) {
   {
-    std::lock_guard<std::mutex> lock(mu);
+    std::unique_lock<std::mutex> lock(mu);
     if (bound && bound->conn->is_open()) {
       auto b = bound;
-      return then({}, "", std::move(b));  // never under the lock: `then` sends
+      lock.unlock();  // never under the lock: `then` sends, and may take the lock itself
+      return then({}, "", std::move(b));
     }
     waiters.push_back(std::move(then));
     if (binding) return;

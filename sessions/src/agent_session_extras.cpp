@@ -1,6 +1,9 @@
 // AgentSession: the persisted transaction log and live queries that survive reconnects.
+#include <asio/steady_timer.hpp>
+
+#include <atomic>
 #include <future>
-#include <thread>
+#include <random>
 
 #include "agent_session_impl.hpp"
 #include "cortex/storage/io_runner.hpp"
@@ -146,44 +149,85 @@ void AgentSession::Impl::issue_live(const std::string& key) {
   it->second.generation = b->generation;
 }
 
-// After a reconnect, a helper thread re-issues every subscription (LIVE is a blocking call, and
-// this runs from io handlers), retrying with backoff while the server is down.
+// After a reconnect every subscription is issued again on the new binding, asynchronously (this
+// runs from io handlers); while that fails (the server is still down) passes repeat after the
+// RetryPolicy's backoff, on a timer of the manager's io_context.
 void AgentSession::Impl::reissue_lives() {
   {
     std::lock_guard<std::mutex> lock(mu);
     if (relive_running || closed || subs.empty()) return;
     relive_running = true;
+    relive_attempt = 0;
   }
-  std::thread([weak = weak_from_this()] {
-    std::chrono::milliseconds backoff{50};
-    for (;;) {
-      auto self = weak.lock();
-      if (!self) return;
-      std::vector<std::string> keys;
-      {
-        std::lock_guard<std::mutex> lock(self->mu);
-        if (self->closed) break;
-        for (const auto& [k, s] : self->subs) keys.push_back(k);
-      }
-      try {
-        for (const auto& k : keys) self->issue_live(k);
-        std::lock_guard<std::mutex> lock(self->mu);
-        // Done unless the binding changed again meanwhile.
-        bool current = self->bound != nullptr;
-        for (const auto& [k, s] : self->subs) current = current && s.generation == self->bound->generation;
-        if (current) break;
-      } catch (const Error& e) {
-        log(LogLevel::debug, std::string("agent session: re-issuing live queries failed, retrying: ") + e.what());
-      }
-      self.reset();
-      std::this_thread::sleep_for(backoff);  // the reconnect's own backoff, not a synchronisation
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+  relive_pass();
+}
+
+void AgentSession::Impl::relive_pass() {
+  with_binding([weak = weak_from_this()](std::error_code ec, const std::string& why, std::shared_ptr<Bound> b) {
+    auto self = weak.lock();
+    if (!self) return;
+    if (ec) {
+      log(LogLevel::debug, "agent session: re-issuing live queries waits for a connection: " + why);
+      return self->relive_later();
     }
-    if (auto self = weak.lock()) {
+    std::vector<std::pair<std::string, Subscription>> stale;
+    {
       std::lock_guard<std::mutex> lock(self->mu);
-      self->relive_running = false;
+      if (self->closed) {
+        self->relive_running = false;
+        return;
+      }
+      for (const auto& [k, s] : self->subs) {
+        if (s.generation != b->generation) stale.emplace_back(k, s);
+      }
+      if (stale.empty()) {  // every subscription lives on the current binding
+        self->relive_running = false;
+        return;
+      }
     }
-  }).detach();
+    auto left = std::make_shared<std::atomic<std::size_t>>(stale.size());
+    auto failed = std::make_shared<std::atomic<bool>>(false);
+    for (auto& [key, sub] : stale) {
+      b->conn->async_live(Value(storage::Table{sub.table}), sub.handler, false, b->options(),
+                          [weak, key = key, gen = b->generation, left, failed](std::error_code lec, Value v) {
+                            auto s = weak.lock();
+                            if (!s) return;
+                            if (!lec && v.is<storage::Uuid>()) {
+                              std::lock_guard<std::mutex> lock(s->mu);
+                              auto it = s->subs.find(key);
+                              if (it != s->subs.end()) {
+                                it->second.live_id = v.get<storage::Uuid>();
+                                it->second.generation = gen;
+                              }
+                            } else {
+                              failed->store(true);
+                            }
+                            if (left->fetch_sub(1) != 1) return;
+                            // All answered: again at once if the binding changed meanwhile, later if any failed.
+                            if (failed->load()) return s->relive_later();
+                            s->relive_pass();
+                          });
+    }
+  });
+}
+
+void AgentSession::Impl::relive_later() {
+  const auto& policy = manager->config().pool_config.retry_policy;
+  std::uint32_t attempt;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    if (closed) {
+      relive_running = false;
+      return;
+    }
+    attempt = ++relive_attempt;
+  }
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const auto wait = policy.backoff(std::min<std::uint32_t>(attempt, 64), std::uniform_real_distribution<double>(0.0, 1.0)(rng));
+  auto timer = std::make_shared<asio::steady_timer>(io, wait);
+  timer->async_wait([weak = weak_from_this(), timer](const std::error_code&) {
+    if (auto self = weak.lock()) self->relive_pass();
+  });
 }
 
 storage::Uuid AgentSession::live(const std::string& table, storage::NotificationHandler on_notify) {

@@ -54,6 +54,7 @@ struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
   std::uint64_t generation = 0;
   std::map<std::string, Subscription> subs;  // by our subscription id (text)
   bool relive_running = false;
+  std::uint32_t relive_attempt = 0;  // failed passes since the last success: the backoff's index
   bool closed = false;
   std::size_t in_flight = 0;
   std::uint64_t operations = 0, errors = 0, limit_refusals = 0, reconnects = 0;
@@ -73,6 +74,8 @@ struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
   void open_log();
   void prune_log();
   void reissue_lives();
+  void relive_pass();
+  void relive_later();
   void issue_live(const std::string& key);
 };
 

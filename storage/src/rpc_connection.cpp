@@ -541,6 +541,10 @@ Uuid RpcConnection::live(Value what, NotificationHandler on_notify, bool diff, R
   return v.get<Uuid>();
 }
 
+void RpcConnection::async_live(Value what, NotificationHandler on_notify, bool diff, RequestOptions options, Handler handler) {
+  impl_->send(rpc::live(std::move(what), diff), std::move(options), std::move(handler), std::move(on_notify));
+}
+
 void RpcConnection::kill(Uuid live_id, RequestOptions options) {
   call(rpc::kill(live_id), std::move(options));
   std::lock_guard<std::mutex> lock(impl_->mu);

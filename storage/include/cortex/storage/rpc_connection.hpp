@@ -94,6 +94,9 @@ class RpcConnection {
   QueryResult query(std::string sql, Object vars = {}, RequestOptions options = {});
   /// Starts a live query; `on_notify` receives its notifications until kill() or the socket dies.
   Uuid live(Value what, NotificationHandler on_notify, bool diff = false, RequestOptions options = {});
+  /// Async form of live(): `handler` gets the live query's id (a Uuid value) or the error;
+  /// `on_notify` receives its notifications from then on.
+  void async_live(Value what, NotificationHandler on_notify, bool diff, RequestOptions options, Handler handler);
   /// Kills a live query and drops its handler.
   void kill(Uuid live_id, RequestOptions options = {});
 
