@@ -39,6 +39,7 @@ Endpoint::Endpoint(const std::string& configured_url, const DatabaseConfig& conf
   sp.connections = config.shared_connections;  // opened on first use
   sp.connect.connect_timeout = config.pool_config.connection_timeout;
   sp.defaults = defaults;
+  sp.schema = config.schema;
   sp.reconnect = config.pool_config.retry_policy;
   sp.metrics = metrics_;
   sp.on_connect_result = p.on_connect_result;

@@ -76,7 +76,7 @@ struct SharedLane::Impl {
         std::lock_guard<std::mutex> lock(impl.mu);
         impl.entries[i].setting_up = c;  // the steps hold it only weakly
       }
-      auto plan = detail::setup_plan(impl.params.defaults, impl.tokens.get());
+      auto plan = detail::setup_plan(impl.params.defaults, impl.tokens.get(), impl.params.schema);
       plan.metrics = impl.params.metrics.get();
       detail::run_setup(c, std::move(plan), [weak, i](std::error_code sec, const std::string& why) {
         auto l = weak.lock();

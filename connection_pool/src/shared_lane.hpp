@@ -26,6 +26,7 @@ struct SharedLaneParams {
   std::size_t connections = 2;
   storage::ConnectOptions connect;
   SessionDefaults defaults;
+  std::string schema;     ///< run on every new connection, as the pool's are
   RetryPolicy reconnect;  ///< backoff between failed connection attempts
   std::shared_ptr<metrics::PoolMetrics> metrics;
   /// As ConnectionPoolParams::on_connect_result.

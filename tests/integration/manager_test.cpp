@@ -307,3 +307,16 @@ TEST(Manager, AsyncExecuteWithRetryBacksOffOnATimerAndStopsAtWhatMayHaveRun) {
   EXPECT_EQ(failed.wait_for(1)[0].ec, make_error_code(Errc::timeout));
   EXPECT_EQ(runs.load(), 1);  // may have run: not replayed
 }
+
+// One setup routine: the schema runs on every new connection, the shared path's included (before,
+// only pooled connections ran it, so a manager used only through query() never had its schema).
+TEST(Manager, TheSchemaRunsOnSharedConnectionsToo) {
+  auto c = local_config(cortex::test::engine_url());
+  c.pool_config.min_connections = 0;  // no pooled connection is ever opened below
+  c.namespace_ = cortex::test::unique_name("schema");
+  c.schema = "DEFINE TABLE IF NOT EXISTS typed SCHEMAFULL; DEFINE FIELD IF NOT EXISTS n ON typed TYPE int;";
+  ConnectionManager m(c);
+  EXPECT_FALSE(m.query("CREATE typed SET n = 'not a number'").ok());  // the schema is in force
+  m.query("CREATE typed SET n = 1").throw_if_error();
+  EXPECT_EQ(m.health_status().pool_size, 0u);
+}
