@@ -1,5 +1,6 @@
 // ConnectionPool: drives PoolCore (pure logic) with RpcConnections and an Asio timer. All core
 // state is under `mu`; effects (connects, closes, completions) run after it is released.
+#include "cortex/storage/block_on.hpp"
 #include "cortex/pool/connection_pool.hpp"
 
 #include <asio/post.hpp>
@@ -527,17 +528,10 @@ void ConnectionPool::acquire_until(std::optional<std::chrono::steady_clock::time
 
 PooledConnection ConnectionPool::acquire(const char* file, int line) {
   storage::refuse_on_io_thread(impl_->io, "acquire()");
-  struct Got {
-    std::error_code ec;
-    PooledConnection lease;
-  };
-  std::promise<Got> done;
-  auto fut = done.get_future();
-  async_acquire([&done](std::error_code ec, PooledConnection lease) { done.set_value({ec, std::move(lease)}); }, file,
-                line);
-  Got got = fut.get();
-  if (!got.ec) return std::move(got.lease);
-  throw Error(got.ec, describe(got.ec));
+  auto [ec, lease] = storage::block_on<std::error_code, PooledConnection>(
+      [&](auto done) { async_acquire(std::move(done), file, line); });
+  if (!ec) return std::move(lease);
+  throw Error(ec, describe(ec));
 }
 
 std::string ConnectionPool::describe(std::error_code ec) const {

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "connection_setup.hpp"
+#include "cortex/storage/block_on.hpp"
 #include "cortex/storage/io_runner.hpp"
 
 namespace cortex::sessions {
@@ -173,10 +174,8 @@ void AgentSession::Impl::submit(storage::Request request, storage::RequestOption
 
 Value AgentSession::Impl::call(storage::Request request, storage::RequestOptions options) {
   storage::refuse_on_io_thread(io, "agent session call '" + request.method + "'");
-  std::promise<std::pair<std::error_code, Value>> done;
-  auto fut = done.get_future();
-  submit(std::move(request), std::move(options), [&done](std::error_code ec, Value v) { done.set_value({ec, std::move(v)}); });
-  auto [ec, v] = fut.get();
+  auto [ec, v] = storage::block_on<std::error_code, Value>(
+      [&](auto done) { submit(std::move(request), std::move(options), std::move(done)); });
   return storage::finish_blocking_call(ec, std::move(v));
 }
 

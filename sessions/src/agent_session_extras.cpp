@@ -6,6 +6,7 @@
 #include <random>
 
 #include "agent_session_impl.hpp"
+#include "cortex/storage/block_on.hpp"
 #include "cortex/storage/io_runner.hpp"
 #include "cortex/storage/log.hpp"
 #include "transaction_log_rows.hpp"
@@ -121,10 +122,8 @@ std::vector<TransactionRecord> AgentSession::transaction_history() {
 // -- live queries -----------------------------------------------------------------------------
 
 std::shared_ptr<AgentSession::Impl::Bound> AgentSession::Impl::bind_blocking() {
-  std::promise<std::tuple<std::error_code, std::string, std::shared_ptr<Bound>>> done;
-  auto fut = done.get_future();
-  with_binding([&done](std::error_code ec, const std::string& why, std::shared_ptr<Bound> b) { done.set_value({ec, why, b}); });
-  auto [ec, why, b] = fut.get();
+  auto [ec, why, b] = storage::block_on<std::error_code, const std::string&, std::shared_ptr<Bound>>(
+      [&](auto done) { with_binding(std::move(done)); });
   if (ec) throw Error(ec, why);
   return b;
 }

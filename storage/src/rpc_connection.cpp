@@ -1,6 +1,7 @@
 // RpcConnection: request/reply matching, deadlines, keepalive and live-query routing over a
 // Transport. All mutable state is guarded by `mu`; handlers always run outside it, on the io
 // context, so a handler may issue new calls.
+#include "cortex/storage/block_on.hpp"
 #include "cortex/storage/rpc_connection.hpp"
 
 #include "cortex/storage/io_runner.hpp"
@@ -499,19 +500,10 @@ std::shared_ptr<RpcConnection> RpcConnection::connect(asio::io_context& io, std:
   refuse_on_io_thread(io, "connect");
   auto impl = std::make_shared<Impl>(io, ep, std::move(options));
   std::shared_ptr<RpcConnection> owner(new RpcConnection(impl));
-  struct Connected {
-    std::error_code ec;
-    std::string why;
-    std::shared_ptr<RpcConnection> connection;
-  };
-  std::promise<Connected> done;
-  auto fut = done.get_future();
-  impl->start(std::move(owner), [&done](std::error_code ec, const std::string& why, std::shared_ptr<RpcConnection> c) {
-    done.set_value({ec, why, std::move(c)});
-  });
-  Connected r = fut.get();
-  if (r.ec) throw Error(r.ec, "connect to " + ep.to_string() + " failed: " + r.why);
-  return std::move(r.connection);
+  auto [ec, why, connection] = block_on<std::error_code, const std::string&, std::shared_ptr<RpcConnection>>(
+      [&](auto done) { impl->start(std::move(owner), std::move(done)); });
+  if (ec) throw Error(ec, "connect to " + ep.to_string() + " failed: " + why);
+  return connection;
 }
 
 void RpcConnection::async_call(Request request, RequestOptions options, Handler handler) {
