@@ -2,6 +2,8 @@
 // admission, limits, metrics. The transaction log and live queries are in agent_session_extras.cpp.
 #include "agent_session_impl.hpp"
 
+#include <asio/steady_timer.hpp>
+
 #include <future>
 #include <stdexcept>
 
@@ -114,21 +116,31 @@ void AgentSession::Impl::unbound(const Bound* gone) {
 
 // -- operations -------------------------------------------------------------------------------
 
-void AgentSession::Impl::send(storage::Request request, storage::RequestOptions options, storage::Handler h, int attempt) {
-  with_binding([weak = weak_from_this(), request = std::move(request), options, h, attempt](
+void AgentSession::Impl::send(storage::Request request, storage::RequestOptions options, storage::Handler h, int attempt,
+                              std::shared_ptr<CallDeadline> deadline) {
+  with_binding([weak = weak_from_this(), request = std::move(request), options, h, attempt, deadline](
                    std::error_code ec, const std::string& why, std::shared_ptr<Bound> b) mutable {
     auto self = weak.lock();
     if (!self) return h(make_error_code(Errc::pool_closed), Value(std::string("the agent session is gone")));
     if (ec) return h(ec, Value(why));
+    // The deadline may have caught the call while it waited for its turn or a binding: then it
+    // was answered (pool_timeout, never sent) and must not be sent now.
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline->at - std::chrono::steady_clock::now());
+    if (!deadline->try_send()) return h(make_error_code(Errc::pool_timeout), Value(std::string("deadline passed before sending")));
     auto o = options;
+    o.timeout = std::max(left, std::chrono::milliseconds(1));  // what is left of it for the request itself
     if (b->session) o.session = b->session;
     auto retry = attempt == 0 ? std::make_optional(request) : std::nullopt;
     // Through the endpoint's accounting (breaker, health, in-flight, shutdown drain), as the
     // shared path's calls are.
-    self->manager->async_call_on(b->conn, std::move(request), o, [weak, retry = std::move(retry), options, h](std::error_code cec, Value v) mutable {
+    self->manager->async_call_on(b->conn, std::move(request), o, [weak, retry = std::move(retry), options, h, deadline](std::error_code cec, Value v) mutable {
       auto s = weak.lock();
-      // Never written (the connection had just closed): rebind and send once more.
-      if (s && retry && cec == make_error_code(Errc::not_connected)) return s->send(std::move(*retry), options, h, 1);
+      // Never written (the connection had just closed): rebind and send once more, still by the
+      // same deadline (unsent again while it rebinds).
+      if (s && retry && cec == make_error_code(Errc::not_connected)) {
+        deadline->unsend();
+        return s->send(std::move(*retry), options, h, 1, deadline);
+      }
       h(cec, std::move(v));
     });
   });
@@ -155,20 +167,35 @@ void AgentSession::Impl::submit(storage::Request request, storage::RequestOption
   }
   if (!refusal.empty()) return h(refused, Value(refusal));
   const auto start = std::chrono::steady_clock::now();
-  auto finish = [weak = weak_from_this(), g = gate, start, h](std::error_code ec, Value v) {
+  // The call's one deadline covers its fair-queue turn, the binding and the request itself.
+  auto deadline = std::make_shared<CallDeadline>();
+  deadline->at = start + (options.timeout.count() > 0 ? options.timeout : kDefaultCallTimeout);
+  // Answers the caller once, whoever comes first: the outcome, or the deadline while unsent.
+  auto answer = [weak = weak_from_this(), start, h, deadline](std::error_code ec, Value v) {
+    if (!deadline->claim_answer()) return;
     if (auto self = weak.lock()) {
       self->latency.record(std::chrono::steady_clock::now() - start);
       std::lock_guard<std::mutex> lock(self->mu);
       --self->in_flight;
       if (ec) ++self->errors;
     }
-    g->done();  // the next agent's turn (may start its operation on this thread)
     h(ec, std::move(v));
   };
-  gate->submit(agent, [weak = weak_from_this(), request = std::move(request), options = std::move(options), finish]() mutable {
+  auto timer = std::make_shared<asio::steady_timer>(io, deadline->at);
+  deadline->cancel_timer = [timer] { timer->cancel(); };
+  timer->async_wait([answer, deadline, timer](const std::error_code& ec) {
+    if (ec != asio::error::operation_aborted && deadline->try_expire()) {
+      answer(make_error_code(Errc::pool_timeout), Value(std::string("not sent before the call's deadline (waiting for its turn or a connection)")));
+    }
+  });
+  auto finish = [g = gate, answer](std::error_code ec, Value v) {
+    g->done();  // the next agent's turn (may start its operation on this thread)
+    answer(ec, std::move(v));
+  };
+  gate->submit(agent, [weak = weak_from_this(), request = std::move(request), options = std::move(options), finish, deadline]() mutable {
     auto self = weak.lock();
     if (!self) return finish(make_error_code(Errc::pool_closed), Value(std::string("the agent session is gone")));
-    self->send(std::move(request), std::move(options), std::move(finish), 0);
+    self->send(std::move(request), std::move(options), std::move(finish), 0, std::move(deadline));
   });
 }
 

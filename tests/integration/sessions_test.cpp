@@ -299,3 +299,27 @@ TEST(Sessions, SessionCallsPassTheirEndpointsAccounting) {
     EXPECT_EQ(m.health_status().endpoints[0].circuit_breaker_state, "Open");
   }
 }
+
+// A session call's deadline covers its wait for a fair-queue turn: one slot, held by a long call,
+// and a hurried call behind it ends by its own deadline, never sent.
+TEST(Sessions, ACallsDeadlineCoversItsFairQueueTurn) {
+  ConnectionManager m(config_for(cortex::test::engine_url()));
+  AgentSessionOptions o;
+  o.fair_capacity = 1;
+  auto busy = AgentSession::create("busy", m, cortex::test::unique_name("busy"), o);
+  auto hurried = AgentSession::create("hurried", m, cortex::test::unique_name("hurried"), o);
+  cortex::test::Completions long_call;
+  busy->async_call(rpc::query("SLEEP 2s; RETURN 'slept'"), {}, long_call.handler(1));
+  const auto guard = std::chrono::steady_clock::now() + std::chrono::seconds(30);  // a hang guard
+  while (m.health_status().endpoints[0].shared_in_flight == 0 && std::chrono::steady_clock::now() < guard) {
+    std::this_thread::yield();
+  }
+  RequestOptions quick;
+  quick.timeout = std::chrono::milliseconds(200);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(error_of([&] { hurried->call(rpc::query("CREATE note SET text = 'late'"), quick); }), make_error_code(Errc::pool_timeout));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(200 + 1500));  // not the 2 s of the turn
+  EXPECT_FALSE(long_call.wait_for(1)[0].ec);
+  const auto after = hurried->query("SELECT * FROM note");  // the late write never ran: no table, or empty
+  EXPECT_TRUE(!after.ok() || after.at(0).get<Array>().empty());
+}
