@@ -246,6 +246,10 @@ struct ConnectionPool::Impl {
         const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
         retire_at = now + std::chrono::duration_cast<Clock::duration>(params.config.max_lifetime * (1.0 - params.lifetime_jitter * u));
       }
+      // Its session ends when the token it authenticated with expires: retire it before then.
+      if (!ec && conn) {
+        if (auto by = detail::renew_by(conn->auth_token())) retire_at = std::min(retire_at, std::max(*by, now));
+      }
       if (ec) {
         if (conn) conn->close();
         ++connect_failures;

@@ -1,5 +1,9 @@
 #include "connection_setup.hpp"
 
+#include <nlohmann/json.hpp>
+
+#include <string_view>
+
 #include "cortex/storage/error.hpp"
 
 namespace cortex::pool::detail {
@@ -71,16 +75,58 @@ void run_setup(std::weak_ptr<RpcConnection> conn, SetupPlan plan, StepsDone done
   step(std::make_shared<Run>(Run{std::move(conn), std::move(plan), std::move(done)}), 0, 0);
 }
 
+namespace {
+std::string base64url_decode(std::string_view in) {
+  std::string out;
+  std::uint32_t buf = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') v = c - '0' + 52;
+    else if (c == '-' || c == '+') v = 62;
+    else if (c == '_' || c == '/') v = 63;
+    else if (c == '=') break;
+    else return {};
+    buf = (buf << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buf >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::optional<std::chrono::steady_clock::time_point> renew_by(const std::string& token) {
+  const auto a = token.find('.');
+  const auto b = a == std::string::npos ? a : token.find('.', a + 1);
+  if (b == std::string::npos) return std::nullopt;
+  const auto claims = nlohmann::json::parse(base64url_decode(std::string_view(token).substr(a + 1, b - a - 1)), nullptr, false);
+  if (!claims.is_object() || !claims.contains("exp") || !claims["exp"].is_number()) return std::nullopt;
+  const double exp = claims["exp"].get<double>();
+  const double iat = claims.contains("iat") && claims["iat"].is_number() ? claims["iat"].get<double>() : exp;
+  const double now_s = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double renew_in_s = (exp - now_s) - (exp - iat) / 4;  // a quarter of the lifetime to spare
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(renew_in_s));
+}
+
 std::string TokenCache::get() const {
   std::lock_guard<std::mutex> lock(mu_);
+  if (renew_by_ && std::chrono::steady_clock::now() >= *renew_by_) return {};  // due: sign in afresh
   return token_;
 }
 
 void TokenCache::learn(const RpcConnection& conn) {
   std::string t = conn.auth_token();
   if (t.empty()) return;
+  auto by = renew_by(t);
   std::lock_guard<std::mutex> lock(mu_);
   token_ = std::move(t);
+  renew_by_ = by;
 }
 
 }  // namespace cortex::pool::detail

@@ -2,6 +2,7 @@
 // The one setup routine of a session on a connection: authenticate (with a known token, falling
 // back to a password signin when the token is refused), use, schema, variables — for pooled
 // connections, a returned lease, shared connections, agent sessions and the Hybrid sync alike.
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -44,9 +45,16 @@ using StepsDone = std::function<void(std::error_code, const std::string& why)>;
 /// stopped first. `why` never contains a step's parameters (secrets).
 void run_setup(std::weak_ptr<storage::RpcConnection> conn, SetupPlan plan, StepsDone done);
 
+/// When a session authenticated with `token` stops working: SurrealDB ends a session when the
+/// token it was opened with expires (measured on the 3.0.2 engine: password signins included), so
+/// its owner must renew it before then. The JWT's `exp` minus a quarter of its lifetime (`exp - iat`),
+/// so that renewal has time; nullopt when the token carries no expiry (or is no JWT).
+std::optional<std::chrono::steady_clock::time_point> renew_by(const std::string& token);
+
 /// Where a setup's token is kept between setups of the same user on one endpoint. Thread-safe.
 class TokenCache {
  public:
+  /// The token, while it is not due for renewal (renew_by); else "" (the next setup signs in).
   std::string get() const;
   /// Remembers `conn`'s token after a successful setup (no-op when it has none).
   void learn(const storage::RpcConnection& conn);
@@ -54,6 +62,7 @@ class TokenCache {
  private:
   mutable std::mutex mu_;
   std::string token_;
+  std::optional<std::chrono::steady_clock::time_point> renew_by_;
 };
 
 }  // namespace cortex::pool::detail

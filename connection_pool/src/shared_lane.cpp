@@ -24,6 +24,7 @@ struct SharedLane::Impl {
     std::shared_ptr<RpcConnection> conn;      // set once it is connected and set up
     std::shared_ptr<RpcConnection> setting_up;  // owned here while signin/use run on it
     bool opening = false;
+    std::optional<Clock::time_point> renew_by;  // its session ends with its token: replace it before
   };
   // A caller waiting for a connection: gets one, or the error (with its message) that none opened.
   using Queued = std::function<void(std::error_code, const std::string&, std::shared_ptr<RpcConnection>)>;
@@ -37,6 +38,7 @@ struct SharedLane::Impl {
   mutable std::condition_variable drained;
   std::vector<Entry> entries;
   std::deque<Queued> queued;  // calls waiting for a connection to open
+  std::vector<std::shared_ptr<RpcConnection>> retiring;  // replaced, closed when idle
   std::size_t inflight = 0;
   bool closed = false;
   std::uint32_t failures = 0;
@@ -45,7 +47,9 @@ struct SharedLane::Impl {
   std::string last_why;
   std::mt19937_64 rng{std::random_device{}()};
 
-  static bool usable(const Entry& e) { return e.conn && e.conn->is_open(); }
+  static bool usable(const Entry& e) {
+    return e.conn && e.conn->is_open() && (!e.renew_by || Clock::now() < *e.renew_by);
+  }
 
   // Starts opening every missing connection, unless backing off after failures. Returns whether an
   // attempt is (now) in flight. Under `mu`.
@@ -58,6 +62,8 @@ struct SharedLane::Impl {
         continue;
       }
       if (usable(e) || (retry_at && Clock::now() < *retry_at)) continue;
+      // Due for renewal but still open: calls on it finish there; it closes once they have.
+      if (e.conn && e.conn->is_open()) retiring.push_back(std::move(e.conn));
       e.conn.reset();
       e.opening = true;
       any = true;
@@ -101,6 +107,7 @@ struct SharedLane::Impl {
       entries[i].opening = false;
       if (!ec && !closed) {
         entries[i].conn = conn;
+        entries[i].renew_by = detail::renew_by(conn->auth_token());
         failures = 0;
         retry_at.reset();
         params.metrics->connections_created.fetch_add(1);
@@ -131,8 +138,17 @@ struct SharedLane::Impl {
   }
 
   void done_one() {
-    std::lock_guard<std::mutex> lock(mu);
-    if (--inflight == 0) drained.notify_all();
+    std::vector<std::shared_ptr<RpcConnection>> idle;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (--inflight == 0) drained.notify_all();
+      if (!retiring.empty()) {
+        auto keep = std::partition(retiring.begin(), retiring.end(), [](const auto& c) { return c->in_flight() > 0; });
+        idle.assign(std::make_move_iterator(keep), std::make_move_iterator(retiring.end()));
+        retiring.erase(keep, retiring.end());
+      }
+    }
+    for (auto& c : idle) c->close();
   }
 
   // A queued caller with its own deadline: whichever comes first, a connection (or the failure to
@@ -277,6 +293,8 @@ void SharedLane::close() {
       if (e.conn) conns.push_back(std::move(e.conn));
       if (e.setting_up) conns.push_back(std::move(e.setting_up));
     }
+    for (auto& c : impl.retiring) conns.push_back(std::move(c));
+    impl.retiring.clear();
   }
   for (auto& q : waiting) q(make_error_code(Errc::pool_closed), "the shared path is closed", nullptr);
   for (auto& c : conns) c->close();

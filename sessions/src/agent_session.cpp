@@ -19,17 +19,25 @@ using storage::Value;
 // -- binding ----------------------------------------------------------------------------------
 
 void AgentSession::Impl::with_binding(BindHandler then) {
+  std::shared_ptr<Bound> stale;
   {
     std::unique_lock<std::mutex> lock(mu);
     if (bound && bound->conn->is_open()) {
-      auto b = bound;
-      lock.unlock();  // never under the lock: `then` sends, and may take the lock itself
-      return then({}, "", std::move(b));
+      if (!bound->renew_by || std::chrono::steady_clock::now() < *bound->renew_by) {
+        auto b = bound;
+        lock.unlock();  // never under the lock: `then` sends, and may take the lock itself
+        return then({}, "", std::move(b));
+      }
+      stale = std::move(bound);  // its session ends with its token: bind afresh, with a newer one
     }
     waiters.push_back(std::move(then));
-    if (binding) return;
+    if (binding) {
+      lock.unlock();
+      return retire_binding(std::move(stale));
+    }
     binding = true;
   }
+  retire_binding(std::move(stale));
   manager->async_shared_connection([weak = weak_from_this()](std::error_code ec, const std::string& why,
                                                              std::shared_ptr<RpcConnection> conn) {
     auto self = weak.lock();
@@ -64,7 +72,11 @@ void AgentSession::Impl::setup(std::shared_ptr<Bound> b) {
     std::lock_guard<std::mutex> lock(mu);
     const bool own = credentials.has_value();
     pool::SessionDefaults d{ns, db, own ? credentials : manager->config().credentials};
-    plan = pool::detail::setup_plan(d, own ? std::string() : b->conn->auth_token());
+    const std::string token = own ? std::string() : b->conn->auth_token();
+    // A session lives as long as the token it authenticated with (an own signin's is not known
+    // here: such a session is renewed only when it fails).
+    if (!token.empty()) b->renew_by = pool::detail::renew_by(token);
+    plan = pool::detail::setup_plan(d, token);
     if (b->session) plan.steps.insert(plan.steps.begin(), storage::rpc::attach());
     for (const auto& [name, value] : vars) plan.steps.push_back(storage::rpc::let(name, value));
   }
@@ -76,6 +88,14 @@ void AgentSession::Impl::setup(std::shared_ptr<Bound> b) {
     if (ec) return self->bind_done(ec, "agent session setup failed: " + why, nullptr);
     self->bind_done({}, "", b);
   });
+}
+
+// A binding replaced before its session expired: its server-side session goes (best effort, not
+// awaited), a lease goes back to the pool; its live queries are re-issued on the new binding.
+void AgentSession::Impl::retire_binding(std::shared_ptr<Bound> b) {
+  if (!b) return;
+  b->conn->remove_on_closed(b->closed_token);
+  if (b->session) b->conn->async_call(storage::rpc::detach(), b->options(), [](std::error_code, Value) {});
 }
 
 void AgentSession::Impl::bind_done(std::error_code ec, const std::string& why, std::shared_ptr<Bound> b) {

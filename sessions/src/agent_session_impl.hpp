@@ -26,6 +26,7 @@ struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
     std::optional<pool::PooledConnection> lease;
     std::uint64_t closed_token = 0;
     std::uint64_t generation = 0;
+    std::optional<std::chrono::steady_clock::time_point> renew_by;  // before its token expires
     storage::RequestOptions options() const {
       storage::RequestOptions o;
       o.session = session;
@@ -66,6 +67,7 @@ struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
 
   void with_binding(BindHandler then);
   void setup(std::shared_ptr<Bound> b);
+  void retire_binding(std::shared_ptr<Bound> b);
   void bind_done(std::error_code ec, const std::string& why, std::shared_ptr<Bound> b);
   void unbound(const Bound* gone);
   /// One call's race between being sent and its deadline, which covers the fair-queue turn and

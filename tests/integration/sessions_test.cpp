@@ -323,3 +323,29 @@ TEST(Sessions, ACallsDeadlineCoversItsFairQueueTurn) {
   const auto after = hurried->query("SELECT * FROM note");  // the late write never ran: no table, or empty
   EXPECT_TRUE(!after.ok() || after.at(0).get<Array>().empty());
 }
+
+// SurrealDB ends a session when the token it was opened with expires. With a 2 s token, the
+// manager's shared connections, its leases and an agent session keep working across several token
+// lifetimes: connections are replaced and sessions rebound before their token runs out.
+TEST(Sessions, EverythingKeepsWorkingAcrossTokenExpiry) {
+  auto admin = cortex::test::connect_signed_in(cortex::test::io(), cortex::test::engine_url());
+  const std::string user = cortex::test::unique_name("shortlived");
+  admin->query("DEFINE USER OVERWRITE " + user + " ON ROOT PASSWORD 'short-pw' ROLES OWNER DURATION FOR TOKEN 2s")
+      .throw_if_error();  // the name is made here, not user input
+  auto c = config_for(cortex::test::engine_url());
+  c.credentials = Credentials{"", "", "", user, "short-pw", "", {}};
+  c.pool_config.min_connections = 1;
+  ConnectionManager m(c);
+  auto s = AgentSession::create("renewed", m, cortex::test::unique_name("renewed"));
+  int failures = 0, rounds = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(7);  // three token lifetimes
+  while (std::chrono::steady_clock::now() < until) {
+    ++rounds;
+    failures += static_cast<bool>(error_of([&] { m.query("RETURN 1").throw_if_error(); }));
+    failures += static_cast<bool>(error_of([&] { m.acquire()->query("RETURN 2").throw_if_error(); }));
+    failures += static_cast<bool>(error_of([&] { s->query("RETURN 3").throw_if_error(); }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // pacing, so time passes between rounds
+  }
+  EXPECT_EQ(failures, 0) << "in " << rounds << " rounds";
+  EXPECT_GT(m.metrics().snapshot().password_signins, 1u);  // renewed by fresh signins
+}
