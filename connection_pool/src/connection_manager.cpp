@@ -64,10 +64,11 @@ struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager:
     std::vector<bool> tried;
     std::vector<std::string> reasons;  // "URL: why", in the order tried
     std::error_code last;
-    /// Runs the work on `ep`. It finishes the work itself (success, or a failure that may have
-    /// reached the endpoint), or calls `next(ec, why)` when its failure proves the endpoint never
-    /// got it, so that another endpoint may take it.
-    std::function<void(Endpoint& ep, std::function<void(std::error_code, const std::string&)> next)> attempt;
+    /// Runs the work on `ep` (`others_left`: another endpoint could still take it). It finishes the
+    /// work itself (success, or a failure that may have reached the endpoint), or calls
+    /// `next(ec, why)` when its failure proves the endpoint never got it, so that another may take
+    /// it. It must not hold the Failover (a cycle): `next` does, while the attempt runs.
+    std::function<void(Endpoint& ep, bool others_left, std::function<void(std::error_code, const std::string&)> next)> attempt;
     /// No endpoint is left: `why` names every endpoint tried and why it failed.
     std::function<void(std::error_code, const std::string& why)> exhausted;
 
@@ -100,7 +101,7 @@ struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager:
       return f->exhausted(ec, f->reasons.empty() ? std::string("no endpoint to try") : f->summary());
     }
     Endpoint& ep = *endpoints[*idx];
-    f->attempt(ep, [weak = weak_from_this(), f, &ep](std::error_code ec, const std::string& why) {
+    f->attempt(ep, untried_left(f->tried), [weak = weak_from_this(), f, &ep](std::error_code ec, const std::string& why) {
       f->last = ec;
       f->reasons.push_back(ep.url() + ": " + why);
       auto self = weak.lock();
@@ -121,10 +122,9 @@ struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager:
     auto req = std::make_shared<storage::Request>(std::move(request));
     auto h = std::make_shared<storage::Handler>(std::move(handler));
     f->exhausted = [h](std::error_code ec, const std::string& why) { (*h)(ec, storage::Value(why)); };
-    f->attempt = [weak = weak_from_this(), f, req, options, h](Endpoint& ep, auto next) {
-      auto self = weak.lock();
+    f->attempt = [weak = weak_from_this(), req, options, h](Endpoint& ep, bool others_left, auto next) {
       // Kept for a resend only when another endpoint could take it.
-      storage::Request r = self && self->untried_left(f->tried) ? *req : std::move(*req);
+      storage::Request r = others_left ? *req : std::move(*req);
       const auto start = Clock::now();
       ep.shared().async_call(std::move(r), options, [weak, &ep, start, h, next](std::error_code ec, storage::Value v) {
         if (weak.lock()) ep.record(ec, Clock::now() - start);
@@ -142,7 +142,7 @@ struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager:
     auto f = new_failover();
     auto h = std::make_shared<ConnHandler>(std::move(then));
     f->exhausted = [h](std::error_code ec, const std::string& why) { (*h)(ec, why, nullptr); };
-    f->attempt = [weak = weak_from_this(), h](Endpoint& ep, auto next) {
+    f->attempt = [weak = weak_from_this(), h](Endpoint& ep, bool, auto next) {
       const auto start = Clock::now();
       ep.shared().async_connection([weak, &ep, start, h, next](std::error_code ec, const std::string& why,
                                                                std::shared_ptr<storage::RpcConnection> c) {
@@ -162,7 +162,7 @@ struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager:
     auto f = new_failover();
     auto h = std::make_shared<LeaseHandler>(std::move(done));
     f->exhausted = [h](std::error_code ec, const std::string& why) { (*h)(ec, why, PooledConnection{}); };
-    f->attempt = [weak = weak_from_this(), h, file, line](Endpoint& ep, auto next) {
+    f->attempt = [weak = weak_from_this(), h, file, line](Endpoint& ep, bool, auto next) {
       const auto start = Clock::now();
       ep.pool().async_acquire(
           [weak, &ep, start, h, next](std::error_code ec, PooledConnection lease) {

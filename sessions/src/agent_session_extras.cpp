@@ -1,11 +1,14 @@
 // AgentSession: the persisted transaction log and live queries that survive reconnects.
-#include <asio/steady_timer.hpp>
+#include "agent_session_impl.hpp"
 
 #include <atomic>
 #include <future>
 #include <random>
 
-#include "agent_session_impl.hpp"
+// After the standard headers: Asio picks its handler allocator (aligned_alloc or operator new)
+// from what libstdc++ has declared by then, and every translation unit must pick the same.
+#include <asio/steady_timer.hpp>
+
 #include "cortex/storage/block_on.hpp"
 #include "cortex/storage/io_runner.hpp"
 #include "cortex/storage/log.hpp"
