@@ -58,6 +58,15 @@ void step(std::shared_ptr<Run> run, std::size_t i, int conflicts) {
       run->plan.signin_fallback.reset();
       return step(run, i, conflicts);
     }
+    if (!ec && run->plan.token_out) {
+      if (method == "authenticate") {
+        const auto& sent = run->plan.steps[i].params;
+        if (!sent.empty() && sent[0].is<std::string>()) *run->plan.token_out = sent[0].get<std::string>();
+      } else if (method == "signin" || method == "signup") {
+        const auto& access = v.is<std::string>() ? v : v["access"];  // 3.x may answer {access, refresh}
+        if (access.is<std::string>()) *run->plan.token_out = access.get<std::string>();
+      }
+    }
     if (!ec && method == "query") {
       for (const auto& s : storage::QueryResult::parse(v).statements) {
         if (!s.ok) return run->done(make_error_code(Errc::statement_failed), "schema statement failed: " + s.error);

@@ -27,6 +27,9 @@ struct SetupPlan {
   storage::RequestOptions options;
   /// Counts each step sent (setup_requests) and each password signin; may be null.
   metrics::PoolMetrics* metrics = nullptr;
+  /// When set, receives the token the session was authenticated with (signin/signup's answer, or
+  /// authenticate's token): its owner renews the session before that token expires (renew_by).
+  std::shared_ptr<std::string> token_out;
 };
 
 /// `reset` first when asked (a returned lease), then authenticate with `token` when one is known

@@ -72,20 +72,20 @@ void AgentSession::Impl::setup(std::shared_ptr<Bound> b) {
     std::lock_guard<std::mutex> lock(mu);
     const bool own = credentials.has_value();
     pool::SessionDefaults d{ns, db, own ? credentials : manager->config().credentials};
-    const std::string token = own ? std::string() : b->conn->auth_token();
-    // A session lives as long as the token it authenticated with (an own signin's is not known
-    // here: such a session is renewed only when it fails).
-    if (!token.empty()) b->renew_by = pool::detail::renew_by(token);
-    plan = pool::detail::setup_plan(d, token);
+    plan = pool::detail::setup_plan(d, own ? std::string() : b->conn->auth_token());
     if (b->session) plan.steps.insert(plan.steps.begin(), storage::rpc::attach());
     for (const auto& [name, value] : vars) plan.steps.push_back(storage::rpc::let(name, value));
   }
   plan.options = b->options();
   plan.metrics = &manager->metrics();
-  pool::detail::run_setup(b->conn, std::move(plan), [weak = weak_from_this(), b](std::error_code ec, const std::string& why) {
+  // A session lives as long as the token it was authenticated with: renew it before that.
+  auto token = std::make_shared<std::string>();
+  plan.token_out = token;
+  pool::detail::run_setup(b->conn, std::move(plan), [weak = weak_from_this(), b, token](std::error_code ec, const std::string& why) {
     auto self = weak.lock();
     if (!self) return;
     if (ec) return self->bind_done(ec, "agent session setup failed: " + why, nullptr);
+    if (!token->empty()) b->renew_by = pool::detail::renew_by(*token);
     self->bind_done({}, "", b);
   });
 }

@@ -349,3 +349,34 @@ TEST(Sessions, EverythingKeepsWorkingAcrossTokenExpiry) {
   EXPECT_EQ(failures, 0) << "in " << rounds << " rounds";
   EXPECT_GT(m.metrics().snapshot().password_signins, 1u);  // renewed by fresh signins
 }
+
+// The same for an agent with credentials of its own (a record user with 2 s tokens).
+TEST(Sessions, ARecordUserAgentIsRenewedBeforeItsTokenExpires) {
+  ConnectionManager m(config_for(cortex::test::engine_url()));
+  const std::string ns = cortex::test::unique_name("renew_rec");
+  auto admin = AgentSession::create("admin", m, ns);
+  admin->query("DEFINE TABLE user SCHEMAFULL; DEFINE FIELD name ON user TYPE string;"
+               "DEFINE ACCESS account ON DATABASE TYPE RECORD "
+               "SIGNUP (CREATE user SET name = $name) SIGNIN (SELECT * FROM user WHERE name = $name) "
+               "DURATION FOR TOKEN 2s;"
+               "DEFINE TABLE note SCHEMALESS PERMISSIONS FULL;")
+      .throw_if_error();
+  Credentials c;
+  c.ns = ns;
+  c.db = "main";
+  c.ac = "account";
+  c.vars = {{"name", Value("rita")}};
+  cortex::test::connect_signed_in(cortex::test::io(), m.endpoint_url())->call(rpc::signup(c));
+  AgentSessionOptions o;
+  o.credentials = c;
+  auto rita = AgentSession::create("rita", m, ns, o);
+  int failures = 0, rounds = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(6);  // three token lifetimes
+  while (std::chrono::steady_clock::now() < until) {
+    ++rounds;
+    failures += static_cast<bool>(error_of([&] { rita->query("CREATE note SET by = $auth.id").throw_if_error(); }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // pacing, so time passes between rounds
+  }
+  EXPECT_EQ(failures, 0) << "in " << rounds << " rounds";
+  EXPECT_GE(rita->metrics().reconnects, 1u);  // rebound with a fresh signin
+}
