@@ -58,11 +58,8 @@ TEST(Auth, RecordAccessSignupAndSignin) {
            "SIGNUP (CREATE user SET email = $email, pass = crypto::argon2::generate($pass)) "
            "SIGNIN (SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $pass))")
       .throw_if_error();
-  Credentials c;
-  c.ns = ns;
-  c.db = "test";
-  c.ac = "account";
-  c.vars = {{"email", Value("ada@example.com")}, {"pass", Value("pw1")}};
+  Credentials c = cortex::test::record_credentials(ns, "test", "account",
+                                                   {{"email", Value("ada@example.com")}, {"pass", Value("pw1")}});
   auto user = RpcConnection::connect(io.context(), cortex::test::engine_url());
   EXPECT_FALSE(user->call(rpc::signup(c)).is_none());
   auto again = RpcConnection::connect(io.context(), cortex::test::engine_url());

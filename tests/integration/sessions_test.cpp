@@ -94,12 +94,8 @@ TEST(Sessions, RecordAccessAgentsAreHeldToTablePermissions) {
                "FOR create FULL;")
       .throw_if_error();
   auto creds = [&](const char* name) {
-    Credentials c;
-    c.ns = ns;
-    c.db = "main";
-    c.ac = "account";
-    c.vars = {{"name", Value(name)}, {"pass", Value(std::string("pw-") + name)}};
-    return c;
+    return cortex::test::record_credentials(ns, "main", "account",
+                                            {{"name", Value(name)}, {"pass", Value(std::string("pw-") + name)}});
   };
   for (const char* who : {"alice", "bob"}) {
     auto c = cortex::test::connect_signed_in(cortex::test::io(), m.endpoint_url());
@@ -361,11 +357,7 @@ TEST(Sessions, ARecordUserAgentIsRenewedBeforeItsTokenExpires) {
                "DURATION FOR TOKEN 2s;"
                "DEFINE TABLE note SCHEMALESS PERMISSIONS FULL;")
       .throw_if_error();
-  Credentials c;
-  c.ns = ns;
-  c.db = "main";
-  c.ac = "account";
-  c.vars = {{"name", Value("rita")}};
+  const Credentials c = cortex::test::record_credentials(ns, "main", "account", {{"name", Value("rita")}});
   cortex::test::connect_signed_in(cortex::test::io(), m.endpoint_url())->call(rpc::signup(c));
   AgentSessionOptions o;
   o.credentials = c;

@@ -56,6 +56,16 @@ const storage::Credentials& root_credentials() {
   return creds;
 }
 
+storage::Credentials record_credentials(const std::string& ns, const std::string& db, const std::string& ac,
+                                        storage::Object vars) {
+  storage::Credentials c;
+  c.ns = ns;
+  c.db = db;
+  c.ac = ac;
+  c.vars = std::move(vars);
+  return c;
+}
+
 std::shared_ptr<storage::RpcConnection> connect_signed_in(asio::io_context& io, const std::string& url,
                                                           storage::ConnectOptions options) {
   auto c = storage::RpcConnection::connect(io, url, options);

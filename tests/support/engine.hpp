@@ -16,6 +16,9 @@ namespace cortex::test {
 /// The root user every test engine is started with (guests refused, as `surreal start`). With
 /// CORTEX_TEST_ENDPOINT, CORTEX_TEST_USER/CORTEX_TEST_PASS name that server's root user.
 const storage::Credentials& root_credentials();
+/// Record-access credentials: access `ac` of database `db` in namespace `ns`, with its variables.
+storage::Credentials record_credentials(const std::string& ns, const std::string& db, const std::string& ac,
+                                        storage::Object vars);
 /// Connects and signs in as root_credentials().
 std::shared_ptr<storage::RpcConnection> connect_signed_in(asio::io_context& io, const std::string& url,
                                                           storage::ConnectOptions options = {});
