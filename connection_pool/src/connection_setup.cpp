@@ -59,13 +59,7 @@ void step(std::shared_ptr<Run> run, std::size_t i, int conflicts) {
       return step(run, i, conflicts);
     }
     if (!ec && run->plan.token_out) {
-      if (method == "authenticate") {
-        const auto& sent = run->plan.steps[i].params;
-        if (!sent.empty() && sent[0].is<std::string>()) *run->plan.token_out = sent[0].get<std::string>();
-      } else if (method == "signin" || method == "signup") {
-        const auto& access = v.is<std::string>() ? v : v["access"];  // 3.x may answer {access, refresh}
-        if (access.is<std::string>()) *run->plan.token_out = access.get<std::string>();
-      }
+      if (auto token = storage::rpc::token_after(run->plan.steps[i], v)) *run->plan.token_out = std::move(*token);
     }
     if (!ec && method == "query") {
       for (const auto& s : storage::QueryResult::parse(v).statements) {

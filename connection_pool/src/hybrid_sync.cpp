@@ -38,8 +38,8 @@ struct HybridSync::Impl {
   storage::IoRunner io{1};
   std::shared_ptr<RpcConnection> local;
   std::vector<std::shared_ptr<RpcConnection>> remotes;
-  bool local_ready = false;
-  std::map<std::string, detail::TokenCache> tokens;  // by URL: one password signin per server  // tables defined with a changefeed on the current local connection
+  bool local_ready = false;  // tables defined with a changefeed on the current local connection
+  std::map<std::string, detail::TokenCache> tokens;  // by URL: one password signin per server
 
   mutable std::mutex mu;
   std::condition_variable wake, passed;

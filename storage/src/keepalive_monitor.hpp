@@ -23,7 +23,7 @@ class KeepaliveMonitor {
       : interval_(interval), timeout_(timeout) {}
 
   /// The timer fired (or the owner polls). `last_inbound`: the latest moment data arrived.
-  /// `send_buffered`: bytes of ours the socket has not written yet.
+  /// `send_buffered`: bytes of ours the socket holds that the peer has not acknowledged yet.
   Action on_tick(Clock::time_point now, std::optional<Clock::time_point> last_inbound, std::size_t send_buffered) {
     if (ping_sent_) {
       if (now - *ping_sent_ < timeout_) return Action::none;
@@ -39,9 +39,7 @@ class KeepaliveMonitor {
       return Action::declare_dead;
     }
     if (last_inbound && now - *last_inbound < interval_) return Action::none;  // recent traffic
-    ping_sent_ = now;
-    buffered_at_ping_ = send_buffered;
-    return Action::send_ping;
+    return start_ping(now, send_buffered);
   }
 
   /// A request outran its deadline. That alone says the caller was in a hurry, not that the peer
@@ -49,9 +47,7 @@ class KeepaliveMonitor {
   /// ping is already out.
   Action on_request_timeout(Clock::time_point now, std::size_t send_buffered) {
     if (ping_sent_) return Action::none;
-    ping_sent_ = now;
-    buffered_at_ping_ = send_buffered;
-    return Action::send_ping;
+    return start_ping(now, send_buffered);
   }
 
   /// The ping was answered, or failed with anything but a timeout (the socket is then judged by
@@ -66,6 +62,12 @@ class KeepaliveMonitor {
   bool ping_outstanding() const { return ping_sent_.has_value(); }
 
  private:
+  Action start_ping(Clock::time_point now, std::size_t send_buffered) {
+    ping_sent_ = now;
+    buffered_at_ping_ = send_buffered;
+    return Action::send_ping;
+  }
+
   std::chrono::milliseconds interval_, timeout_;
   std::optional<Clock::time_point> ping_sent_;
   std::size_t buffered_at_ping_ = 0;

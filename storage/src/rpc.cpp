@@ -124,4 +124,14 @@ QueryResult QueryResult::parse(const Value& raw) {
   return q;
 }
 
+namespace rpc {
+std::optional<std::string> token_after(const Request& request, const Value& result) {
+  const auto text = [](const Value& v) { return v.is<std::string>() ? v.get<std::string>() : std::string(); };
+  if (request.method == "signin" || request.method == "signup") return text(result.is<std::string>() ? result : result["access"]);
+  if (request.method == "authenticate") return request.params.empty() ? std::string() : text(request.params[0]);
+  if (request.method == "invalidate" || request.method == "reset") return std::string();
+  return std::nullopt;
+}
+}  // namespace rpc
+
 }  // namespace cortex::storage

@@ -49,22 +49,6 @@ bool keeps_session(const Request& r, const RequestOptions& o) {
   return false;
 }
 
-// The token a successful auth call leaves on the session it ran in: signin/signup answer it (3.x
-// may answer {access, refresh}), authenticate sends it, invalidate and reset drop it.
-enum class AuthEffect { none, token_from_result, token_from_param, cleared };
-AuthEffect auth_effect(const Request& r) {
-  if (r.method == "signin" || r.method == "signup") return AuthEffect::token_from_result;
-  if (r.method == "authenticate") return AuthEffect::token_from_param;
-  if (r.method == "invalidate" || r.method == "reset") return AuthEffect::cleared;
-  return AuthEffect::none;
-}
-
-std::string token_of(const Value& v) {
-  if (v.is<std::string>()) return v.get<std::string>();
-  const auto& access = v["access"];
-  return access.is<std::string>() ? access.get<std::string>() : std::string();
-}
-
 std::string encode_request(std::uint64_t id, const Request& r, const RequestOptions& o) {
   std::string out;
   out.reserve(32 + r.method.size());
@@ -164,16 +148,13 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
 
   // Keeps auth_token current for the connection's own session (RpcConnection::auth_token).
   Handler track_auth(const Request& r, Handler h) {
-    const AuthEffect effect = auth_effect(r);
-    if (effect == AuthEffect::none) return h;
-    std::string sent = effect == AuthEffect::token_from_param && !r.params.empty() && r.params[0].is<std::string>()
-                           ? r.params[0].get<std::string>()
-                           : std::string();
-    return [weak = weak_from_this(), effect, sent = std::move(sent), h = std::move(h)](std::error_code ec, Value v) {
+    if (!rpc::token_after(r, Value()).has_value()) return h;  // leaves auth as it was
+    // Only what token_after reads of the request travels with the handler: its method, and
+    // authenticate's token.
+    Request kept{r.method, r.method == "authenticate" ? r.params : Array{}};
+    return [weak = weak_from_this(), kept = std::move(kept), h = std::move(h)](std::error_code ec, Value v) {
       if (auto self = weak.lock(); self && !ec) {
-        std::string token = effect == AuthEffect::token_from_result ? token_of(v)
-                            : effect == AuthEffect::token_from_param ? sent
-                                                                      : std::string();
+        std::string token = rpc::token_after(kept, v).value_or(std::string());
         std::lock_guard<std::mutex> lock(self->mu);
         self->auth_token = std::move(token);
       }

@@ -104,3 +104,17 @@ TEST(Errors, ServerKindsMapWithCodeFallback) {
   EXPECT_TRUE(cortex::is_retryable_conflict("Transaction conflict: Write conflict, retry the transaction. This transaction can be retried"));
   EXPECT_FALSE(cortex::is_retryable_conflict("Parse error"));
 }
+
+TEST(RpcBuilders, TokenAfterNamesTheTokenAnAuthCallLeaves) {
+  Credentials c;
+  c.user = "root";
+  c.pass = "pw";
+  EXPECT_EQ(rpc::token_after(rpc::signin(c), Value("jwt-a")), std::optional<std::string>("jwt-a"));
+  EXPECT_EQ(rpc::token_after(rpc::signin(c), Value(Object{{"access", Value("jwt-b")}, {"refresh", Value("r")}})),
+            std::optional<std::string>("jwt-b"));  // 3.x {access, refresh}
+  EXPECT_EQ(rpc::token_after(rpc::authenticate("jwt-c"), Value::none()), std::optional<std::string>("jwt-c"));
+  EXPECT_EQ(rpc::token_after(rpc::invalidate(), Value::none()), std::optional<std::string>(""));
+  EXPECT_EQ(rpc::token_after(rpc::reset(), Value::none()), std::optional<std::string>(""));
+  EXPECT_FALSE(rpc::token_after(rpc::ping(), Value::none()).has_value());
+  EXPECT_FALSE(rpc::token_after(rpc::use("ns", "db"), Value::none()).has_value());
+}

@@ -59,6 +59,13 @@ Request commit(Uuid txn);
 Request cancel(Uuid txn);
 }  // namespace rpc
 
+namespace rpc {
+/// The token a successful auth call leaves on the session it ran in: signin/signup's answer (3.x
+/// may answer {access, refresh}), authenticate's parameter, "" after invalidate or reset; nullopt
+/// for calls that leave the session's auth as it was. A secret: never log it.
+std::optional<std::string> token_after(const Request& request, const Value& result);
+}  // namespace rpc
+
 /// One statement's outcome within a `query` reply.
 struct StatementResult {
   bool ok = true;
