@@ -189,7 +189,8 @@ void AgentSession::Impl::submit(storage::Request request, storage::RequestOption
   const auto start = std::chrono::steady_clock::now();
   // The call's one deadline covers its fair-queue turn, the binding and the request itself.
   auto deadline = std::make_shared<CallDeadline>();
-  deadline->at = start + (options.timeout.count() > 0 ? options.timeout : kDefaultCallTimeout);
+  // Without RequestOptions::timeout, the deadline a request gets on the manager's connections.
+  deadline->at = start + (options.timeout.count() > 0 ? options.timeout : storage::ConnectOptions{}.request_timeout);
   // Answers the caller once, whoever comes first: the outcome, or the deadline while unsent.
   auto answer = [weak = weak_from_this(), start, h, deadline](std::error_code ec, Value v) {
     if (!deadline->claim_answer()) return;

@@ -102,8 +102,6 @@ struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
     }
     bool claim_answer() { return !answered.exchange(true); }
   };
-  /// A session call without RequestOptions::timeout gets this deadline (ConnectOptions' default).
-  static constexpr std::chrono::milliseconds kDefaultCallTimeout{30000};
 
   void send(storage::Request request, storage::RequestOptions options, storage::Handler h, int attempt,
             std::shared_ptr<CallDeadline> deadline);
