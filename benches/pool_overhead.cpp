@@ -32,14 +32,17 @@ class StubPool {
     core_.fill(fx);
     for (std::size_t i = 0; i < fx.creates; ++i) {
       Core::Effects created;
-      core_.created({}, Stub{static_cast<int>(i)}, Clock::now(), Clock::time_point::max(), created);
+      Core::Node node;
+      node.connected({});
+      node.set_up({}, Clock::now(), Clock::time_point::max());
+      core_.created({}, Stub{static_cast<int>(i)}, node, created);
     }
   }
 
   Core::SlotPtr acquire() {
     const auto start = cortex::pool::coarse_now();
     if (auto s = bag_.try_take()) {
-      ++(*s)->uses;
+      (*s)->node.lent();
       return lease(std::move(*s), start, std::nullopt);
     }
     bag_.close_gate();
@@ -49,7 +52,7 @@ class StubPool {
     Core::Effects fx;
     std::unique_lock<std::mutex> lock(mu_);
     bag_.drain([&](Core::SlotPtr s) {
-      const auto since = s->last_used;
+      const auto since = s->node.last_used();
       core_.release(std::move(s), since, true, fx);
     });
     if (auto s = core_.try_acquire(waited_from)) {
@@ -69,10 +72,7 @@ class StubPool {
   void release(Core::SlotPtr s) {
     s->leased.store(false, std::memory_order_relaxed);
     const auto now = cortex::pool::coarse_now();
-    if (now < s->retire_at) {
-      s->last_used = now;
-      if (bag_.try_park(s)) return;
-    }
+    if (s->node.returned(true, false, now, core_.rules()) == cortex::pool::NodeAction::park && bag_.try_park(s)) return;
     Core::Effects fx;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -93,7 +93,7 @@ class StubPool {
     } else {
       metrics_.acquire_wait.record(Clock::now() - *waited_from);
       metrics_.acquisitions.fetch_add(1);
-      if (s->uses > 1) metrics_.connections_reused.fetch_add(1);
+      if (s->node.uses() > 1) metrics_.connections_reused.fetch_add(1);
     }
     return s;
   }

@@ -26,6 +26,7 @@ namespace cortex::pool {
 using storage::RpcConnection;
 using Conn = std::shared_ptr<RpcConnection>;
 using Core = PoolCore<Conn>;
+using Node = Core::Node;
 using Clock = std::chrono::steady_clock;
 
 struct ConnectionPool::Impl {
@@ -57,8 +58,7 @@ struct ConnectionPool::Impl {
   bool owns_metrics = false;                    // created them: installs their gauge source
   metrics::PoolMetrics::Gauges published{0, 0, 0, 0};  // last gauges pushed (under `mu`)
   std::optional<Clock::time_point> armed_for;
-  std::optional<Clock::time_point> retry_at;  // reconnect backoff after failed connects
-  std::uint32_t connect_failures = 0;
+  ConnectBackoff<Clock> backoff;  // reconnect schedule after failed connects
   std::string last_error_text;
   std::mt19937_64 rng;
   std::set<Conn> setting_up;           // new connections between connect and first use
@@ -108,7 +108,7 @@ struct ConnectionPool::Impl {
   // the bag's gate closed and `mu` held.
   void drain_bag_locked(Core::Effects& fx) {
     bag.drain([&](Core::SlotPtr s) {
-      const auto idle_since = s->last_used;
+      const auto idle_since = s->node.last_used();  // parked: its node is idle, judged when it parked
       core.release(std::move(s), idle_since, true, fx);
     });
   }
@@ -150,20 +150,23 @@ struct ConnectionPool::Impl {
       auto pool = weak.lock();
       if (!pool) return;
       auto& impl = *pool->impl_;
-      if (ec) return impl.finish_create(ec, "connect to " + impl.params.url + " failed: " + ec.message(), nullptr);
-      impl.setup(std::move(conn));
+      Node node;  // its lifecycle starts here: connecting
+      if (node.connected(ec) != NodeAction::setup) {
+        return impl.finish_create(ec, "connect to " + impl.params.url + " failed: " + ec.message(), nullptr, node);
+      }
+      impl.setup(std::move(conn), node);
     });
   }
 
   // New connection: the pool owns it (`setting_up`) while signin, use, schema and the hook run.
-  void setup(Conn conn) {
+  void setup(Conn conn, Node node) {
     {
       std::lock_guard<std::mutex> lock(mu);
       setting_up.insert(conn);
     }
     auto plan = detail::setup_plan(params.defaults, tokens.get(), params.schema);
     plan.metrics = metrics.get();
-    detail::run_setup(conn, std::move(plan), [weak = self, wc = std::weak_ptr<RpcConnection>(conn)](std::error_code ec, const std::string& why) {
+    detail::run_setup(conn, std::move(plan), [weak = self, wc = std::weak_ptr<RpcConnection>(conn), node](std::error_code ec, const std::string& why) {
       auto pool = weak.lock();
       if (!pool) return;  // the pool is gone, and the connection with it
       auto& impl = *pool->impl_;
@@ -172,14 +175,15 @@ struct ConnectionPool::Impl {
         std::lock_guard<std::mutex> lock(impl.mu);
         if (c) impl.setting_up.erase(c);
       }
-      if (!c) return impl.finish_create(make_error_code(Errc::connection_lost), "connection gone during setup", nullptr);
+      if (!c) return impl.finish_create(make_error_code(Errc::connection_lost), "connection gone during setup", nullptr, node);
       if (!ec) impl.tokens.learn(*c);
       if (!ec && impl.params.on_connection_create) impl.params.on_connection_create(*c);
-      impl.finish_create(ec, why, std::move(c));
+      impl.finish_create(ec, why, std::move(c), node);
     });
   }
 
-  // A returned lease: the pool owns the slot (`held`) while its session state is put back.
+  // A returned lease whose node asked for a restore: the pool owns the slot (`held`) while its
+  // session state is put back, then the node decides (idle, or retired).
   void restore(Core::SlotPtr slot) {
     // reset, authenticate with the pool's token, use: no password signin per lease.
     auto plan = detail::setup_plan(params.defaults, tokens.get(), {}, true);
@@ -189,8 +193,14 @@ struct ConnectionPool::Impl {
     detail::run_setup(conn, std::move(plan), [weak = self, raw, conn](std::error_code ec, const std::string&) {
       auto pool = weak.lock();
       if (!pool) return;
-      if (auto c = conn.lock(); c && !ec) pool->impl_->tokens.learn(*c);
-      if (auto back = pool->impl_->unhold(raw)) pool->impl_->give_back(std::move(back), !ec);
+      auto& impl = *pool->impl_;
+      if (auto c = conn.lock(); c && !ec) impl.tokens.learn(*c);
+      auto back = impl.unhold(raw);
+      if (!back) return;
+      const auto& c = back->conn;
+      back->node.restored(ec || !c->is_open() ? make_error_code(Errc::connection_lost) : std::error_code{}, coarse_now(),
+                          impl.core.rules());
+      impl.settle(std::move(back));
     });
   }
 
@@ -218,24 +228,33 @@ struct ConnectionPool::Impl {
     s.leased.store(true, std::memory_order_release);  // the fields above go with it
   }
 
-  void give_back(Core::SlotPtr slot, bool reusable) {
-    slot->leased.store(false, std::memory_order_relaxed);
-    const auto now = coarse_now();
-    // Fast lane: nobody waits and the connection stays — park it without the lock.
-    if (reusable && now < slot->retire_at && (params.config.max_uses == 0 || slot->uses < params.config.max_uses)) {
-      slot->last_used = now;
-      if (bag.try_park(slot)) return;
+  // A lease ends: its node judges the connection (retire, restore, or idle again), then it
+  // settles. `reusable` = false: broken.
+  void give_back(Core::SlotPtr slot, bool reusable, bool session_changed = false) {
+    if (slot->node.state() != NodeState::retired) {
+      if (slot->node.returned(reusable, session_changed, coarse_now(), core.rules()) == NodeAction::restore) {
+        metrics->lease_restores.fetch_add(1);
+        return restore(std::move(slot));
+      }
     }
+    settle(std::move(slot));
+  }
+
+  // A connection whose node has decided: an idle one is parked in the fast lane when nobody
+  // waits, else the core takes it (hand-off to a waiter, idle list, or close).
+  void settle(Core::SlotPtr slot) {
+    slot->leased.store(false, std::memory_order_relaxed);
+    if (slot->node.state() == NodeState::idle && bag.try_park(slot)) return;
     Core::Effects fx;
     {
       std::lock_guard<std::mutex> lock(mu);
-      core.release(std::move(slot), now, reusable, fx);
+      core.release(std::move(slot), coarse_now(), true, fx);
       publish_gauges_locked();
     }
     apply(fx);
   }
 
-  void finish_create(std::error_code ec, const std::string& why, Conn conn) {
+  void finish_create(std::error_code ec, const std::string& why, Conn conn, Node node) {
     if (params.on_connect_result) params.on_connect_result(ec, why);
     Core::Effects fx;
     {
@@ -250,14 +269,13 @@ struct ConnectionPool::Impl {
       if (!ec && conn) {
         if (auto by = detail::renew_by(conn->auth_token())) retire_at = std::min(retire_at, std::max(*by, now));
       }
+      if (node.state() == NodeState::setting_up) node.set_up(ec, now, retire_at);
       if (ec) {
         if (conn) conn->close();
-        ++connect_failures;
         last_error_text = why;
-        const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-        retry_at = now + params.config.retry_policy.backoff(std::min<std::uint32_t>(connect_failures, 64), u);
+        backoff.failed(now, params.config.retry_policy, std::uniform_real_distribution<double>(0.0, 1.0)(rng));
       } else {
-        connect_failures = 0;
+        backoff.succeeded();
         last_error_text.clear();
         metrics->connections_created.fetch_add(1, std::memory_order_relaxed);
         // A connection that dies while idle leaves the pool at once, not when someone leases it.
@@ -268,7 +286,7 @@ struct ConnectionPool::Impl {
           pool->impl_->with_bag_drained([&](Core::Effects& evicted) { pool->impl_->core.evict_idle(dead, evicted); });
         });
       }
-      if (auto slot = core.created(ec, conn, now, retire_at, fx)) slots.insert(slot.get());
+      if (auto slot = core.created(ec, conn, node, fx)) slots.insert(slot.get());
       publish_gauges_locked();
     }
     apply(fx);
@@ -277,7 +295,7 @@ struct ConnectionPool::Impl {
   void arm() {
     std::lock_guard<std::mutex> lock(mu);
     auto next = core.next_wakeup();
-    if (retry_at && (!next || *retry_at < *next)) next = retry_at;
+    if (auto r = backoff.retry_at(); r && (!next || *r < *next)) next = r;
     if (!next || (armed_for && *armed_for <= *next)) return;
     armed_for = next;
     timer.expires_at(*next);
@@ -364,9 +382,8 @@ struct ConnectionPool::Impl {
       std::lock_guard<std::mutex> lock(mu);
       armed_for.reset();
       const auto now = Clock::now();
-      if (retry_at && now >= *retry_at) retry_at.reset();
       // While backing off a failing endpoint, waiters still expire but no attempt starts.
-      core.tick(now, fx, !retry_at);
+      core.tick(now, fx, backoff.may_attempt(now));
       for (const auto& c : fx.completions) {
         if (c.ec == make_error_code(Errc::pool_timeout)) metrics->acquisition_timeouts.fetch_add(1, std::memory_order_relaxed);
       }
@@ -457,7 +474,7 @@ void ConnectionPool::acquire_until(std::optional<std::chrono::steady_clock::time
     } else {
       m.acquire_wait.record(Clock::now() - *waited_from);
       m.acquisitions.fetch_add(1);
-      if (slot->uses > 1) m.connections_reused.fetch_add(1);
+      if (slot->node.uses() > 1) m.connections_reused.fetch_add(1);
     }
     slot->session_changes_at_lease = slot->conn->session_changes();
     PooledConnection lease;
@@ -468,19 +485,21 @@ void ConnectionPool::acquire_until(std::optional<std::chrono::steady_clock::time
   };
   // An idle connection (from the bag or the core's idle list) is checked before it is handed out.
   auto from_idle = [&](Core::SlotPtr slot, Since waited_from) {
-    if (!slot->conn->is_open() || start >= slot->retire_at) {
-      // Died while idle (its eviction has not run yet) or outlived its lifetime: drop, look again.
-      const bool alive = slot->conn->is_open();
-      impl.give_back(std::move(slot), alive);
-      return acquire_until(until, std::move(handler), file, line);
+    switch (slot->node.check_out(slot->conn->is_open(), start, impl.params.validate_after_idle)) {
+      case NodeAction::close:  // died while idle (its eviction has not run yet) or outlived its lifetime
+        impl.settle(std::move(slot));
+        return acquire_until(until, std::move(handler), file, line);  // look again, same deadline
+      case NodeAction::hand_out:
+        return hand_over(std::move(self), std::move(slot), waited_from, handler);
+      default:
+        break;  // validate
     }
-    const auto limit = impl.params.validate_after_idle;
-    if (!(limit.count() > 0 && start - slot->last_used > limit)) return hand_over(std::move(self), std::move(slot), waited_from, handler);
     // Idle for long: make sure the server still answers before handing it out, within what is
     // left of the caller's deadline.
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
     if (left.count() <= 0) {
-      impl.give_back(std::move(slot), true);  // unchecked, not dead: back to the pool
+      slot->node.unlend();  // unchecked, not dead: back to the pool as it was
+      impl.settle(std::move(slot));
       impl.metrics->acquisition_timeouts.fetch_add(1, std::memory_order_relaxed);
       return handler(make_error_code(Errc::pool_timeout), PooledConnection{});
     }
@@ -495,14 +514,16 @@ void ConnectionPool::acquire_until(std::optional<std::chrono::steady_clock::time
                        if (!pool) return handler(make_error_code(Errc::pool_closed), PooledConnection{});
                        auto held = pool->impl_->unhold(raw);
                        if (!held) return handler(make_error_code(Errc::pool_closed), PooledConnection{});
-                       if (!ec) return hand_over(std::move(pool), std::move(held), waited_from, handler);
+                       if (held->node.validated(ec) == NodeAction::hand_out) {
+                         return hand_over(std::move(pool), std::move(held), waited_from, handler);
+                       }
                        pool->impl_->metrics->health_checks_failed.fetch_add(1, std::memory_order_relaxed);
-                       pool->impl_->give_back(std::move(held), false);  // dead: closed, replaced
+                       pool->impl_->settle(std::move(held));  // dead: closed, replaced
                        pool->acquire_until(until, std::move(handler), file, line);  // and try again, same deadline
                      });
   };
   if (auto parked = impl.bag.try_take()) {
-    ++(*parked)->uses;  // the core counted it as lent all along; only the use is new
+    (*parked)->node.lent();  // the core counted it as lent all along; only the use is new
     return from_idle(std::move(*parked), std::nullopt);
   }
   // Slow path: the gate stays closed until this caller is served (or fails), so releases meanwhile
@@ -556,7 +577,7 @@ void ConnectionPool::shutdown() {
   impl.bag.close_gate();  // for good: every later release goes to the core, which closes it
   impl.with_bag_drained([&](Core::Effects& fx) {
     impl.core.shutdown(fx);
-    impl.retry_at.reset();
+    impl.backoff.cancel();
     impl.timer.cancel();
     impl.maintenance.cancel();
   });
@@ -611,12 +632,10 @@ void PooledConnection::release() {
   auto& impl = *pool->impl_;
   if (broken_ || !conn->is_open()) return impl.give_back(std::move(slot), false);
   if (impl.shut.load()) return impl.give_back(std::move(slot), true);  // the core closes it: no point restoring
-  // Only record methods were called: the session is as the pool left it.
-  if (conn->session_changes() == slot->session_changes_at_lease) return impl.give_back(std::move(slot), true);
-  // The lease may have changed namespace, database, auth or variables: put the defaults back
-  // (reset, then the same steps a new connection runs) before anyone else gets the connection.
-  impl.metrics->lease_restores.fetch_add(1);
-  impl.restore(std::move(slot));
+  // The lease may have changed namespace, database, auth or variables (any method but the record
+  // ones): the node then asks for a restore (reset, then the same steps a new connection runs)
+  // before anyone else gets the connection.
+  impl.give_back(std::move(slot), true, conn->session_changes() != slot->session_changes_at_lease);
 }
 
 }  // namespace cortex::pool

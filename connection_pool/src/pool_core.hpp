@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "connection_node.hpp"
 #include "cortex/metrics/pool_metrics.hpp"
 #include "waiter_queue.hpp"
 #include "cortex/storage/error.hpp"
@@ -38,14 +39,12 @@ template <class Conn, class Clock = std::chrono::steady_clock>
 class PoolCore {
  public:
   using TimePoint = typename Clock::time_point;
+  using Node = ConnectionNode<Clock>;
 
   /// One pooled connection and its bookkeeping. Owned by the pool; a lease holds a shared_ptr.
   struct Slot {
     Conn conn;
-    TimePoint created;
-    TimePoint last_used;  ///< when it last became idle (returned or created)
-    TimePoint retire_at;  ///< max_lifetime (with jitter) as computed by the driver; max() = never
-    std::uint64_t uses = 0;
+    Node node;  ///< its lifecycle: state, age, last use, retirement point, uses
     // The driver's lease bookkeeping (leak reports), kept here to avoid a second map; the core
     // never reads it. Written by the lease holder, read by the driver's leak scan: atomics.
     std::atomic<typename Clock::rep> leased_at{0};
@@ -67,7 +66,9 @@ class PoolCore {
     bool empty() const noexcept { return completions.empty() && creates == 0 && closes.empty(); }
   };
 
-  explicit PoolCore(CoreLimits limits) : limits_(limits) {}
+  explicit PoolCore(CoreLimits limits) : limits_(limits), rules_{limits.idle_timeout, limits.max_uses} {}
+
+  const RetireRules& rules() const noexcept { return rules_; }
 
   /// Fast path: an idle connection if there is one (most recently used first, to keep the others
   /// free to age out). Does not queue and never starts a connection attempt.
@@ -75,8 +76,10 @@ class PoolCore {
     if (closed_ || idle_.empty() || !waiters_.empty()) return std::nullopt;  // never overtake a waiter
     SlotPtr s = std::move(idle_.back());
     idle_.pop_back();
-    lend(*s, now);
-    return s;  // last_used still says how long it sat idle: the driver may validate it first
+    (void)now;
+    ++in_use_;
+    s->node.lent();
+    return s;  // last_used still says how long it sat idle: the driver checks it out (node.check_out)
   }
 
   /// Slow path: queue a waiter with its own deadline, and start a connection attempt when the
@@ -96,16 +99,17 @@ class PoolCore {
   }
 
   /// Gives a leased connection back. `reusable` = false for a broken one. A reusable connection
-  /// goes straight to the oldest waiter, else to the idle list; one past its lifetime or use count
-  /// is closed and, if callers wait, replaced.
+  /// goes straight to the oldest waiter, else to the idle list; one the retire predicate (or an
+  /// earlier event: its node is already retired) lets go is closed and, if callers wait, replaced.
+  /// A node the driver already returned (idle: it was parked, or restored) is not judged twice.
   void release(SlotPtr s, TimePoint now, bool reusable, Effects& fx) {
     --in_use_;
-    s->last_used = now;
-    if (!reusable) return retire(std::move(s), metrics::CloseReason::broken, fx);
-    if (closed_) return retire(std::move(s), metrics::CloseReason::shutdown, fx);
-    if (now >= s->retire_at) return retire(std::move(s), metrics::CloseReason::lifetime, fx);
-    if (limits_.max_uses && s->uses >= limits_.max_uses) return retire(std::move(s), metrics::CloseReason::max_uses, fx);
-    offer(std::move(s), now, fx);
+    auto& n = s->node;
+    if (n.state() != NodeState::idle && n.state() != NodeState::retired) n.returned(reusable, false, now, rules_);
+    if (!reusable) n.retire(metrics::CloseReason::broken);
+    if (closed_) n.retire(metrics::CloseReason::shutdown);
+    if (n.state() == NodeState::retired) return retire(std::move(s), fx);
+    offer(std::move(s), fx);
   }
 
   /// A connection attempt finished. On success the new connection serves the oldest waiter or
@@ -113,8 +117,8 @@ class PoolCore {
   /// (the endpoint is down), waiters fail at once with the error instead of waiting out their
   /// deadlines. A failure starts no new
   /// attempt: the driver calls tick() after its backoff, so a dead endpoint is not hammered.
-  /// Returns the new slot (nullptr on failure).
-  SlotPtr created(std::error_code ec, Conn conn, TimePoint now, TimePoint retire_at, Effects& fx) {
+  /// `node`: the connection's lifecycle, set up (idle). Returns the new slot (nullptr on failure).
+  SlotPtr created(std::error_code ec, Conn conn, Node node, Effects& fx) {
     --pending_;
     if (ec) {
       last_error_ = ec;
@@ -126,14 +130,14 @@ class PoolCore {
     last_error_ = {};  // reachable again: health reports the present, not the last outage
     auto s = std::make_shared<Slot>();
     s->conn = std::move(conn);
-    s->created = s->last_used = now;
-    s->retire_at = retire_at;
+    s->node = node;
     ++total_;
     if (closed_) {
-      retire(s, metrics::CloseReason::shutdown, fx);
+      s->node.retire(metrics::CloseReason::shutdown);
+      retire(s, fx);
       return s;
     }
-    offer(s, now, fx);
+    offer(s, fx);
     return s;
   }
 
@@ -144,7 +148,8 @@ class PoolCore {
     if (it == idle_.end()) return;
     SlotPtr s = std::move(*it);
     idle_.erase(it);
-    retire(std::move(s), metrics::CloseReason::broken, fx);
+    s->node.retire(metrics::CloseReason::broken);
+    retire(std::move(s), fx);
   }
 
   /// A waiter gave up (its caller was cancelled).
@@ -161,10 +166,12 @@ class PoolCore {
     keep.reserve(idle_.size());
     std::size_t surplus = size() > limits_.min_connections ? size() - limits_.min_connections : 0;
     for (auto& s : idle_) {  // oldest-used first: idle_ is used as a stack
-      if (now >= s->retire_at) {
-        retire_idle(std::move(s), metrics::CloseReason::lifetime, fx, surplus);
-      } else if (surplus && limits_.idle_timeout.count() > 0 && now - s->last_used >= limits_.idle_timeout) {
-        retire_idle(std::move(s), metrics::CloseReason::idle, fx, surplus);
+      // Open: a socket that died was evicted when it closed (evict_idle).
+      if (s->node.idle_check(true, now, rules_, surplus > 0) == NodeAction::close) {
+        --total_;
+        if (surplus) --surplus;
+        const auto why = s->node.close_reason();
+        fx.closes.emplace_back(std::move(s), why);
       } else {
         keep.push_back(std::move(s));
       }
@@ -182,6 +189,7 @@ class PoolCore {
     for (auto& c : waiters_.drain(make_error_code(Errc::pool_closed))) fx.completions.push_back(std::move(c));
     for (auto& s : idle_) {
       --total_;
+      s->node.retire(metrics::CloseReason::shutdown);
       fx.closes.emplace_back(std::move(s), metrics::CloseReason::shutdown);
     }
     idle_.clear();
@@ -191,10 +199,8 @@ class PoolCore {
   std::optional<TimePoint> next_wakeup() const {
     std::optional<TimePoint> t = waiters_.next_deadline();
     auto consider = [&](TimePoint x) { if (!t || x < *t) t = x; };
-    for (const auto& s : idle_) {
-      consider(s->retire_at);
-      if (limits_.idle_timeout.count() > 0 && size() > limits_.min_connections) consider(s->last_used + limits_.idle_timeout);
-    }
+    const bool surplus = size() > limits_.min_connections;
+    for (const auto& s : idle_) consider(s->node.next_idle_deadline(rules_, surplus));
     return t;
   }
 
@@ -212,34 +218,25 @@ class PoolCore {
  private:
   static std::error_code make_error_code(Errc e) { return cortex::make_error_code(e); }
 
-  void lend(Slot& s, TimePoint) {
-    ++s.uses;
-    ++in_use_;
-  }
-
-  void offer(SlotPtr s, TimePoint now, Effects& fx) {
+  // An idle connection (its node says since when): to the oldest waiter, else the idle list.
+  void offer(SlotPtr s, Effects& fx) {
     ++in_use_;  // hand_off lends it; undone below when nobody takes it
-    ++s->uses;
-    s->last_used = now;  // idle since now (a waiter taking it right away sees zero idle time)
+    s->node.lent();
     if (auto c = waiters_.hand_off(s)) {
       fx.completions.push_back(std::move(*c));
       return;
     }
     --in_use_;
-    --s->uses;
+    s->node.unlend();
     idle_.push_back(std::move(s));
   }
 
-  void retire(SlotPtr s, metrics::CloseReason why, Effects& fx) {
+  // Closes a connection whose node is retired (its close_reason says why).
+  void retire(SlotPtr s, Effects& fx) {
     --total_;
+    const auto why = s->node.close_reason();
     fx.closes.emplace_back(std::move(s), why);
     grow(fx);  // a waiter may need the freed capacity
-  }
-
-  void retire_idle(SlotPtr s, metrics::CloseReason why, Effects& fx, std::size_t& surplus) {
-    --total_;
-    if (surplus) --surplus;
-    fx.closes.emplace_back(std::move(s), why);
   }
 
   /// Starts attempts so that (open + pending) covers max(min, in use + waiters), within max.
@@ -256,6 +253,7 @@ class PoolCore {
   }
 
   CoreLimits limits_;
+  RetireRules rules_;
   std::vector<SlotPtr> idle_;
   Queue waiters_;
   std::size_t total_ = 0, in_use_ = 0, pending_ = 0;

@@ -10,21 +10,27 @@
 #include <vector>
 
 #include "cortex/storage/error.hpp"
+#include "connection_node.hpp"
 #include "connection_setup.hpp"
 
 namespace cortex::pool {
 
 using storage::RpcConnection;
 using Clock = std::chrono::steady_clock;
+using Node = ConnectionNode<Clock>;
 
 struct SharedLane::Impl {
   Impl(asio::io_context& io_, SharedLaneParams p) : io(io_), params(std::move(p)), entries(params.connections) {}
 
+  // One connection of the lane. Its node goes connecting → setting_up → idle (serving: calls
+  // multiplex on it, no lease) → retired; none before the first attempt.
   struct Entry {
     std::shared_ptr<RpcConnection> conn;      // set once it is connected and set up
     std::shared_ptr<RpcConnection> setting_up;  // owned here while signin/use run on it
-    bool opening = false;
-    std::optional<Clock::time_point> renew_by;  // its session ends with its token: replace it before
+    std::optional<Node> node;
+    bool opening() const {
+      return node && (node->state() == NodeState::connecting || node->state() == NodeState::setting_up);
+    }
   };
   // A caller waiting for a connection: gets one, or the error (with its message) that none opened.
   using Queued = std::function<void(std::error_code, const std::string&, std::shared_ptr<RpcConnection>)>;
@@ -41,14 +47,16 @@ struct SharedLane::Impl {
   std::vector<std::shared_ptr<RpcConnection>> retiring;  // replaced, closed when idle
   std::size_t inflight = 0;
   bool closed = false;
-  std::uint32_t failures = 0;
-  std::optional<Clock::time_point> retry_at;
+  ConnectBackoff<Clock> backoff;
   std::error_code last_ec;
   std::string last_why;
   std::mt19937_64 rng{std::random_device{}()};
 
+  // Serving, and the retire predicate keeps it (open, before its lifetime: the token it signed in
+  // with still has a quarter of its life left).
   static bool usable(const Entry& e) {
-    return e.conn && e.conn->is_open() && (!e.renew_by || Clock::now() < *e.renew_by);
+    return e.conn && e.node && e.node->state() == NodeState::idle &&
+           !e.node->retire_reason(e.conn->is_open(), Clock::now(), RetireCheck::before_lending, {}, false);
   }
 
   // Starts opening every missing connection, unless backing off after failures. Returns whether an
@@ -57,15 +65,15 @@ struct SharedLane::Impl {
     bool any = false;
     for (std::size_t i = 0; i < entries.size(); ++i) {
       auto& e = entries[i];
-      if (e.opening) {
+      if (e.opening()) {
         any = true;
         continue;
       }
-      if (usable(e) || (retry_at && Clock::now() < *retry_at)) continue;
+      if (usable(e) || !backoff.may_attempt(Clock::now())) continue;
       // Due for renewal but still open: calls on it finish there; it closes once they have.
       if (e.conn && e.conn->is_open()) retiring.push_back(std::move(e.conn));
       e.conn.reset();
-      e.opening = true;
+      e.node.emplace();  // a new lifecycle: connecting
       any = true;
       to_open.push_back(i);
     }
@@ -77,11 +85,12 @@ struct SharedLane::Impl {
       auto lane = weak.lock();
       if (!lane) return;
       auto& impl = *lane->impl_;
-      if (ec) return impl.opened(i, ec, "connect to " + impl.params.url + " failed: " + ec.message(), nullptr);
       {
         std::lock_guard<std::mutex> lock(impl.mu);
-        impl.entries[i].setting_up = c;  // the steps hold it only weakly
+        if (impl.entries[i].node) impl.entries[i].node->connected(ec);
+        if (!ec) impl.entries[i].setting_up = c;  // the steps hold it only weakly
       }
+      if (ec) return impl.opened(i, ec, "connect to " + impl.params.url + " failed: " + ec.message(), nullptr);
       auto plan = detail::setup_plan(impl.params.defaults, impl.tokens.get(), impl.params.schema);
       plan.metrics = impl.params.metrics.get();
       detail::run_setup(c, std::move(plan), [weak, i](std::error_code sec, const std::string& why) {
@@ -104,22 +113,22 @@ struct SharedLane::Impl {
     std::deque<Queued> ready;
     {
       std::lock_guard<std::mutex> lock(mu);
-      entries[i].opening = false;
+      auto& node = entries[i].node;
+      const auto now = Clock::now();
+      // Its session ends when its token does: the node retires it before then.
+      const auto renew = conn && !ec ? detail::renew_by(conn->auth_token()) : std::nullopt;
+      if (node && node->state() == NodeState::setting_up) node->set_up(ec, now, renew.value_or(Clock::time_point::max()));
       if (!ec && !closed) {
         entries[i].conn = conn;
-        entries[i].renew_by = detail::renew_by(conn->auth_token());
-        failures = 0;
-        retry_at.reset();
+        backoff.succeeded();
         params.metrics->connections_created.fetch_add(1);
       } else if (ec) {
         last_ec = ec;
         last_why = why;
-        ++failures;
-        const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-        retry_at = Clock::now() + params.reconnect.backoff(std::min<std::uint32_t>(failures, 64), u);
+        backoff.failed(now, params.reconnect, std::uniform_real_distribution<double>(0.0, 1.0)(rng));
       }
       // Waiting calls go now if this one opened; fail when nothing is open or opening any more.
-      const bool any_opening = std::any_of(entries.begin(), entries.end(), [](const Entry& e) { return e.opening; });
+      const bool any_opening = std::any_of(entries.begin(), entries.end(), [](const Entry& e) { return e.opening(); });
       if ((!ec && !closed) || !any_opening) ready.swap(queued);
     }
     if (conn && (ec || closed_now())) conn->close();

@@ -21,6 +21,14 @@ using Core = PoolCore<int, FakeClock>;
 const FakeClock::time_point t0{ms(1000)};
 const FakeClock::time_point never = FakeClock::time_point::max();
 
+// A connection's lifecycle as the driver hands it to the core: connected and set up at `now`.
+Core::Node set_up_node(FakeClock::time_point now, FakeClock::time_point retire_at = never) {
+  Core::Node n;
+  n.connected({});
+  n.set_up({}, now, retire_at);
+  return n;
+}
+
 // Plays the driver: performs effects, creating connections numbered 1, 2, … on demand.
 struct Driver {
   Core core;
@@ -49,7 +57,7 @@ struct Driver {
       const int c = to_create.front();
       to_create.pop_front();
       Core::Effects fx;
-      core.created({}, c, now, retire_at, fx);
+      core.created({}, c, set_up_node(now, retire_at), fx);
       run(fx);
     }
   }
@@ -94,7 +102,7 @@ TEST(PoolCore, FastPathReusesMostRecentlyUsed) {
   auto b = d.core.try_acquire(t0 + ms(6));
   ASSERT_TRUE(b);
   EXPECT_EQ((*b)->conn, (*a)->conn);  // LIFO: the warm one again
-  EXPECT_EQ((*b)->uses, 2u);
+  EXPECT_EQ((*b)->node.uses(), 2u);
 }
 
 TEST(PoolCore, GrowsOnDemandButNeverPastMax) {
@@ -239,12 +247,12 @@ TEST(PoolCore, EndpointDownFailsWaitersAtOnceWithTheConnectError) {
   const auto refused = cortex::make_error_code(Errc::connect_failed);
   ASSERT_EQ(d.to_create.size(), 2u);
   d.to_create.pop_front();
-  d.core.created(refused, 0, t0, never, fx);
+  d.core.created(refused, 0, Core::Node{}, fx);
   EXPECT_EQ(fx.creates, 0u);  // no hammering: the driver retries after a backoff
   d.run(fx);
   EXPECT_FALSE(a.done);  // another attempt is still in flight: it may yet succeed
   d.to_create.pop_front();
-  d.core.created(refused, 0, t0, never, fx);
+  d.core.created(refused, 0, Core::Node{}, fx);
   d.run(fx);
   EXPECT_TRUE(a.done && b.done);
   EXPECT_EQ(a.ec, refused);
