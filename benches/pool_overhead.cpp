@@ -1,6 +1,8 @@
-// Pool overhead: acquire + release cycles through the pool's own logic (the IdleBag fast lane and
-// PoolCore under a mutex, as ConnectionPool drives them, plus the metrics it records) with stub connections — as HikariCP's
-// benchmark uses a stub driver. Threads 1, 2 and 8 on a pool of 32.
+// Pool overhead: acquire + release cycles through the pool's real driver (PoolDriver: the IdleBag
+// fast lane, PoolCore under its mutex, each connection's ConnectionNode, the lease bookkeeping and
+// metrics — the code ConnectionPool runs) with stub connections, as HikariCP's benchmark uses a stub
+// driver. Only the I/O is left out: connects finish at once, and nothing idles long enough to be
+// validated. Threads 1, 2 and 8 on a pool of 32; 8 threads on a pool of 4 for the hand-off path.
 // Run: build/benches/bench_pool_overhead --benchmark_format=json   (or console)
 #include <benchmark/benchmark.h>
 
@@ -9,100 +11,82 @@
 #include <mutex>
 #include <optional>
 
-#include "cortex/metrics/pool_metrics.hpp"
 #include "coarse_clock.hpp"
-#include "idle_bag.hpp"
-#include "pool_core.hpp"
+#include "pool_driver.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 struct Stub {
   int id = 0;
+  bool operator==(const Stub& o) const { return id == o.id; }
 };
-using Core = cortex::pool::PoolCore<Stub>;
 
-// The driver's paths without I/O, step for step as ConnectionPool takes them: the fast lane (IdleBag:
-// take, checks, lease bookkeeping, metrics; park on release) and, when it is empty or someone waits,
-// the locked slow path (PoolCore under a mutex with FIFO hand-off).
-class StubPool {
+class StubPool : public cortex::pool::PoolDriver<Stub, Clock, StubPool> {
  public:
-  explicit StubPool(std::size_t size) : core_({size, size, std::chrono::milliseconds(0), 0}), bag_(size) {
-    Core::Effects fx;
-    core_.fill(fx);
+  explicit StubPool(std::size_t size) : PoolDriver({size, size, std::chrono::milliseconds(0), 0, 0}, nullptr) {
+    Effects fx;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      core.fill(fx);
+    }
+    apply(fx);
+  }
+
+  // The driver's effects: connects finish at once, completions run (hand-offs wake their waiter).
+  void apply(Effects& fx) {
     for (std::size_t i = 0; i < fx.creates; ++i) {
-      Core::Effects created;
-      Core::Node node;
+      Node node;
       node.connected({});
       node.set_up({}, Clock::now(), Clock::time_point::max());
-      core_.created({}, Stub{static_cast<int>(i)}, node, created);
+      Effects created;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        core.created({}, Stub{next_id_++}, node, created);
+      }
+      apply(created);
     }
-  }
-
-  Core::SlotPtr acquire() {
-    const auto start = cortex::pool::coarse_now();
-    if (auto s = bag_.try_take()) {
-      (*s)->node.lent();
-      return lease(std::move(*s), start, std::nullopt);
-    }
-    bag_.close_gate();
-    const auto waited_from = Clock::now();
-    Core::SlotPtr got;
-    bool done = false;
-    Core::Effects fx;
-    std::unique_lock<std::mutex> lock(mu_);
-    bag_.drain([&](Core::SlotPtr s) {
-      const auto since = s->node.last_used();
-      core_.release(std::move(s), since, true, fx);
-    });
-    if (auto s = core_.try_acquire(waited_from)) {
-      got = std::move(*s);
-    } else {
-      core_.wait(waited_from + std::chrono::seconds(30), [&](std::error_code, Core::SlotPtr handed) {
-        got = std::move(handed);
-        done = true;
-      }, fx);
-      handed_.wait(lock, [&] { return done; });
-    }
-    lock.unlock();
-    bag_.open_gate();
-    return lease(std::move(got), start, waited_from);
-  }
-
-  void release(Core::SlotPtr s) {
-    s->leased.store(false, std::memory_order_relaxed);
-    const auto now = cortex::pool::coarse_now();
-    if (s->node.returned(true, false, now, core_.rules()) == cortex::pool::NodeAction::park && bag_.try_park(s)) return;
-    Core::Effects fx;
+    if (fx.completions.empty()) return;
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      core_.release(std::move(s), now, true, fx);
-      for (auto& c : fx.completions) c();  // hand-off: the waiter's flag is set under the lock
+      std::lock_guard<std::mutex> lock(handed_mu_);
+      for (auto& c : fx.completions) c();
     }
-    if (!fx.completions.empty()) handed_.notify_all();
+    handed_.notify_all();
   }
+
+  // As ConnectionPool::acquire_until: the fast lane, else the slow path (blocking here for the
+  // hand-off, where the pool would complete the caller's handler).
+  SlotPtr acquire() {
+    const auto start = cortex::pool::coarse_now();
+    if (auto s = take_parked()) return check_out(std::move(*s), start, std::nullopt);
+    const auto waited_from = Clock::now();
+    SlotPtr got;
+    bool done = false;  // under handed_mu_: set by apply()'s completions
+    auto idle = take_or_wait(waited_from, waited_from + std::chrono::seconds(30), [&](std::error_code, SlotPtr s) {
+      got = std::move(s);
+      done = true;
+    });
+    if (idle) return check_out(std::move(*idle), start, waited_from);
+    std::unique_lock<std::mutex> lock(handed_mu_);
+    handed_.wait(lock, [&] { return done; });
+    lend_out(*got, start, __FILE__, __LINE__, waited_from);  // handed over: as the pool, no check
+    return got;
+  }
+
+  // As PooledConnection::release: the node judges it, then it settles (parked, or to the core).
+  void release(SlotPtr s) { give_back(s, true, false, cortex::pool::coarse_now()); }
 
  private:
-  Core::SlotPtr lease(Core::SlotPtr s, Clock::time_point start, std::optional<Clock::time_point> waited_from) {
-    s->leased_at.store(start.time_since_epoch().count(), std::memory_order_relaxed);
-    s->lease_file.store(__FILE__, std::memory_order_relaxed);
-    s->lease_line.store(__LINE__, std::memory_order_relaxed);
-    s->leased.store(true, std::memory_order_release);
-    if (!waited_from) {
-      metrics_.fast_acquisition();
-    } else {
-      metrics_.acquire_wait.record(Clock::now() - *waited_from);
-      metrics_.acquisitions.fetch_add(1);
-      if (s->node.uses() > 1) metrics_.connections_reused.fetch_add(1);
-    }
+  using Node = Core::Node;
+  SlotPtr check_out(SlotPtr s, Clock::time_point start, std::optional<Clock::time_point> waited_from) {
+    s->node.check_out(true, start, std::chrono::milliseconds(0));
+    lend_out(*s, start, __FILE__, __LINE__, waited_from);
     return s;
   }
 
-  std::mutex mu_;
+  int next_id_ = 0;
+  std::mutex handed_mu_;
   std::condition_variable handed_;
-  Core core_;
-  cortex::pool::IdleBag<Core::SlotPtr> bag_;
-  cortex::metrics::PoolMetrics metrics_;
 };
 
 StubPool& pool() {

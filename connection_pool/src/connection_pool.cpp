@@ -13,9 +13,8 @@
 #include <set>
 
 #include "coarse_clock.hpp"
-#include "idle_bag.hpp"
-#include "pool_core.hpp"
 #include "connection_setup.hpp"
+#include "pool_driver.hpp"
 #include "cortex/storage/error.hpp"
 #include "cortex/storage/io_runner.hpp"
 #include "cortex/storage/log.hpp"
@@ -29,34 +28,26 @@ using Core = PoolCore<Conn>;
 using Node = Core::Node;
 using Clock = std::chrono::steady_clock;
 
-struct ConnectionPool::Impl {
+// The I/O half of the pool; PoolDriver (the base) holds the core, the fast lane and the gauges.
+struct ConnectionPool::Impl : PoolDriver<Conn, Clock, ConnectionPool::Impl> {
   Impl(asio::io_context& io_, ConnectionPoolParams p, std::shared_ptr<metrics::PoolMetrics> m)
-      : io(io_),
+      : PoolDriver(CoreLimits{p.config.min_connections, p.config.max_connections, p.config.idle_timeout, p.config.max_uses,
+                              p.config.max_waiters},
+                   std::move(m)),
+        io(io_),
         params(std::move(p)),
-        metrics(m ? std::move(m) : std::make_shared<metrics::PoolMetrics>()),
-        core(CoreLimits{params.config.min_connections, params.config.max_connections, params.config.idle_timeout,
-                        params.config.max_uses, params.config.max_waiters}),
-        bag(params.config.max_connections),
         timer(io_),
         rng(std::random_device{}()),
         maintenance(io_) {}
 
   asio::io_context& io;
   ConnectionPoolParams params;
-  std::shared_ptr<metrics::PoolMetrics> metrics;
   std::weak_ptr<ConnectionPool> self;
 
-  mutable std::mutex mu;
   detail::TokenCache tokens;  // the pool user's token: setups and restores authenticate with it
-  mutable std::condition_variable changed;  // notified whenever the counts change (wait_quiet)
-  Core core;
-  // The fast lane: idle connections parked while nobody waits; slow paths close its gate and drain
-  // it into the core under `mu` (see idle_bag.hpp).
-  IdleBag<Core::SlotPtr> bag;
   asio::steady_timer timer;
   std::atomic<bool> shut{false};
   bool owns_metrics = false;                    // created them: installs their gauge source
-  metrics::PoolMetrics::Gauges published{0, 0, 0, 0};  // last gauges pushed (under `mu`)
   std::optional<Clock::time_point> armed_for;
   ConnectBackoff<Clock> backoff;  // reconnect schedule after failed connects
   std::string last_error_text;
@@ -84,48 +75,6 @@ struct ConnectionPool::Impl {
     Core::SlotPtr s = std::move(it->second);
     held.erase(it);
     return s;
-  }
-
-  // Parked connections are idle, though the core counts them as lent out.
-  metrics::PoolMetrics::Gauges counts_locked() const {
-    const auto parked = static_cast<std::int64_t>(bag.parked());
-    return {static_cast<std::int64_t>(core.size()), static_cast<std::int64_t>(core.idle()) + parked,
-            static_cast<std::int64_t>(core.in_use()) - parked, static_cast<std::int64_t>(core.waiters())};
-  }
-
-  // Deltas, so that pools sharing one PoolMetrics add up (and its peaks follow the sum).
-  void publish_gauges_locked() {
-    changed.notify_all();
-    const auto g = counts_locked();
-    metrics->add_size(g.size - published.size);
-    metrics->add_idle(g.idle - published.idle);
-    metrics->add_in_use(g.in_use - published.in_use);
-    metrics->add_waiters(g.waiters - published.waiters);
-    published = g;
-  }
-
-  // Moves every parked connection back into the core (which may hand it to a waiter). Call with
-  // the bag's gate closed and `mu` held.
-  void drain_bag_locked(Core::Effects& fx) {
-    bag.drain([&](Core::SlotPtr s) {
-      const auto idle_since = s->node.last_used();  // parked: its node is idle, judged when it parked
-      core.release(std::move(s), idle_since, true, fx);
-    });
-  }
-
-  // Runs fn(effects) under `mu` with the fast lane shut and drained, then applies the effects.
-  template <class F>
-  void with_bag_drained(F&& fn) {
-    Core::Effects fx;
-    bag.close_gate();
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      drain_bag_locked(fx);
-      fn(fx);
-      publish_gauges_locked();
-    }
-    bag.open_gate();
-    apply(fx);
   }
 
   // Performs what the core asked for. Never called with `mu` held.
@@ -219,39 +168,12 @@ struct ConnectionPool::Impl {
     throw Error(ec, why);
   }
 
-  // Lock-free: the holder writes its own slot's lease fields; the leak scan reads them.
-  static void mark_leased(Core::Slot& s, Clock::time_point at, const char* file, int line) {
-    s.leak_reported.store(false, std::memory_order_relaxed);
-    s.leased_at.store(at.time_since_epoch().count(), std::memory_order_relaxed);
-    s.lease_file.store(file, std::memory_order_relaxed);
-    s.lease_line.store(line, std::memory_order_relaxed);
-    s.leased.store(true, std::memory_order_release);  // the fields above go with it
-  }
-
-  // A lease ends: its node judges the connection (retire, restore, or idle again), then it
-  // settles. `reusable` = false: broken.
-  void give_back(Core::SlotPtr slot, bool reusable, bool session_changed = false) {
-    if (slot->node.state() != NodeState::retired) {
-      if (slot->node.returned(reusable, session_changed, coarse_now(), core.rules()) == NodeAction::restore) {
-        metrics->lease_restores.fetch_add(1);
-        return restore(std::move(slot));
-      }
-    }
-    settle(std::move(slot));
-  }
-
-  // A connection whose node has decided: an idle one is parked in the fast lane when nobody
-  // waits, else the core takes it (hand-off to a waiter, idle list, or close).
-  void settle(Core::SlotPtr slot) {
-    slot->leased.store(false, std::memory_order_relaxed);
-    if (slot->node.state() == NodeState::idle && bag.try_park(slot)) return;
-    Core::Effects fx;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      core.release(std::move(slot), coarse_now(), true, fx);
-      publish_gauges_locked();
-    }
-    apply(fx);
+  // A lease ends: its node judges the connection (retire, restore, or idle again). `reusable` =
+  // false: broken.
+  void end_lease(Core::SlotPtr slot, bool reusable, bool session_changed = false) {
+    if (give_back(slot, reusable, session_changed, coarse_now()) != NodeAction::restore) return;
+    metrics->lease_restores.fetch_add(1);
+    restore(std::move(slot));
   }
 
   void finish_create(std::error_code ec, const std::string& why, Conn conn, Node node) {
@@ -467,15 +389,7 @@ void ConnectionPool::acquire_until(std::optional<std::chrono::steady_clock::time
   using Since = std::optional<Clock::time_point>;
   auto hand_over = [start, file, line](std::shared_ptr<ConnectionPool> pool, Core::SlotPtr slot, Since waited_from,
                                        const std::function<void(std::error_code, PooledConnection)>& to) {
-    auto& m = *pool->impl_->metrics;
-    Impl::mark_leased(*slot, start, file, line);
-    if (!waited_from) {
-      m.fast_acquisition();
-    } else {
-      m.acquire_wait.record(Clock::now() - *waited_from);
-      m.acquisitions.fetch_add(1);
-      if (slot->node.uses() > 1) m.connections_reused.fetch_add(1);
-    }
+    pool->impl_->lend_out(*slot, start, file, line, waited_from);
     slot->session_changes_at_lease = slot->conn->session_changes();
     PooledConnection lease;
     lease.pool_ = std::move(pool);
@@ -522,33 +436,14 @@ void ConnectionPool::acquire_until(std::optional<std::chrono::steady_clock::time
                        pool->acquire_until(until, std::move(handler), file, line);  // and try again, same deadline
                      });
   };
-  if (auto parked = impl.bag.try_take()) {
-    (*parked)->node.lent();  // the core counted it as lent all along; only the use is new
-    return from_idle(std::move(*parked), std::nullopt);
-  }
-  // Slow path: the gate stays closed until this caller is served (or fails), so releases meanwhile
-  // go through the core, which hands them to the oldest waiter.
-  impl.bag.close_gate();
+  if (auto parked = impl.take_parked()) return from_idle(std::move(*parked), std::nullopt);
   const auto waited_from = Clock::now();
   auto deliver = [self, waited_from, handler, hand_over](std::error_code ec, Core::SlotPtr slot) {
-    self->impl_->bag.open_gate();
     if (!ec) return hand_over(self, std::move(slot), waited_from, handler);
     self->impl_->metrics->acquire_wait.record(Clock::now() - waited_from);
     handler(ec, PooledConnection{});
   };
-  Core::Effects fx;
-  std::optional<Core::SlotPtr> idle;
-  {
-    std::lock_guard<std::mutex> lock(impl.mu);
-    impl.drain_bag_locked(fx);
-    idle = impl.core.try_acquire(waited_from);
-    if (!idle) impl.core.wait(until, deliver, fx);
-    impl.publish_gauges_locked();
-  }
-  impl.apply(fx);
-  if (!idle) return;
-  impl.bag.open_gate();
-  from_idle(std::move(*idle), waited_from);
+  if (auto idle = impl.take_or_wait(waited_from, until, std::move(deliver))) from_idle(std::move(*idle), waited_from);
 }
 
 PooledConnection ConnectionPool::acquire(const char* file, int line) {
@@ -630,12 +525,12 @@ void PooledConnection::release() {
   slot_.reset();
   auto conn = std::move(conn_);
   auto& impl = *pool->impl_;
-  if (broken_ || !conn->is_open()) return impl.give_back(std::move(slot), false);
-  if (impl.shut.load()) return impl.give_back(std::move(slot), true);  // the core closes it: no point restoring
+  if (broken_ || !conn->is_open()) return impl.end_lease(std::move(slot), false);
+  if (impl.shut.load()) return impl.end_lease(std::move(slot), true);  // the core closes it: no point restoring
   // The lease may have changed namespace, database, auth or variables (any method but the record
   // ones): the node then asks for a restore (reset, then the same steps a new connection runs)
   // before anyone else gets the connection.
-  impl.give_back(std::move(slot), true, conn->session_changes() != slot->session_changes_at_lease);
+  impl.end_lease(std::move(slot), true, conn->session_changes() != slot->session_changes_at_lease);
 }
 
 }  // namespace cortex::pool
