@@ -1,4 +1,4 @@
-// ConnectionManager: endpoints (pool + shared lane + breaker each), routing with failover, health,
+// ConnectionManager: endpoints (pool + shared path + breaker each), routing with failover, health,
 // shutdown. Routing state for one call lives in a small shared object that its handlers carry.
 #include "cortex/pool/connection_manager.hpp"
 

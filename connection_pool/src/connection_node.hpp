@@ -3,7 +3,7 @@
 // sansio_connection_node) — connecting → setting_up → idle ⇄ (validating →) leased (→ restoring)
 // → retired. Each event returns the next action for the driver to perform; the node never does
 // I/O, reads no clock and takes no lock. The pool (ConnectionPool) and the shared path
-// (SharedLane, whose connections stay "idle" while they multiplex calls) drive it.
+// (SharedPath, whose connections stay "idle" while they multiplex calls) drive it.
 //
 // retire_reason() is the one predicate that says a connection must go: broken, past its lifetime
 // (jittered max_lifetime, or the expiry of the token it is signed in with), used up (max_uses), or

@@ -34,7 +34,7 @@ Endpoint::Endpoint(const std::string& configured_url, const DatabaseConfig& conf
   p.keep_alive = io;
   p.on_connect_result = [note = last_failure_](std::error_code ec, const std::string& why) { note->set(ec ? why : ""); };
   pool_ = ConnectionPool::create(io->context(), p, metrics_);
-  SharedLaneParams sp;
+  SharedPathParams sp;
   sp.url = url_;
   sp.connections = config.shared_connections;  // opened on first use
   sp.connect.connect_timeout = config.pool_config.connection_timeout;
@@ -43,7 +43,7 @@ Endpoint::Endpoint(const std::string& configured_url, const DatabaseConfig& conf
   sp.reconnect = config.pool_config.retry_policy;
   sp.metrics = metrics_;
   sp.on_connect_result = p.on_connect_result;
-  shared_ = SharedLane::create(io->context(), sp);
+  shared_ = SharedPath::create(io->context(), sp);
 }
 
 Endpoint::~Endpoint() {

@@ -1,6 +1,6 @@
 #pragma once
 // Endpoint: everything the manager keeps per endpoint — the embedded engine for mem:// and
-// surrealkv:// URLs, the lease pool, the shared lane, and the circuit breaker and health score
+// surrealkv:// URLs, the lease pool, the shared path, and the circuit breaker and health score
 // that routing reads. Internal to the manager.
 #include <chrono>
 #include <memory>
@@ -14,7 +14,7 @@
 #include "cortex/pool/load_balancer.hpp"
 #include "cortex/storage/io_runner.hpp"
 #include "cortex/storage/local_server.hpp"
-#include "shared_lane.hpp"
+#include "shared_path.hpp"
 
 namespace cortex::pool {
 
@@ -23,14 +23,14 @@ class Endpoint {
  public:
   using Clock = std::chrono::steady_clock;
   /// Starts the embedded engine for a local URL (throws cortex::Error(server_start_failed)), then
-  /// the pool (warming it per the config) and the shared lane.
+  /// the pool (warming it per the config) and the shared path.
   Endpoint(const std::string& configured_url, const DatabaseConfig& config, std::shared_ptr<storage::IoRunner> io,
            std::shared_ptr<metrics::PoolMetrics> metrics);
   ~Endpoint();
 
   const std::string& url() const noexcept { return url_; }  ///< the ws:// URL
   ConnectionPool& pool() noexcept { return *pool_; }
-  SharedLane& shared() noexcept { return *shared_; }
+  SharedPath& shared() noexcept { return *shared_; }
   storage::LocalServer* local_server() noexcept { return local_.get(); }
 
   /// Routing view: breaker lets calls through; activity and health score only when asked for.
@@ -49,7 +49,7 @@ class Endpoint {
   std::string url_;
   std::unique_ptr<storage::LocalServer> local_;
   std::shared_ptr<ConnectionPool> pool_;
-  std::shared_ptr<SharedLane> shared_;
+  std::shared_ptr<SharedPath> shared_;
   std::shared_ptr<metrics::PoolMetrics> metrics_;
   /// Counts and describes breaker state changes since the last call (some happen lazily, when
   /// time passes). Under mu_; the caller logs the message outside the lock.
@@ -61,7 +61,7 @@ class Endpoint {
   HealthScore score_;
   std::uint64_t reported_transitions_ = 0;
   /// The latest outcome of a call or a connect: set by failures, cleared by successes. Shared with
-  /// the pool's and lane's connect callbacks, which may outlive this object.
+  /// the pool's and shared path's connect callbacks, which may outlive this object.
   struct LastFailure {
     std::mutex mu;
     std::string text;

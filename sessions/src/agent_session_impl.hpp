@@ -1,6 +1,6 @@
 #pragma once
-// AgentSession's state, shared by agent_session.cpp (binding, operations) and
-// agent_session_extras.cpp (transaction log, live queries).
+// AgentSession's state, shared by agent_session.cpp (operations), session_binding.cpp,
+// transaction_log_store.cpp and live_subscriptions.cpp.
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "agent_gate.hpp"
+#include "agent_scheduler.hpp"
 #include "cortex/metrics/latency_histogram.hpp"
 #include "cortex/sessions/agent_session.hpp"
 #include "cortex/storage/error.hpp"
@@ -45,7 +45,7 @@ struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
   asio::io_context& io;
   std::string agent, ns, db;
   pool::ConnectionManager* manager = nullptr;
-  std::shared_ptr<AgentGate> gate;
+  std::shared_ptr<AgentScheduler> gate;
   ResourceLimits limits;
 
   mutable std::mutex mu;  // everything below

@@ -3,7 +3,7 @@
 // the next to start is taken round-robin over the agents that have work waiting — one operation
 // per agent per turn — so an agent with thousands queued cannot starve one with a single call:
 // each waiting agent starts an operation at least once every (number of waiting agents) starts.
-// Sans-I/O and not thread-safe: its owner locks (AgentGate); tests drive it directly.
+// Sans-I/O and not thread-safe: its owner locks (AgentScheduler); tests drive it directly.
 #include <cstddef>
 #include <deque>
 #include <map>

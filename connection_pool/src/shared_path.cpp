@@ -1,4 +1,4 @@
-#include "shared_lane.hpp"
+#include "shared_path.hpp"
 
 #include <asio/steady_timer.hpp>
 
@@ -19,10 +19,10 @@ using storage::RpcConnection;
 using Clock = std::chrono::steady_clock;
 using Node = ConnectionNode<Clock>;
 
-struct SharedLane::Impl {
-  Impl(asio::io_context& io_, SharedLaneParams p) : io(io_), params(std::move(p)), entries(params.connections) {}
+struct SharedPath::Impl {
+  Impl(asio::io_context& io_, SharedPathParams p) : io(io_), params(std::move(p)), entries(params.connections) {}
 
-  // One connection of the lane. Its node goes connecting → setting_up → idle (serving: calls
+  // One connection of the shared path. Its node goes connecting → setting_up → idle (serving: calls
   // multiplex on it, no lease) → retired; none before the first attempt.
   struct Entry {
     std::shared_ptr<RpcConnection> conn;      // set once it is connected and set up
@@ -36,8 +36,8 @@ struct SharedLane::Impl {
   using Queued = std::function<void(std::error_code, const std::string&, std::shared_ptr<RpcConnection>)>;
 
   asio::io_context& io;
-  SharedLaneParams params;
-  std::weak_ptr<SharedLane> self;
+  SharedPathParams params;
+  std::weak_ptr<SharedPath> self;
 
   mutable std::mutex mu;
   detail::TokenCache tokens;  // see ConnectionPool: authenticate instead of a password signin
@@ -82,9 +82,9 @@ struct SharedLane::Impl {
 
   void open(std::size_t i) {
     RpcConnection::async_connect(io, params.url, params.connect, [weak = self, i](std::error_code ec, std::shared_ptr<RpcConnection> c) {
-      auto lane = weak.lock();
-      if (!lane) return;
-      auto& impl = *lane->impl_;
+      auto path = weak.lock();
+      if (!path) return;
+      auto& impl = *path->impl_;
       {
         std::lock_guard<std::mutex> lock(impl.mu);
         if (impl.entries[i].node) impl.entries[i].node->connected(ec);
@@ -216,18 +216,18 @@ struct SharedLane::Impl {
   }
 };
 
-std::shared_ptr<SharedLane> SharedLane::create(asio::io_context& io, SharedLaneParams params) {
+std::shared_ptr<SharedPath> SharedPath::create(asio::io_context& io, SharedPathParams params) {
   if (!params.metrics) params.metrics = std::make_shared<metrics::PoolMetrics>();
   if (params.connections == 0) params.connections = 1;
-  std::shared_ptr<SharedLane> lane(new SharedLane(std::make_unique<Impl>(io, std::move(params))));
-  lane->impl_->self = lane;
-  return lane;
+  std::shared_ptr<SharedPath> path(new SharedPath(std::make_unique<Impl>(io, std::move(params))));
+  path->impl_->self = path;
+  return path;
 }
 
-SharedLane::SharedLane(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-SharedLane::~SharedLane() { close(); }
+SharedPath::SharedPath(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SharedPath::~SharedPath() { close(); }
 
-void SharedLane::async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler) {
+void SharedPath::async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler) {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     ++impl_->inflight;
@@ -239,20 +239,20 @@ void SharedLane::async_call(storage::Request request, storage::RequestOptions op
       std::move(request), std::move(options), std::move(handler));
   impl_->pick([weak = impl_->self, call, deadline](std::error_code ec, const std::string& why, std::shared_ptr<RpcConnection> conn) {
     auto& [req, opts, h] = *call;
-    auto lane = weak.lock();
-    if (!lane) return h(ec ? ec : make_error_code(Errc::pool_closed), storage::Value(why));
+    auto path = weak.lock();
+    if (!path) return h(ec ? ec : make_error_code(Errc::pool_closed), storage::Value(why));
     if (ec) {
       h(ec, storage::Value(why));
-      return lane->impl_->done_one();
+      return path->impl_->done_one();
     }
     // What is left of the call's deadline after waiting for the connection.
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     opts.timeout = std::max(left, std::chrono::milliseconds(1));
-    lane->run_counted(*conn, std::move(req), std::move(opts), std::move(h));
+    path->run_counted(*conn, std::move(req), std::move(opts), std::move(h));
   }, deadline);
 }
 
-void SharedLane::async_call_on(RpcConnection& conn, storage::Request request, storage::RequestOptions options,
+void SharedPath::async_call_on(RpcConnection& conn, storage::Request request, storage::RequestOptions options,
                                storage::Handler handler) {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
@@ -263,33 +263,33 @@ void SharedLane::async_call_on(RpcConnection& conn, storage::Request request, st
 }
 
 // A call already counted in `inflight`: timed into request_time, uncounted when it completes.
-void SharedLane::run_counted(RpcConnection& conn, storage::Request request, storage::RequestOptions options,
+void SharedPath::run_counted(RpcConnection& conn, storage::Request request, storage::RequestOptions options,
                              storage::Handler handler) {
   const auto start = Clock::now();
   conn.async_call(std::move(request), std::move(options),
                   [weak = impl_->self, m = impl_->params.metrics, start, h = std::move(handler)](std::error_code ec, storage::Value v) {
                     m->request_time.record(Clock::now() - start);
                     // Uncounted before the handler runs: a caller it wakes sees the count it expects.
-                    if (auto lane = weak.lock()) lane->impl_->done_one();
+                    if (auto path = weak.lock()) path->impl_->done_one();
                     h(ec, std::move(v));
                   });
 }
 
-void SharedLane::async_connection(std::function<void(std::error_code, const std::string&, std::shared_ptr<RpcConnection>)> then) {
+void SharedPath::async_connection(std::function<void(std::error_code, const std::string&, std::shared_ptr<RpcConnection>)> then) {
   impl_->pick(std::move(then));
 }
 
-std::size_t SharedLane::in_flight() const {
+std::size_t SharedPath::in_flight() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->inflight;
 }
 
-bool SharedLane::wait_drained(std::chrono::milliseconds timeout) const {
+bool SharedPath::wait_drained(std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(impl_->mu);
   return impl_->drained.wait_for(lock, timeout, [&] { return impl_->inflight == 0; });
 }
 
-void SharedLane::close() {
+void SharedPath::close() {
   auto& impl = *impl_;
   std::deque<Impl::Queued> waiting;
   std::vector<std::shared_ptr<RpcConnection>> conns;
@@ -309,7 +309,7 @@ void SharedLane::close() {
   for (auto& c : conns) c->close();
 }
 
-std::size_t SharedLane::open_connections() const {
+std::size_t SharedPath::open_connections() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return static_cast<std::size_t>(std::count_if(impl_->entries.begin(), impl_->entries.end(), Impl::usable));
 }

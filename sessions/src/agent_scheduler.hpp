@@ -1,5 +1,5 @@
 #pragma once
-// AgentGate: what every session of one manager shares — the FairQueue, made thread-safe (tasks
+// AgentScheduler: what every session of one manager shares — the FairQueue, made thread-safe (tasks
 // start the operation they carry, asynchronously; its completion calls done(), which starts the next
 // task in fair order on the completing thread), and the registry behind the agents section of the
 // manager's metrics snapshot. Sessions must not outlive their manager; the gate may (see for_manager).
@@ -14,11 +14,11 @@
 
 namespace cortex::sessions {
 
-class AgentGate {
+class AgentScheduler {
  public:
   /// The gate of `manager`, created with `capacity` by the first session that asks.
-  static std::shared_ptr<AgentGate> for_manager(pool::ConnectionManager& manager, std::size_t capacity);
-  explicit AgentGate(std::size_t capacity) : queue_(capacity) {}
+  static std::shared_ptr<AgentScheduler> for_manager(pool::ConnectionManager& manager, std::size_t capacity);
+  explicit AgentScheduler(std::size_t capacity) : queue_(capacity) {}
 
   /// A session's figures for the snapshot; the token removes them.
   std::uint64_t add_agent(std::function<metrics::AgentStats()> stats);

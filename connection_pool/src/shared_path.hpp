@@ -1,5 +1,5 @@
 #pragma once
-// SharedLane: the manager's shared path to one endpoint — a few connections, each multiplexing
+// SharedPath: the manager's shared path to one endpoint — a few connections, each multiplexing
 // many stateless calls, with no exclusive lease. Calls go to the least-loaded open connection.
 // Connections open asynchronously on demand (connect, signin, use): calls that arrive while none is
 // open wait for the first, and fail together with its typed error if it cannot open; after a failed
@@ -21,7 +21,7 @@ class io_context;
 
 namespace cortex::pool {
 
-struct SharedLaneParams {
+struct SharedPathParams {
   std::string url;
   std::size_t connections = 2;
   storage::ConnectOptions connect;
@@ -33,19 +33,19 @@ struct SharedLaneParams {
   std::function<void(std::error_code, const std::string& why)> on_connect_result;
 };
 
-class SharedLane : public std::enable_shared_from_this<SharedLane> {
+class SharedPath : public std::enable_shared_from_this<SharedPath> {
  public:
-  static std::shared_ptr<SharedLane> create(asio::io_context& io, SharedLaneParams params);
-  ~SharedLane();
+  static std::shared_ptr<SharedPath> create(asio::io_context& io, SharedPathParams params);
+  ~SharedPath();
 
   /// Runs the request on the least-loaded open connection (opening one if none is). The handler
   /// gets (pool_closed | connect error | the call's outcome); on a local failure the value is the
   /// message, as RpcConnection handlers get it.
   void async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler);
 
-  /// Runs the request on `conn` (one of this lane's, held for affinity) with the lane's accounting:
+  /// Runs the request on `conn` (one of this path's, held for affinity) with the path's accounting:
   /// counted in in_flight (so LeastConnections and the shutdown drain see it) and request_time.
-  /// pool_closed once the lane is closed.
+  /// pool_closed once the path is closed.
   void async_call_on(storage::RpcConnection& conn, storage::Request request, storage::RequestOptions options,
                      storage::Handler handler);
 
@@ -65,7 +65,7 @@ class SharedLane : public std::enable_shared_from_this<SharedLane> {
   struct Impl;
 
  private:
-  explicit SharedLane(std::unique_ptr<Impl> impl);
+  explicit SharedPath(std::unique_ptr<Impl> impl);
   void run_counted(storage::RpcConnection& conn, storage::Request request, storage::RequestOptions options,
                    storage::Handler handler);
   std::unique_ptr<Impl> impl_;
