@@ -1,188 +1,22 @@
-// ConnectionManager: endpoints (pool + shared path + breaker each), routing with failover, health,
-// shutdown. Routing state for one call lives in a small shared object that its handlers carry.
-#include "cortex/pool/connection_manager.hpp"
-
-#include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
+// ConnectionManager: the public API over ConnectionManager::Impl (manager_impl.hpp) — construction
+// by mode, calls and leases (routed by failover.cpp), execute_with_retry, health, shutdown.
 #include <algorithm>
 #include <future>
 #include <mutex>
 #include <random>
 
+// After the standard headers: every translation unit must see the same allocator declarations
+// when Asio picks its handler allocator.
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+
 #include "cortex/storage/block_on.hpp"
-#include "cortex/storage/io_runner.hpp"
-#include "endpoint.hpp"
-#include "hybrid_sync.hpp"
+#include "manager_impl.hpp"
 
 namespace cortex::pool {
 
 using Clock = std::chrono::steady_clock;
 
-struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager::Impl> {
-  DatabaseConfig config;
-  // Shared: pools (kept alive by leases that outlive the manager) hold it too.
-  std::shared_ptr<storage::IoRunner> io;
-  std::shared_ptr<metrics::PoolMetrics> metrics = std::make_shared<metrics::PoolMetrics>();
-  std::vector<std::unique_ptr<Endpoint>> endpoints;  // Hybrid: [0] is the local cache
-  bool primary_first = false;                        // Hybrid: the local cache while it takes calls
-  std::mutex lb_mu;
-  LoadBalancer lb{LoadBalancingStrategy::RoundRobin};
-  std::mt19937_64 rng{std::random_device{}()};
-  std::unique_ptr<HybridSync> sync;  // declared after the endpoints: stopped first
-  std::atomic<bool> closed{false};
-
-  Impl(DatabaseConfig c, unsigned threads) : config(std::move(c)), io(std::make_shared<storage::IoRunner>(threads)) {}
-  ~Impl() {
-    sync.reset();
-    metrics->set_gauge_source(nullptr);  // before the pools it reads go
-  }
-
-  /// The endpoint for the next call among those not yet tried, or nullopt.
-  // (admit() asks the breaker; a single endpoint needs no choosing, the hot path of Local mode.)
-  std::optional<std::size_t> choose(const std::vector<bool>& tried) {
-    if (endpoints.size() == 1) return tried[0] ? std::nullopt : std::optional<std::size_t>(0);
-    if (primary_first) {
-      for (std::size_t i = 0; i < endpoints.size(); ++i) {
-        if (!tried[i] && endpoints[i]->view(false, false).available) return i;
-      }
-      return std::nullopt;
-    }
-    // Only what the strategy reads: live counts for LeastConnections, scores for HealthBased.
-    const bool with_active = lb.strategy() == LoadBalancingStrategy::LeastConnections;
-    const bool with_score = lb.strategy() == LoadBalancingStrategy::HealthBased;
-    std::vector<EndpointView> views;
-    views.reserve(endpoints.size());
-    for (auto& e : endpoints) views.push_back(e->view(with_active, with_score));
-    std::lock_guard<std::mutex> lock(lb_mu);
-    return lb.choose(views, std::uniform_real_distribution<double>(0.0, 1.0)(rng), &tried);
-  }
-
-  // -- failover: one loop for shared calls, shared connections and leases ---------------------
-
-  /// One piece of work's way through the endpoints: which were tried, and why each failed.
-  struct Failover {
-    std::vector<bool> tried;
-    std::vector<std::string> reasons;  // "URL: why", in the order tried
-    std::error_code last;
-    /// Runs the work on `ep` (`others_left`: another endpoint could still take it). It finishes the
-    /// work itself (success, or a failure that may have reached the endpoint), or calls
-    /// `next(ec, why)` when its failure proves the endpoint never got it, so that another may take
-    /// it. It must not hold the Failover (a cycle): `next` does, while the attempt runs.
-    std::function<void(Endpoint& ep, bool others_left, std::function<void(std::error_code, const std::string&)> next)> attempt;
-    /// No endpoint is left: `why` names every endpoint tried and why it failed.
-    std::function<void(std::error_code, const std::string& why)> exhausted;
-
-    std::string summary() const {
-      std::string out = reasons.size() == 1 ? "" : "no endpoint could take it: ";
-      for (std::size_t i = 0; i < reasons.size(); ++i) out += (i ? "; " : "") + reasons[i];
-      return out;
-    }
-  };
-
-  std::shared_ptr<Failover> new_failover() {
-    auto f = std::make_shared<Failover>();
-    f->tried.assign(endpoints.size(), false);
-    return f;
-  }
-
-  /// Tries endpoints in the order `choose` gives (the strategy's pure choice over the breakers and
-  /// health scores), each at most once, until the work is done or none is left.
-  void run(std::shared_ptr<Failover> f) {
-    std::optional<std::size_t> idx;
-    for (;;) {  // skip endpoints whose breaker refuses: they count as tried, with that reason
-      idx = choose(f->tried);
-      if (!idx) break;
-      f->tried[*idx] = true;
-      if (endpoints[*idx]->admit()) break;
-      f->reasons.push_back(endpoints[*idx]->url() + ": circuit breaker open");
-    }
-    if (!idx) {
-      const auto ec = f->last ? f->last : make_error_code(Errc::circuit_open);
-      return f->exhausted(ec, f->reasons.empty() ? std::string("no endpoint to try") : f->summary());
-    }
-    Endpoint& ep = *endpoints[*idx];
-    f->attempt(ep, untried_left(f->tried), [weak = weak_from_this(), f, &ep](std::error_code ec, const std::string& why) {
-      f->last = ec;
-      f->reasons.push_back(ep.url() + ": " + why);
-      auto self = weak.lock();
-      if (!self || self->closed || !self->untried_left(f->tried)) return f->exhausted(ec, f->summary());
-      self->metrics->failovers.fetch_add(1);
-      self->run(f);
-    });
-  }
-
-  bool untried_left(const std::vector<bool>& tried) const {
-    return std::find(tried.begin(), tried.end(), false) != tried.end();
-  }
-
-  // -- the three kinds of work ----------------------------------------------------------------
-
-  void route_call(storage::Request request, storage::RequestOptions options, storage::Handler handler) {
-    auto f = new_failover();
-    auto req = std::make_shared<storage::Request>(std::move(request));
-    auto h = std::make_shared<storage::Handler>(std::move(handler));
-    f->exhausted = [h](std::error_code ec, const std::string& why) { (*h)(ec, storage::Value(why)); };
-    f->attempt = [weak = weak_from_this(), req, options, h](Endpoint& ep, bool others_left, auto next) {
-      // Kept for a resend only when another endpoint could take it.
-      storage::Request r = others_left ? *req : std::move(*req);
-      const auto start = Clock::now();
-      ep.shared().async_call(std::move(r), options, [weak, &ep, start, h, next](std::error_code ec, storage::Value v) {
-        if (weak.lock()) ep.record(ec, Clock::now() - start);
-        // Never written to the server: safe to send elsewhere.
-        if (ec && is_safe_to_retry(ec)) return next(ec, v.is<std::string>() ? v.get<std::string>() : ec.message());
-        (*h)(ec, std::move(v));
-      });
-    };
-    run(std::move(f));
-  }
-
-  using ConnHandler = std::function<void(std::error_code, const std::string&, std::shared_ptr<storage::RpcConnection>)>;
-
-  void route_connection(ConnHandler then) {
-    auto f = new_failover();
-    auto h = std::make_shared<ConnHandler>(std::move(then));
-    f->exhausted = [h](std::error_code ec, const std::string& why) { (*h)(ec, why, nullptr); };
-    f->attempt = [weak = weak_from_this(), h](Endpoint& ep, bool, auto next) {
-      const auto start = Clock::now();
-      ep.shared().async_connection([weak, &ep, start, h, next](std::error_code ec, const std::string& why,
-                                                               std::shared_ptr<storage::RpcConnection> c) {
-        if (weak.lock()) ep.record(ec, Clock::now() - start);
-        if (ec && is_safe_to_retry(ec)) return next(ec, why);
-        (*h)(ec, why, std::move(c));
-      });
-    };
-    run(std::move(f));
-  }
-
-  /// `done(ec, why, lease)`: `why` describes a failure for the exception a blocking acquire throws.
-  using LeaseHandler = std::function<void(std::error_code, const std::string& why, PooledConnection)>;
-
-  void route_acquire(LeaseHandler done, const char* file, int line) {
-    if (closed.load()) return done(make_error_code(Errc::pool_closed), "the connection manager is shut down", {});
-    auto f = new_failover();
-    auto h = std::make_shared<LeaseHandler>(std::move(done));
-    f->exhausted = [h](std::error_code ec, const std::string& why) { (*h)(ec, why, PooledConnection{}); };
-    f->attempt = [weak = weak_from_this(), h, file, line](Endpoint& ep, bool, auto next) {
-      const auto start = Clock::now();
-      ep.pool().async_acquire(
-          [weak, &ep, start, h, next](std::error_code ec, PooledConnection lease) {
-            auto self = weak.lock();
-            if (!self) return (*h)(ec, ec ? ec.message() : "", std::move(lease));
-            const bool busy = ec == make_error_code(Errc::pool_timeout) || ec == make_error_code(Errc::pool_closed) ||
-                              ec == make_error_code(Errc::pool_exhausted);
-            if (busy) ep.unadmit();  // busy or closed says nothing about the endpoint's health
-            else ep.record(ec, Clock::now() - start);
-            const std::string why = ec ? ep.pool().describe(ec) : std::string();
-            // Could not reach this endpoint (connect failed…): another may serve the lease. A busy
-            // pool is not failed over: its waiters keep their FIFO place and deadline.
-            if (ec && !busy && is_safe_to_retry(ec)) return next(ec, why);
-            (*h)(ec, why, std::move(lease));
-          },
-          file, line);
-    };
-    run(std::move(f));
-  }
-};
 
 ConnectionManager::ConnectionManager(DatabaseConfig config, unsigned io_threads) {
   config.validate();

@@ -1,0 +1,77 @@
+#pragma once
+// ConnectionManager::Impl: the manager's endpoints (pool + shared path + breaker each), the load
+// balancer and the Hybrid sync. Routing with failover is in failover.cpp; the public API, health
+// and shutdown in connection_manager.cpp.
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cortex/pool/connection_manager.hpp"
+#include "cortex/storage/io_runner.hpp"
+#include "endpoint.hpp"
+#include "hybrid_sync.hpp"
+
+namespace cortex::pool {
+
+struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager::Impl> {
+  DatabaseConfig config;
+  // Shared: pools (kept alive by leases that outlive the manager) hold it too.
+  std::shared_ptr<storage::IoRunner> io;
+  std::shared_ptr<metrics::PoolMetrics> metrics = std::make_shared<metrics::PoolMetrics>();
+  std::vector<std::unique_ptr<Endpoint>> endpoints;  // Hybrid: [0] is the local cache
+  bool primary_first = false;                        // Hybrid: the local cache while it takes calls
+  std::mutex lb_mu;
+  LoadBalancer lb{LoadBalancingStrategy::RoundRobin};
+  std::mt19937_64 rng{std::random_device{}()};
+  std::unique_ptr<HybridSync> sync;  // declared after the endpoints: stopped first
+  std::atomic<bool> closed{false};
+
+  Impl(DatabaseConfig c, unsigned threads) : config(std::move(c)), io(std::make_shared<storage::IoRunner>(threads)) {}
+  ~Impl() {
+    sync.reset();
+    metrics->set_gauge_source(nullptr);  // before the pools it reads go
+  }
+
+  // -- routing (failover.cpp): the endpoint order and the one failover loop -------------------
+
+  /// The endpoint for the next call among those not yet tried, or nullopt: the local cache first
+  /// in Hybrid mode while it takes calls, else the strategy's pure choice over the endpoints' views.
+  /// (admit() asks the breaker; a single endpoint needs no choosing, the hot path of Local mode.)
+  std::optional<std::size_t> choose(const std::vector<bool>& tried);
+
+  /// One piece of work's way through the endpoints: which were tried, and why each failed.
+  struct Failover {
+    std::vector<bool> tried;
+    std::vector<std::string> reasons;  // "URL: why", in the order tried
+    std::error_code last;
+    /// Runs the work on `ep` (`others_left`: another endpoint could still take it). It finishes the
+    /// work itself (success, or a failure that may have reached the endpoint), or calls
+    /// `next(ec, why)` when its failure proves the endpoint never got it, so that another may take
+    /// it. It must not hold the Failover (a cycle): `next` does, while the attempt runs.
+    std::function<void(Endpoint& ep, bool others_left, std::function<void(std::error_code, const std::string&)> next)> attempt;
+    /// No endpoint is left: `why` names every endpoint tried and why it failed.
+    std::function<void(std::error_code, const std::string& why)> exhausted;
+
+    std::string summary() const;
+  };
+  std::shared_ptr<Failover> new_failover();
+  /// Tries endpoints in the order `choose` gives, each at most once, until the work is done or
+  /// none is left.
+  void run(std::shared_ptr<Failover> f);
+  bool untried_left(const std::vector<bool>& tried) const;
+
+  // The three kinds of work, each through run().
+  void route_call(storage::Request request, storage::RequestOptions options, storage::Handler handler);
+  using ConnHandler = std::function<void(std::error_code, const std::string&, std::shared_ptr<storage::RpcConnection>)>;
+  void route_connection(ConnHandler then);
+  /// `done(ec, why, lease)`: `why` describes a failure for the exception a blocking acquire throws.
+  using LeaseHandler = std::function<void(std::error_code, const std::string& why, PooledConnection)>;
+  void route_acquire(LeaseHandler done, const char* file, int line);
+};
+
+}  // namespace cortex::pool
