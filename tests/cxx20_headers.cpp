@@ -1,4 +1,4 @@
-// Every public header compiles as C++20 too (DESIGN.md): this file includes them all and is
+// Every public header compiles as C++20 too (the library itself is C++17): this file includes them all and is
 // built with CXX_STANDARD 20 (tests/CMakeLists.txt).
 #include "cortex/storage/block_on.hpp"
 #include "cortex/storage/cbor.hpp"

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Installs what cortex-storage needs on a fresh Debian machine (apt packages, the local engine's
 # npm packages), then configures and builds into $BUILD_DIR (default: build). Safe to re-run: it
-# installs only what is missing. Usage: tools/setup.sh [--sanitize address|thread]
+# installs only what is missing. Usage: [CXX=clang++] tools/setup.sh [--sanitize address|thread]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SANITIZE=""
 if [[ "${1:-}" == "--sanitize" ]]; then SANITIZE="${2:?--sanitize needs address or thread}"; fi
 BUILD_DIR="${BUILD_DIR:-$ROOT/build${SANITIZE:+-$SANITIZE}}"
 
-APT_PACKAGES=(g++ cmake make pkg-config libasio-dev libwebsocketpp-dev nlohmann-json3-dev libssl-dev
-              libgtest-dev libgmock-dev libbenchmark-dev ca-certificates openssl)
+APT_PACKAGES=(g++ clang cmake make pkg-config libasio-dev libwebsocketpp-dev nlohmann-json3-dev libssl-dev
+              libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev ca-certificates openssl)
 command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
 
@@ -34,6 +34,16 @@ fi
 
 # Sanitizer builds exist to run the suite: the benches (never run by ctest) are left out of them.
 BENCHES=ON; [[ -n "$SANITIZE" ]] && BENCHES=OFF
+# CXX picks the compiler; a build directory configured with another one starts afresh.
+COMPILER=()
+if [[ -n "${CXX:-}" ]]; then
+  CXX_BIN="$(command -v "$CXX")"
+  if [[ -f "$BUILD_DIR/CMakeCache.txt" ]] && ! grep -q "^CMAKE_CXX_COMPILER:[A-Z]*=$CXX_BIN\$" "$BUILD_DIR/CMakeCache.txt"; then
+    echo "setup: $BUILD_DIR was configured with another compiler; starting it afresh"
+    rm -rf "$BUILD_DIR"
+  fi
+  COMPILER=(-DCMAKE_CXX_COMPILER="$CXX_BIN")
+fi
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORTEX_SANITIZE="$SANITIZE" \
-      -DCORTEX_BUILD_BENCHES="$BENCHES" >/dev/null
+      -DCORTEX_BUILD_BENCHES="$BENCHES" "${COMPILER[@]}" >/dev/null
 cmake --build "$BUILD_DIR" -j"$(nproc)"

@@ -6,7 +6,7 @@ using namespace cortex::sessions;
 using namespace cortex::storage;
 using Clock = std::chrono::steady_clock;
 
-Demo::Demo(cortex::pool::ConnectionManager& m, int agents) : manager_(m), agents_(static_cast<std::size_t>(agents)) {
+Demo::Demo(cortex::pool::ConnectionManager& m, int agents) : agents_(static_cast<std::size_t>(agents)) {
   for (int i = 0; i < agents; ++i) {
     auto& a = agents_[static_cast<std::size_t>(i)];
     a.name = "agent_" + std::to_string(i);
@@ -47,7 +47,7 @@ void Demo::run(Agent& a, Clock::time_point until) {
   auto& s = *a.session;
   Value previous;
   try {
-    for (std::uint64_t i = 0; Clock::now() < until; ++i) {
+    for (std::uint64_t i = 0; Clock::now() < until && !stop_; ++i) {
       // Store a memory (values as query variables, never pasted into SurrealQL) and log the write.
       Value id;
       op(a, [&] {
@@ -96,4 +96,39 @@ void Demo::print_table() {
   std::printf("live query of %s saw %d CREATE notifications\n", agents_[0].name.c_str(), notified_.load());
   const auto h = agents_[0].session->transaction_history();
   std::printf("%s's transaction log: %zu entries, persisted in its namespace\n", agents_[0].name.c_str(), h.size());
+}
+
+nlohmann::json Demo::report() const {
+  nlohmann::json agents = nlohmann::json::array();
+  std::uint64_t memories = 0, relations = 0, transactions = 0, operations = 0, errors = 0;
+  for (const auto& a : agents_) {
+    const auto m = a.session->metrics();
+    agents.push_back({{"agent", a.name},
+                      {"memories", a.memories},
+                      {"relations", a.relations},
+                      {"transactions", a.transactions},
+                      {"operations", m.operations},
+                      {"errors", m.errors},
+                      {"p50_ms", m.latency.p50.count() / 1e6},
+                      {"p99_ms", m.latency.p99.count() / 1e6},
+                      {"error", a.error}});
+    memories += a.memories;
+    relations += a.relations;
+    transactions += a.transactions;
+    operations += m.operations;
+    errors += m.errors;
+  }
+  const auto lat = latency_.summary();
+  return {{"agents", agents},
+          {"totals",
+           {{"agents", agents_.size()},
+            {"failed_agents", failed_.load()},
+            {"memories", memories},
+            {"relations", relations},
+            {"transactions", transactions},
+            {"operations", operations},
+            {"errors", errors},
+            {"p50_ms", lat.p50.count() / 1e6},
+            {"p99_ms", lat.p99.count() / 1e6},
+            {"live_notifications", notified_.load()}}}};
 }

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cortex/metrics/latency_histogram.hpp"
 #include "cortex/pool/connection_manager.hpp"
 #include "cortex/sessions/agent_session.hpp"
@@ -23,7 +25,11 @@ class Demo {
   bool wait_done(std::chrono::milliseconds timeout);
   std::uint64_t operations() const { return ops_.load(); }
   cortex::metrics::LatencySummary latency() const { return latency_.summary(); }
+  /// Asks every agent to stop after its current operation (Ctrl-C).
+  void stop() { stop_ = true; }
   void print_table();
+  /// Per-agent figures and totals as JSON (the --report file).
+  nlohmann::json report() const;
   int failed_agents() const { return failed_.load(); }
 
  private:
@@ -36,11 +42,11 @@ class Demo {
   void run(Agent& a, std::chrono::steady_clock::time_point until);
   void op(Agent& a, const std::function<void()>& f);
 
-  cortex::pool::ConnectionManager& manager_;
   std::vector<Agent> agents_;
   std::vector<std::thread> threads_;
   std::atomic<std::uint64_t> ops_{0};
   std::atomic<int> failed_{0}, running_{0}, notified_{0};
+  std::atomic<bool> stop_{false};
   cortex::metrics::LatencyHistogram latency_;
   std::mutex mu_;
   std::condition_variable finished_;

@@ -1,6 +1,6 @@
 #pragma once
-// WaiterQueue: the sans-I/O heart of fair, lossless waiting (DESIGN.md "Waiting is fair and
-// lossless"). Callers that find no free item wait here in FIFO order, each with its own deadline.
+// WaiterQueue: the sans-I/O heart of fair, lossless waiting (docs/architecture.md, "Waiting").
+// Callers that find no free item wait here in FIFO order, each with its own deadline.
 // A released item is handed straight to the oldest live waiter — never put back for someone else
 // to grab while a waiter sleeps — so no wakeup can be lost (seed 003's burst bug is impossible by
 // construction). Completions are *returned*, not run: the owner runs them after dropping its lock.

@@ -1,4 +1,4 @@
-// CBOR codec. Tag numbers from PROTOCOL.md §3; decoding is defensive because the bytes come off the
+// CBOR codec. Tag numbers from docs/protocol.md §3; decoding is defensive because the bytes come off the
 // network: every length is checked against the bytes that remain before anything is allocated.
 #include "cortex/storage/cbor.hpp"
 

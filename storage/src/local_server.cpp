@@ -22,8 +22,13 @@
 
 #include "cortex/storage/error.hpp"
 
-#ifndef CORTEX_SURREALDB_LOCAL_DIR
-#define CORTEX_SURREALDB_LOCAL_DIR "tools/surrealdb-local"
+// Where the engine may be, in the order tried after the CORTEX_SURREALDB_LOCAL_DIR environment
+// variable: the installed copy (CMake's install prefix), then the source tree this was built from.
+#ifndef CORTEX_SURREALDB_LOCAL_INSTALL_DIR
+#define CORTEX_SURREALDB_LOCAL_INSTALL_DIR ""
+#endif
+#ifndef CORTEX_SURREALDB_LOCAL_SOURCE_DIR
+#define CORTEX_SURREALDB_LOCAL_SOURCE_DIR "tools/surrealdb-local"
 #endif
 
 extern char** environ;  // POSIX: the process environment (unistd.h declares it only with _GNU_SOURCE)
@@ -56,9 +61,46 @@ std::string find_on_path(const std::string& name) {
 
 std::string require_node() {
   std::string node = find_on_path("node");
-  if (node.empty()) start_failed("`node` is not on PATH (install nodejs)");
+  if (node.empty()) start_failed("`node` is not on PATH: install Node.js 18 or newer (Debian: apt-get install nodejs npm)");
   return node;
 }
+
+bool readable(const std::string& path) { return ::access(path.c_str(), R_OK) == 0; }
+
+// <dir of the running executable>/../share/cortex_storage/surrealdb-local: an installed program
+// finds the engine installed beside it, wherever the prefix was moved.
+std::string beside_executable() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return {};
+  std::string exe(buf, static_cast<std::size_t>(n));
+  const auto slash = exe.rfind('/');
+  if (slash == std::string::npos) return {};
+  return exe.substr(0, slash) + "/../share/cortex_storage/surrealdb-local";
+}
+
+}  // namespace
+
+std::string local_engine_dir() {
+  const char* env = std::getenv("CORTEX_SURREALDB_LOCAL_DIR");
+  if (env && *env) {
+    if (!readable(std::string(env) + "/server.js")) {
+      start_failed(std::string("CORTEX_SURREALDB_LOCAL_DIR=") + env + " has no server.js");
+    }
+    return env;
+  }
+  std::string tried;
+  for (const std::string& dir : {beside_executable(), std::string(CORTEX_SURREALDB_LOCAL_INSTALL_DIR),
+                                 std::string(CORTEX_SURREALDB_LOCAL_SOURCE_DIR)}) {
+    if (dir.empty()) continue;
+    if (readable(dir + "/server.js")) return dir;
+    tried += (tried.empty() ? "" : ", ") + dir;
+  }
+  start_failed("the local engine (tools/surrealdb-local) was not found in " + tried +
+               ": install cortex-storage (cmake --install) or set CORTEX_SURREALDB_LOCAL_DIR to its directory");
+}
+
+namespace {
 
 std::uint16_t free_port(const std::string& host) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -114,10 +156,6 @@ std::vector<std::string> child_environment(const std::string& user, const std::s
 }  // namespace
 
 LocalServer::LocalServer(LocalServerOptions options) : options_(std::move(options)) {
-  if (options_.server_dir.empty()) {
-    const char* env = std::getenv("CORTEX_SURREALDB_LOCAL_DIR");
-    options_.server_dir = env && *env ? env : CORTEX_SURREALDB_LOCAL_DIR;
-  }
   port_ = options_.port;
   start();
 }
@@ -139,10 +177,12 @@ void LocalServer::start() {
     if (options_.quiet) args.insert(args.end(), {"--log", "error"});
     args.push_back(options_.store == "mem://" ? "memory" : options_.store);
   } else {
+    if (options_.server_dir.empty()) options_.server_dir = local_engine_dir();
     const std::string script = options_.server_dir + "/server.js";
-    if (::access(script.c_str(), R_OK) != 0) start_failed(script + " not found (set CORTEX_SURREALDB_LOCAL_DIR)");
-    if (::access((options_.server_dir + "/node_modules/@surrealdb/node").c_str(), R_OK) != 0) {
-      start_failed("the engine is not installed: run `npm ci` in " + options_.server_dir);
+    if (!readable(script)) start_failed(script + " not found (set CORTEX_SURREALDB_LOCAL_DIR to the engine's directory)");
+    if (!readable(options_.server_dir + "/node_modules/@surrealdb/node/package.json") ||
+        !readable(options_.server_dir + "/node_modules/ws/package.json")) {
+      start_failed("the engine's npm packages are missing: run `npm ci` in " + options_.server_dir);
     }
     args = {require_node(), script, "--bind", options_.host + ":" + std::to_string(port_), "--store", options_.store};
     if (options_.allow_guests) args.emplace_back("--allow-guests");

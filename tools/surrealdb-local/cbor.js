@@ -3,7 +3,7 @@
 // request map's entries so it can re-assemble requests and replies around the engine without
 // touching (and possibly altering) SurrealDB's tagged values.
 
-// Tags SurrealDB understands (PROTOCOL.md §3). Anything else is a parse error, as on `surreal start`.
+// Tags SurrealDB understands (docs/protocol.md §3). Anything else is a parse error, as on `surreal start`.
 const KNOWN_TAGS = new Set([0, 6, 7, 8, 9, 10, 12, 13, 14, 15, 37, 49, 50, 51, 55, 56,
   88, 89, 90, 91, 92, 93, 94]);
 const MAX_DEPTH = 512;

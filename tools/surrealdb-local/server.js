@@ -3,7 +3,7 @@
 // Serves SurrealDB's own engine (npm @surrealdb/node, SurrealDB 3.0.2) the way `surreal start` does:
 // GET /rpc WebSocket with the `cbor` subprotocol, /health, /status, /version. Every socket gets its
 // own server-side session; replies carry the request's id; live-query notifications go to the socket
-// that owns the session. See DESIGN.md "The local SurrealDB server".
+// that owns the session. See docs/protocol.md §8.
 const fs = require('node:fs');
 const http = require('node:http');
 const https = require('node:https');
@@ -12,7 +12,7 @@ const crypto = require('node:crypto');
 const { WebSocketServer } = require('ws');
 const cbor = require('./cbor');
 
-// The package's `exports` hides the native module; load it by path (PROTOCOL.md §9).
+// The package's `exports` hides the native module; load it by path (docs/protocol.md §8).
 const pkgDir = path.join(__dirname, 'node_modules', '@surrealdb', 'node');
 const { SurrealNodeEngine } = require(path.join(pkgDir, 'dist', 'surrealdb-node.linux-x64-gnu.node'));
 const ENGINE_VERSION = 'surrealdb-' + require(path.join(pkgDir, 'package.json')).surreal;
@@ -66,7 +66,7 @@ function errorMap(code, message, kind, details) {
 }
 
 // Guest access, as `surreal start` has it off by default: the engine enforces no authentication
-// (PROTOCOL.md §9), so this front gates each session itself. SurrealDB lets an anonymous session
+// (docs/protocol.md §8), so this front gates each session itself. SurrealDB lets an anonymous session
 // manage its connection and authenticate; everything that runs through the query executor
 // (`Datastore::check_anon`: queries, record methods, run, live, kill, info) is refused with the
 // engine's IAM error.

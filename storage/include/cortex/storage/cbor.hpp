@@ -1,5 +1,5 @@
 #pragma once
-// The CBOR codec for SurrealDB's wire format (PROTOCOL.md §3). Encoding always succeeds; decoding
+// The CBOR codec for SurrealDB's wire format (docs/protocol.md §3). Encoding always succeeds; decoding
 // untrusted bytes throws cortex::Error(Errc::decode_error) naming the problem — never crashes, never
 // allocates more than the input could describe, and refuses nesting deeper than `max_depth`.
 #include <functional>

@@ -12,6 +12,12 @@
 
 namespace cortex::storage {
 
+/// The local engine's directory LocalServer uses when LocalServerOptions::server_dir is empty: the
+/// first of $CORTEX_SURREALDB_LOCAL_DIR, <executable's dir>/../share/cortex_storage/surrealdb-local,
+/// the install prefix's share/cortex_storage/surrealdb-local, and the source tree it was built from
+/// that holds server.js. Throws Error(server_start_failed) naming every place looked at.
+std::string local_engine_dir();
+
 struct LocalServerOptions {
   /// "mem://" (default) or "surrealkv://DIR" (persistent; survives restart()).
   std::string store = "mem://";
@@ -28,7 +34,8 @@ struct LocalServerOptions {
   std::chrono::milliseconds start_timeout{60000};
   /// Use `surreal` from PATH when present (default). Off = always the npm engine.
   bool prefer_surreal_binary = true;
-  /// Directory of tools/surrealdb-local; "" = $CORTEX_SURREALDB_LOCAL_DIR, else the build's copy.
+  /// Directory of the local engine (tools/surrealdb-local). "" = $CORTEX_SURREALDB_LOCAL_DIR, else
+  /// the installed copy (<prefix>/share/cortex_storage/surrealdb-local), else the source tree.
   std::string server_dir;
   /// Silence the server's own log lines on stderr. Default on.
   bool quiet = true;

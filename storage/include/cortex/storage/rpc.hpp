@@ -1,5 +1,5 @@
 #pragma once
-// Typed builders for every RPC method of PROTOCOL.md §2. Each returns a Request that
+// Typed builders for every RPC method of docs/protocol.md §2. Each returns a Request that
 // RpcConnection::call / async_call / call_future sends. Builders validate what can be validated
 // without a server and throw cortex::Error(Errc::invalid_argument) — e.g. use() refuses a database
 // without a namespace, which would abort a 3.0.2 server.

@@ -1,5 +1,5 @@
 #pragma once
-// Value: every SurrealDB type (PROTOCOL.md §3) as a C++ value. NONE and NULL are distinct; a value
+// Value: every SurrealDB type (docs/protocol.md §3) as a C++ value. NONE and NULL are distinct; a value
 // decoded from CBOR and encoded again keeps its type (a record id stays a record id, a table a table).
 // Thread-safety: a Value is a plain value type — share const references freely, copy to mutate.
 #include <array>
