@@ -1,5 +1,6 @@
 // Every public header compiles as C++20 too (the library itself is C++17): this file includes them all and is
 // built with CXX_STANDARD 20 (tests/CMakeLists.txt).
+#include "cortex/version.hpp"
 #include "cortex/storage/block_on.hpp"
 #include "cortex/storage/cbor.hpp"
 #include "cortex/storage/error.hpp"

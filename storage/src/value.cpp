@@ -103,6 +103,15 @@ const char* Value::type_name() const noexcept {
   return names[v_.index()];
 }
 
+Value::Value(unsigned long v) : Value(static_cast<unsigned long long>(v)) {}
+Value::Value(unsigned long long v) {
+  if (v > static_cast<unsigned long long>(INT64_MAX)) {
+    throw Error(make_error_code(Errc::invalid_argument),
+                "integer " + std::to_string(v) + " is above SurrealDB's largest (2^63 - 1)");
+  }
+  v_ = static_cast<std::int64_t>(v);
+}
+
 void Value::type_mismatch(const char* wanted) const {
   throw Error(make_error_code(Errc::invalid_argument), std::string("value is ") + type_name() + ", not " + wanted);
 }

@@ -1,5 +1,8 @@
 #include "cortex/storage/value_json.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 #include "temporal.hpp"
 
 namespace cortex::storage {
@@ -9,6 +12,14 @@ std::string key_text(const Value& k) {
   if (k.is<std::string>()) return k.get<std::string>();
   if (k.is<std::int64_t>()) return std::to_string(k.get<std::int64_t>());
   return to_json(k).dump();
+}
+
+bool plain_key(const std::string& s) {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    if (!(std::isalnum(c) || c == '_')) return false;
+  }
+  return !std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });  // "42" would read as a number
 }
 
 std::string bound_text(const Bound& b) { return b.kind == Bound::Kind::unbounded ? "" : key_text(*b.value); }
@@ -86,6 +97,20 @@ Value from_json(const nlohmann::json& j) {
     }
     default: return Value::none();
   }
+}
+
+std::string RecordId::to_string() const {
+  if (key->is<std::string>()) {
+    const auto& k = key->get<std::string>();
+    if (plain_key(k)) return table + ":" + k;
+    std::string escaped;
+    for (std::size_t i = 0; i < k.size(); ++i) {
+      if (k.compare(i, 3, "\xe2\x9f\xa9") == 0) escaped += '\\';  // ⟩ inside ⟨…⟩ is escaped
+      escaped += k[i];
+    }
+    return table + ":\xe2\x9f\xa8" + escaped + "\xe2\x9f\xa9";  // ⟨…⟩
+  }
+  return table + ":" + key_text(*key);
 }
 
 }  // namespace cortex::storage

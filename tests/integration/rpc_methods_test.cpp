@@ -38,6 +38,39 @@ TEST(RpcMethods, PingVersionInfo) {
   EXPECT_TRUE(c->call(rpc::info()).is_none());  // anonymous: no $auth record
 }
 
+namespace rows_test {
+struct Person {
+  RecordId id;
+  std::string name;
+  double score = 0;
+  std::optional<std::int64_t> age;
+};
+CORTEX_ROW(Person, id, name, score, age)
+}  // namespace rows_test
+
+// Rows from the real engine read into structs: integer scores into a double, a missing optional
+// field, record ids; a row that does not fit names its index and field.
+TEST(RpcMethods, RowsReadIntoStructs) {
+  auto c = connect_fresh();
+  c->query("CREATE person:a SET name = 'A', score = 3; CREATE person:b SET name = 'B', score = 2.5, age = 40;"
+           "CREATE person:c SET name = 'C', score = 'high';")
+      .throw_if_error();
+  auto ok = c->query("SELECT * FROM person WHERE id != person:c ORDER BY name");
+  const auto people = ok.rows<rows_test::Person>();
+  ASSERT_EQ(people.size(), 2u);
+  EXPECT_EQ(people[0].id.to_string(), "person:a");
+  EXPECT_EQ(people[0].score, 3.0);
+  EXPECT_FALSE(people[0].age);
+  EXPECT_EQ(people[1].age, 40);
+  const auto all = c->query("SELECT * FROM person ORDER BY name");
+  try {
+    (void)all.rows<rows_test::Person>();
+    ADD_FAILURE() << "a string score read as a double";
+  } catch (const cortex::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[2].score"), std::string::npos) << e.what();
+  }
+}
+
 TEST(RpcMethods, CrudRoundTripKeepsTypes) {
   auto c = connect_fresh();
   const Value ada = record("person", Value("ada"));

@@ -85,6 +85,16 @@ struct QueryResult {
   /// The result of statement `i`; throws like throw_if_error() when that statement failed, and
   /// cortex::Error(invalid_argument) when there is no such statement.
   const Value& at(std::size_t i) const;
+  /// Statement `i`'s rows read as T (see Value::as): an array gives one T per row, a single object
+  /// (SELECT ONLY, CREATE ONLY) one, NONE none. Throws like at(), and cortex::Error(invalid_argument)
+  /// naming the row and field that does not fit ("[3].importance").
+  template <class T>
+  std::vector<T> rows(std::size_t i = 0) const {
+    const Value& v = at(i);
+    if (v.is_none() || v.is_null()) return {};
+    if (v.is<Array>()) return v.as<std::vector<T>>();
+    return {v.as<T>()};
+  }
   /// Parses the raw RPC result. Throws cortex::Error(protocol_error) when it is not a statement list.
   static QueryResult parse(const Value& raw);
 };

@@ -53,7 +53,12 @@ struct Decimal { std::string text; };     ///< arbitrary-precision decimal, kept
 struct Datetime { std::int64_t seconds = 0; std::uint32_t nanos = 0; };  ///< UTC (tag 12)
 struct Duration { std::uint64_t seconds = 0; std::uint32_t nanos = 0; };  ///< (tag 14)
 struct Table { std::string name; };       ///< a table name (tag 7)
-struct RecordId { std::string table; Box<Value> key; };  ///< table:key (tag 8)
+struct RecordId {  ///< table:key (tag 8)
+  std::string table;
+  Box<Value> key;
+  /// As SurrealDB prints it: `memory:abc`, `memory:42`, `memory:⟨a b⟩`, `memory:[1, 'x']`.
+  std::string to_string() const;
+};
 struct Bound {
   enum class Kind { unbounded, included, excluded };
   Kind kind = Kind::unbounded;
@@ -79,6 +84,9 @@ class Value {
   Value(long v) : v_(std::int64_t{v}) {}
   Value(long long v) : v_(static_cast<std::int64_t>(v)) {}
   Value(unsigned v) : v_(std::int64_t{v}) {}
+  /// SurrealDB integers are 64-bit signed: above INT64_MAX throws cortex::Error(invalid_argument).
+  Value(unsigned long v);
+  Value(unsigned long long v);
   Value(double v) : v_(v) {}
   Value(const char* v) : v_(std::string(v)) {}
   Value(std::string v) : v_(std::move(v)) {}
@@ -101,6 +109,12 @@ class Value {
   const T& get() const;
   template <class T>
   T& get();
+
+  /// Converts to T — exact alternatives, lossless number coercion, optional/vector/map, CORTEX_ROW
+  /// structs, anything nlohmann::json reads (value_as.hpp). Throws cortex::Error(invalid_argument)
+  /// naming the path within the value, the type wanted and the type found.
+  template <class T>
+  T as() const;
 
   /// Object member lookup; NONE when this is not an object or the key is absent.
   const Value& operator[](std::string_view key) const;
@@ -138,3 +152,6 @@ T& Value::get() {
 inline Value record(std::string table, Value key) { return Value(RecordId{std::move(table), std::move(key)}); }
 
 }  // namespace cortex::storage
+
+// Value::as<T>(), to_value(), CORTEX_ROW and nlohmann::json interop.
+#include "cortex/storage/value_as.hpp"
