@@ -1,6 +1,9 @@
 // Every public header compiles as C++20 too (the library itself is C++17): this file includes them all and is
 // built with CXX_STANDARD 20 (tests/CMakeLists.txt).
 #include "cortex/version.hpp"
+#include "cortex/pool/async.hpp"
+#include "cortex/sessions/async.hpp"
+#include "cortex/storage/value_as.hpp"
 #include "cortex/storage/block_on.hpp"
 #include "cortex/storage/cbor.hpp"
 #include "cortex/storage/error.hpp"

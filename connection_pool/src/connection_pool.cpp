@@ -226,7 +226,8 @@ void PooledConnection::release() {
   // The lease may have changed namespace, database, auth or variables (any method but the record
   // ones): the node then asks for a restore (reset, then the same steps a new connection runs)
   // before anyone else gets the connection.
-  impl.end_lease(std::move(slot), true, conn->session_changes() != slot->session_changes_at_lease);
+  const bool changed = conn->session_changes() != slot->session_changes_at_lease;  // before `slot` moves
+  impl.end_lease(std::move(slot), true, changed);
 }
 
 }  // namespace cortex::pool

@@ -232,6 +232,8 @@ AgentMetrics AgentSession::metrics() const {
 const std::string& AgentSession::agent_id() const noexcept { return impl_->agent; }
 const std::string& AgentSession::ns() const noexcept { return impl_->ns; }
 
+asio::io_context& AgentSession::io_context() const noexcept { return impl_->io; }
+
 bool AgentSession::server_side() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->bound && impl_->bound->session.has_value();

@@ -100,6 +100,8 @@ class AgentSession : public std::enable_shared_from_this<AgentSession> {
   const std::string& ns() const noexcept;
   /// True when bound to a 3.x server-side session (false: the 2.x lease fallback).
   bool server_side() const;
+  /// The manager's io_context, where async handlers run by default.
+  asio::io_context& io_context() const noexcept;
 
   struct Impl;
 
