@@ -2,6 +2,7 @@
 // built with CXX_STANDARD 20 (tests/CMakeLists.txt).
 #include "cortex/version.hpp"
 #include "cortex/pool/async.hpp"
+#include "cortex/pool/manager_registry.hpp"
 #include "cortex/sessions/async.hpp"
 #include "cortex/storage/value_as.hpp"
 #include "cortex/storage/block_on.hpp"

@@ -234,6 +234,19 @@ const std::string& AgentSession::ns() const noexcept { return impl_->ns; }
 
 asio::io_context& AgentSession::io_context() const noexcept { return impl_->io; }
 
+pool::PooledConnection AgentSession::acquire(const char* file, int line) {
+  storage::refuse_on_io_thread(impl_->io, "AgentSession::acquire()");
+  pool::PooledConnection lease = impl_->manager->acquire(file, line);
+  auto plan = impl_->state_plan(lease->auth_token());
+  auto [ec, why] = storage::block_on<std::error_code, std::string>(
+      [&](auto done) { pool::detail::run_setup(lease.connection(), std::move(plan), std::move(done)); });
+  if (ec) {
+    lease.mark_broken();  // half set up: never handed to anyone else
+    throw Error(ec, "agent " + impl_->agent + ": setting up its lease failed: " + why);
+  }
+  return lease;
+}
+
 bool AgentSession::server_side() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->bound && impl_->bound->session.has_value();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "agent_scheduler.hpp"
+#include "connection_setup.hpp"
 #include "cortex/metrics/latency_histogram.hpp"
 #include "cortex/sessions/agent_session.hpp"
 #include "cortex/storage/error.hpp"
@@ -67,6 +68,9 @@ struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
 
   void with_binding(BindHandler then);
   void setup(std::shared_ptr<Bound> b);
+  /// The steps that put a connection in this session's state: signin with the session's own
+  /// credentials (else authenticate with `token`, the manager's user), use, the variables.
+  pool::detail::SetupPlan state_plan(const std::string& token);
   void retire_binding(std::shared_ptr<Bound> b);
   void bind_done(std::error_code ec, const std::string& why, std::shared_ptr<Bound> b);
   void unbound(const Bound* gone);

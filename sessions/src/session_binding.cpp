@@ -69,18 +69,20 @@ void AgentSession::Impl::with_binding(BindHandler then) {
 // binding, through the pool's one setup routine. An agent without credentials of its own is the
 // manager's user: it authenticates with the token of the connection it is bound to (no password
 // hashing per agent), falling back to the manager's signin.
-void AgentSession::Impl::setup(std::shared_ptr<Bound> b) {
-  pool::detail::SetupPlan plan;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    const bool own = credentials.has_value();
-    pool::SessionDefaults d{ns, db, own ? credentials : manager->config().credentials};
-    plan = pool::detail::setup_plan(d, own ? std::string() : b->conn->auth_token());
-    if (b->session) plan.steps.insert(plan.steps.begin(), storage::rpc::attach());
-    for (const auto& [name, value] : vars) plan.steps.push_back(storage::rpc::let(name, value));
-  }
-  plan.options = b->options();
+pool::detail::SetupPlan AgentSession::Impl::state_plan(const std::string& token) {
+  std::lock_guard<std::mutex> lock(mu);
+  const bool own = credentials.has_value();
+  pool::SessionDefaults d{ns, db, own ? credentials : manager->config().credentials};
+  auto plan = pool::detail::setup_plan(d, own ? std::string() : token);
+  for (const auto& [name, value] : vars) plan.steps.push_back(storage::rpc::let(name, value));
   plan.metrics = &manager->metrics();
+  return plan;
+}
+
+void AgentSession::Impl::setup(std::shared_ptr<Bound> b) {
+  pool::detail::SetupPlan plan = state_plan(b->conn->auth_token());
+  if (b->session) plan.steps.insert(plan.steps.begin(), storage::rpc::attach());
+  plan.options = b->options();
   // A session lives as long as the token it was authenticated with: renew it before that.
   auto token = std::make_shared<std::string>();
   plan.token_out = token;

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "cortex/pool/connection_manager.hpp"
+#include "cortex/pool/manager_registry.hpp"
 #include "cortex/storage/local_server.hpp"
 #include "cortex/storage/value_json.hpp"
 #include "engine.hpp"
@@ -319,4 +320,33 @@ TEST(Manager, TheSchemaRunsOnSharedConnectionsToo) {
   EXPECT_FALSE(m.query("CREATE typed SET n = 'not a number'").ok());  // the schema is in force
   m.query("CREATE typed SET n = 1").throw_if_error();
   EXPECT_EQ(m.health_status().pool_size, 0u);
+}
+
+// Seed 001's named and default connections: managers by name, a default, closed together.
+TEST(Manager, RegistryNamesManagersWithADefaultAndClosesThemTogether) {
+  ManagerRegistry reg;
+  auto memory_cfg = local_config(cortex::test::engine_url());
+  auto audit_cfg = local_config(cortex::test::engine_url());
+  audit_cfg.namespace_ = cortex::test::unique_name("audit");
+  auto memory = reg.add("memory", memory_cfg);
+  auto audit = reg.add("audit", audit_cfg);
+  EXPECT_EQ(reg.default_manager(), memory);  // the first added
+  EXPECT_EQ(reg.get("audit")->query("RETURN session::ns()").at(0), Value(audit_cfg.namespace_));
+  EXPECT_THROW(reg.add("audit", audit_cfg), std::invalid_argument);
+  try {
+    reg.get("nope");
+    FAIL();
+  } catch (const cortex::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("audit, memory"), std::string::npos) << e.what();
+  }
+  reg.set_default("audit");
+  EXPECT_EQ(reg.default_manager(), audit);
+  EXPECT_TRUE(reg.remove("memory"));
+  EXPECT_FALSE(reg.remove("memory"));
+  EXPECT_EQ(reg.names(), std::vector<std::string>{"audit"});
+  EXPECT_EQ(cortex::test::error_of([&] { memory->query("RETURN 1"); }), make_error_code(Errc::pool_closed));
+  reg.shutdown_all();
+  EXPECT_TRUE(reg.names().empty());
+  EXPECT_EQ(cortex::test::error_of([&] { audit->query("RETURN 1"); }), make_error_code(Errc::pool_closed));
+  EXPECT_THROW(reg.default_manager(), cortex::Error);
 }

@@ -372,3 +372,22 @@ TEST(Sessions, ARecordUserAgentIsRenewedBeforeItsTokenExpires) {
   EXPECT_EQ(failures, 0) << "in " << rounds << " rounds";
   EXPECT_GE(rita->metrics().reconnects, 1u);  // rebound with a fresh signin
 }
+
+// Seed 002's session.acquire(): an exclusive lease in the agent's namespace, credentials and
+// variables; back to the pool's defaults once released.
+TEST(Sessions, AcquireGivesALeaseInTheAgentsStateRestoredOnRelease) {
+  const auto c = config_for(cortex::test::engine_url());
+  ConnectionManager m(c);
+  auto agent = AgentSession::create("leaser", m, cortex::test::unique_name("leaser"));
+  agent->let("who", Value("leaser"));
+  {
+    auto lease = agent->acquire();
+    const auto r = lease->query("RETURN [session::ns(), $who]");
+    EXPECT_EQ(r.at(0), Value(Array{Value(agent->ns()), Value("leaser")}));
+    lease->query("DEFINE TABLE IF NOT EXISTS thing SCHEMALESS; CREATE thing SET x = 1").throw_if_error();
+  }
+  EXPECT_EQ(agent->query("SELECT * FROM thing").rows<Value>().size(), 1u);  // written in the agent's namespace
+  auto plain = m.acquire();
+  EXPECT_EQ(plain->query("RETURN session::ns()").at(0), Value(c.namespace_));  // restored
+  EXPECT_TRUE(plain->query("RETURN $who").at(0).is_none());
+}

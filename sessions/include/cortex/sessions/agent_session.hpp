@@ -100,6 +100,12 @@ class AgentSession : public std::enable_shared_from_this<AgentSession> {
   const std::string& ns() const noexcept;
   /// True when bound to a 3.x server-side session (false: the 2.x lease fallback).
   bool server_side() const;
+  /// An exclusive lease (seed 002's `session.acquire()`) in this agent's state: its namespace and
+  /// database, its credentials (else the manager's user), its variables. For work the shared
+  /// session cannot do (e.g. a long interactive transaction on one connection). Restored to the
+  /// pool's defaults when released. Outside the fair queue and the session's limits and metrics.
+  /// Throws like ConnectionManager::acquire, or the setup's error.
+  pool::PooledConnection acquire(const char* file = __builtin_FILE(), int line = __builtin_LINE());
   /// The manager's io_context, where async handlers run by default.
   asio::io_context& io_context() const noexcept;
 
