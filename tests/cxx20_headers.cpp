@@ -27,6 +27,7 @@
 #include "cortex/sessions/transaction_log.hpp"
 #include "cortex/metrics/counter.hpp"
 #include "cortex/metrics/latency_histogram.hpp"
+#include "cortex/metrics/pool_events.hpp"
 #include "cortex/metrics/pool_metrics.hpp"
 
 int main() { return 0; }

@@ -38,6 +38,8 @@ ConnectionManager::ConnectionManager(DatabaseConfig config, unsigned io_threads)
         }
       },
       impl.config.connection_mode.mode);
+  // The hook first: the endpoints' first connections report to it.
+  if (impl.config.on_event) impl.metrics->set_event_handler(impl.config.on_event);
   for (const auto& u : urls) impl.endpoints.push_back(std::make_unique<Endpoint>(u, impl.config, impl.io, impl.metrics));
   // Gauges are the sum of the pools' live counts (their fast lanes do not push).
   impl.metrics->set_gauge_source([raw = &impl] {
@@ -176,6 +178,8 @@ bool ConnectionManager::should_retry(std::error_code ec, const RetryOptions& o, 
   return retry_allowed(ec, o, attempt_may_have_run);
 }
 
+void ConnectionManager::count_retry(std::error_code ec) const { impl_->count_retry(ec); }
+
 void ConnectionManager::async_execute_with_retry(std::function<void(storage::Handler)> op, storage::Handler handler,
                                                  RetryOptions options) {
   auto run = std::make_shared<AsyncRetry>(AsyncRetry{std::move(op), std::move(handler), options});
@@ -195,7 +199,7 @@ void ConnectionManager::async_execute_with_retry(std::function<void(storage::Han
         if (!retry_allowed(ec, run->options, !surely_not_sent(ec)) || run->attempt >= policy.max_attempts) {
           return run->handler(ec, std::move(v));
         }
-        impl->metrics->retries.fetch_add(1);
+        impl->count_retry(ec);
         thread_local std::mt19937_64 rng{std::random_device{}()};
         const auto wait = policy.backoff(run->attempt++, std::uniform_real_distribution<double>(0.0, 1.0)(rng));
         auto timer = std::make_shared<asio::steady_timer>(impl->io->context(), wait);

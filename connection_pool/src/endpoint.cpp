@@ -62,6 +62,7 @@ std::string Endpoint::settle_locked() {
 
 void Endpoint::report(const std::string& change, std::error_code cause) {
   if (change.empty()) return;
+  metrics_->emit({metrics::PoolEventKind::breaker_changed, url_, {}, {}, cause, change});
   log(change.find("-> Open") != std::string::npos ? LogLevel::warning : LogLevel::info,
       "circuit breaker of " + url_ + ": " + change + (cause ? " after " + cause.message() : ""));
 }

@@ -64,6 +64,7 @@ void ConnectionManager::Impl::run(std::shared_ptr<Failover> f) {
     auto self = weak.lock();
     if (!self || self->closed || !self->untried_left(f->tried)) return f->exhausted(ec, f->summary());
     self->metrics->failovers.fetch_add(1);
+    self->metrics->emit({metrics::PoolEventKind::failover, ep.url(), {}, {}, ec, why});
     self->run(f);
   });
 }

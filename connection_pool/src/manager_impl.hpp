@@ -37,6 +37,12 @@ struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager:
     metrics->set_gauge_source(nullptr);  // before the pools it reads go
   }
 
+  /// execute_with_retry runs its function again after `ec`: counted, and reported to the hook.
+  void count_retry(std::error_code ec) {
+    metrics->retries.fetch_add(1, std::memory_order_relaxed);
+    metrics->emit({metrics::PoolEventKind::retry, {}, {}, {}, ec, ec.message()});
+  }
+
   // -- routing (failover.cpp): the endpoint order and the one failover loop -------------------
 
   /// The endpoint for the next call among those not yet tried, or nullopt: the local cache first

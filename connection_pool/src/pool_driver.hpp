@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <utility>
 
 #include "cortex/metrics/pool_metrics.hpp"
@@ -77,8 +78,13 @@ class PoolDriver {
     s.lease_file.store(file, std::memory_order_relaxed);
     s.lease_line.store(line, std::memory_order_relaxed);
     s.leased.store(true, std::memory_order_release);  // the fields above go with it
-    if (!waited_from) return metrics->fast_acquisition();
-    metrics->acquire_wait.record(Clock::now() - *waited_from);
+    if (!waited_from) {
+      metrics->fast_acquisition();
+      return metrics->emit({metrics::PoolEventKind::acquired, endpoint, {}, {}, {}, {}});
+    }
+    const auto waited = Clock::now() - *waited_from;
+    metrics->emit({metrics::PoolEventKind::acquired, endpoint, waited, {}, {}, {}});
+    metrics->acquire_wait.record(waited);
     metrics->acquisitions.fetch_add(1);
     if (s.node.uses() > 1) metrics->connections_reused.fetch_add(1);
   }
@@ -156,6 +162,7 @@ class PoolDriver {
   }
 
   std::shared_ptr<metrics::PoolMetrics> metrics;
+  std::string endpoint;  // the pool's URL, for events
   mutable std::mutex mu;
   mutable std::condition_variable changed;  // notified whenever the counts change (wait_quiet)
   Core core;

@@ -40,7 +40,9 @@ struct ConnectionPool::Impl : PoolDriver<Conn, Clock, ConnectionPool::Impl> {
         params(std::move(p)),
         timer(io_),
         rng(std::random_device{}()),
-        maintenance(io_) {}
+        maintenance(io_) {
+    endpoint = params.url;
+  }
 
   asio::io_context& io;
   ConnectionPoolParams params;
@@ -87,6 +89,7 @@ struct ConnectionPool::Impl : PoolDriver<Conn, Clock, ConnectionPool::Impl> {
     }
     for (auto& [slot, why] : fx.closes) {
       metrics->closed(why);
+      metrics->emit({metrics::PoolEventKind::closed, endpoint, {}, why, {}, {}});
       if (slot->conn) slot->conn->close();
     }
     for (std::size_t i = 0; i < fx.creates; ++i) start_create();
@@ -173,6 +176,7 @@ struct ConnectionPool::Impl : PoolDriver<Conn, Clock, ConnectionPool::Impl> {
   // A lease ends: its node judges the connection (retire, restore, or idle again). `reusable` =
   // false: broken.
   void end_lease(Core::SlotPtr slot, bool reusable, bool session_changed = false) {
+    metrics->emit({metrics::PoolEventKind::released, endpoint, {}, {}, {}, {}});
     if (give_back(slot, reusable, session_changed, coarse_now()) != NodeAction::restore) return;
     metrics->lease_restores.fetch_add(1);
     restore(std::move(slot));
@@ -180,6 +184,7 @@ struct ConnectionPool::Impl : PoolDriver<Conn, Clock, ConnectionPool::Impl> {
 
   void finish_create(std::error_code ec, const std::string& why, Conn conn, Node node) {
     if (params.on_connect_result) params.on_connect_result(ec, why);
+    metrics->emit({ec ? metrics::PoolEventKind::connect_failed : metrics::PoolEventKind::created, endpoint, {}, {}, ec, why});
     Core::Effects fx;
     {
       std::lock_guard<std::mutex> lock(mu);

@@ -61,6 +61,7 @@ void ConnectionPool::Impl::on_maintenance() {
   if (closed) return;
   for (const auto& msg : leaks) {
     metrics->leaks_detected.fetch_add(1, std::memory_order_relaxed);
+    metrics->emit({metrics::PoolEventKind::leak, endpoint, {}, {}, {}, msg});
     log(LogLevel::warning, msg);
   }
   storage::RequestOptions o;

@@ -110,6 +110,7 @@ struct SharedPath::Impl {
 
   void opened(std::size_t i, std::error_code ec, const std::string& why, std::shared_ptr<RpcConnection> conn) {
     if (params.on_connect_result) params.on_connect_result(ec, why);
+    params.metrics->emit({ec ? metrics::PoolEventKind::connect_failed : metrics::PoolEventKind::created, params.url, {}, {}, ec, why});
     std::deque<Queued> ready;
     {
       std::lock_guard<std::mutex> lock(mu);

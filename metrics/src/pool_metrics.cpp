@@ -5,6 +5,40 @@
 #include <sstream>
 
 namespace cortex::metrics {
+const char* to_string(PoolEventKind k) noexcept {
+  switch (k) {
+    case PoolEventKind::acquired: return "acquired";
+    case PoolEventKind::released: return "released";
+    case PoolEventKind::created: return "created";
+    case PoolEventKind::connect_failed: return "connect_failed";
+    case PoolEventKind::closed: return "closed";
+    case PoolEventKind::breaker_changed: return "breaker_changed";
+    case PoolEventKind::failover: return "failover";
+    case PoolEventKind::retry: return "retry";
+    case PoolEventKind::leak: return "leak";
+  }
+  return "unknown";
+}
+
+void PoolMetrics::set_event_handler(PoolEventHandler handler) {
+  std::lock_guard<std::mutex> lock(handler_mu_);
+  handler_ = handler ? std::make_shared<const PoolEventHandler>(std::move(handler)) : nullptr;
+  has_handler_.store(handler_ != nullptr, std::memory_order_relaxed);
+}
+
+void PoolMetrics::deliver(const PoolEvent& e) const {
+  std::shared_ptr<const PoolEventHandler> h;
+  {
+    std::lock_guard<std::mutex> lock(handler_mu_);
+    h = handler_;
+  }
+  if (!h) return;
+  try {
+    (*h)(e);
+  } catch (...) {  // a hook must not break the pool that reports to it
+  }
+}
+
 namespace {
 
 nlohmann::json latency_json(const LatencySummary& s) {

@@ -350,3 +350,62 @@ TEST(Manager, RegistryNamesManagersWithADefaultAndClosesThemTogether) {
   EXPECT_EQ(cortex::test::error_of([&] { audit->query("RETURN 1"); }), make_error_code(Errc::pool_closed));
   EXPECT_THROW(reg.default_manager(), cortex::Error);
 }
+
+namespace {
+// Records the events a manager reports, and lets a test wait for one kind.
+struct EventLog {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<cortex::metrics::PoolEventKind> kinds;
+  std::vector<std::string> details;
+  std::vector<cortex::metrics::CloseReason> closes;
+  cortex::metrics::PoolEventHandler handler() {
+    return [this](const cortex::metrics::PoolEvent& e) {
+      std::lock_guard<std::mutex> lock(mu);
+      kinds.push_back(e.kind);
+      details.emplace_back(e.detail);
+      if (e.kind == cortex::metrics::PoolEventKind::closed) closes.push_back(e.reason);
+      cv.notify_all();
+    };
+  }
+  std::size_t count(cortex::metrics::PoolEventKind k) {
+    std::lock_guard<std::mutex> lock(mu);
+    return static_cast<std::size_t>(std::count(kinds.begin(), kinds.end(), k));
+  }
+  bool wait_for(cortex::metrics::PoolEventKind k, std::chrono::seconds timeout) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, timeout, [&] { return std::count(kinds.begin(), kinds.end(), k) > 0; });
+  }
+};
+}  // namespace
+
+// The event hook sees a manager's lifecycle: connections created, leases acquired and released,
+// a leak, a retry, and the closes at shutdown with their reason.
+TEST(Manager, EventHookSeesTheLifecycle) {
+  using K = cortex::metrics::PoolEventKind;
+  EventLog log;
+  auto c = local_config(cortex::test::engine_url());
+  c.on_event = log.handler();
+  c.leak_threshold = std::chrono::milliseconds(50);
+  ConnectionManager m(c);
+  {
+    auto lease = m.acquire();
+    EXPECT_TRUE(log.wait_for(K::leak, std::chrono::seconds(30)));  // held past leak_threshold
+  }
+  int calls = 0;
+  const int r = m.execute_with_retry([&] {
+    if (++calls == 1) throw cortex::Error(make_error_code(Errc::connect_failed), "first attempt never sent");
+    return 7;
+  });
+  EXPECT_EQ(r, 7);
+  m.shutdown(std::chrono::milliseconds(1000));
+  EXPECT_GE(log.count(K::created), 1u);
+  EXPECT_EQ(log.count(K::acquired), 1u);
+  EXPECT_EQ(log.count(K::released), 1u);
+  EXPECT_EQ(log.count(K::retry), 1u);
+  EXPECT_GE(log.count(K::closed), 1u);
+  std::lock_guard<std::mutex> lock(log.mu);
+  EXPECT_NE(std::find(log.closes.begin(), log.closes.end(), cortex::metrics::CloseReason::shutdown), log.closes.end());
+  const auto leak = std::find(log.kinds.begin(), log.kinds.end(), K::leak) - log.kinds.begin();
+  EXPECT_NE(log.details[static_cast<std::size_t>(leak)].find("manager_test.cpp"), std::string::npos);
+}

@@ -146,6 +146,8 @@ class ConnectionManager {
 
  private:
   bool should_retry(std::error_code ec, const RetryOptions& o, bool attempt_may_have_run) const noexcept;
+  /// Counts a retry after `ec` and reports it to the event hook.
+  void count_retry(std::error_code ec) const;
   std::uint32_t max_attempts() const noexcept;
   std::chrono::milliseconds backoff(std::uint32_t retry) const;
   struct Impl;
@@ -170,7 +172,7 @@ auto ConnectionManager::execute_with_retry(F&& fn, RetryOptions options) -> decl
       metrics().errors.fetch_add(1, std::memory_order_relaxed);
       const bool ran = storage::calls_possibly_run_on_this_thread() != calls_before;
       if (!should_retry(e.code(), options, ran) || attempt >= max_attempts()) throw;
-      metrics().retries.fetch_add(1, std::memory_order_relaxed);
+      count_retry(e.code());
       std::this_thread::sleep_for(backoff(attempt));  // the retry's own backoff, not a synchronisation
     }
   }

@@ -10,6 +10,7 @@
 #include <variant>
 #include <vector>
 
+#include "cortex/metrics/pool_events.hpp"
 #include "cortex/pool/circuit_breaker.hpp"
 #include "cortex/pool/pool_config.hpp"
 #include "cortex/storage/rpc.hpp"
@@ -60,6 +61,10 @@ struct DatabaseConfig {
   std::chrono::milliseconds leak_threshold{60000};
   /// One breaker per endpoint (Remote and Hybrid; Local has one too, shown in health_status).
   CircuitBreakerConfig circuit_breaker;
+  /// Event hook (metrics/pool_events.hpp): acquired, released, created, connect_failed, closed,
+  /// breaker_changed, failover, retry, leak — on the thread where it happened, never under a
+  /// pool's lock. Empty = none. Also settable later: manager.metrics().set_event_handler(h).
+  metrics::PoolEventHandler on_event;
 
   /// Throws std::invalid_argument naming the field.
   void validate() const;

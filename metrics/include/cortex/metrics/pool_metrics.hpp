@@ -6,12 +6,14 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "cortex/metrics/counter.hpp"
 #include "cortex/metrics/latency_histogram.hpp"
+#include "cortex/metrics/pool_events.hpp"
 
 namespace cortex::metrics {
 
@@ -85,6 +87,14 @@ class PoolMetrics {
   /// The agents section's source (the sessions of a manager install it); nullptr removes it.
   void set_agents_source(std::function<std::vector<AgentStats>()> source);
 
+  /// The event hook (pool_events.hpp); nullptr removes it. Pools, endpoints and the manager
+  /// sharing these metrics all report to it.
+  void set_event_handler(PoolEventHandler handler);
+  /// Reports an event to the handler, if one is installed (else one relaxed atomic load).
+  void emit(const PoolEvent& e) const {
+    if (has_handler_.load(std::memory_order_relaxed)) deliver(e);
+  }
+
   /// Hybrid mode: a sync pass completed now (snapshot() reports the time since as sync_lag_ms).
   void sync_completed() noexcept;
 
@@ -92,6 +102,7 @@ class PoolMetrics {
 
  private:
   void store_gauges(const Gauges& g) const noexcept;
+  void deliver(const PoolEvent& e) const;
   static void raise_peak(std::atomic<std::int64_t>& peak, std::int64_t now) noexcept {
     auto seen = peak.load(std::memory_order_relaxed);
     while (now > seen && !peak.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
@@ -103,6 +114,9 @@ class PoolMetrics {
   std::function<Gauges()> source_;
   std::function<std::vector<AgentStats>()> agents_source_;
   std::atomic<std::int64_t> last_sync_ns_{-1};  // steady_clock, ns since its epoch
+  std::atomic<bool> has_handler_{false};
+  mutable std::mutex handler_mu_;
+  std::shared_ptr<const PoolEventHandler> handler_;  // copied out under the lock, called outside it
 };
 
 }  // namespace cortex::metrics
