@@ -134,8 +134,16 @@ void ConnectionPool::acquire_until(std::optional<std::chrono::steady_clock::time
   };
   if (auto parked = impl.take_parked()) return from_idle(std::move(*parked), std::nullopt);
   const auto waited_from = Clock::now();
-  auto deliver = [self, waited_from, handler, hand_over](std::error_code ec, Core::SlotPtr slot) {
-    if (!ec) return hand_over(self, std::move(slot), waited_from, handler);
+  auto deliver = [self, waited_from, handler, hand_over, until, file, line](std::error_code ec, Core::SlotPtr slot) {
+    if (!ec) {
+      // Handed over by a release or a drained fast lane: the same check as an idle one gets
+      // (its socket may have died meanwhile), without the ping — it was in use just now.
+      if (slot->node.check_out(slot->conn->is_open(), coarse_now(), std::chrono::milliseconds(0)) == NodeAction::close) {
+        self->impl_->settle(std::move(slot));
+        return self->acquire_until(until, handler, file, line);  // look again, same deadline
+      }
+      return hand_over(self, std::move(slot), waited_from, handler);
+    }
     self->impl_->metrics->acquire_wait.record(Clock::now() - waited_from);
     handler(ec, PooledConnection{});
   };
