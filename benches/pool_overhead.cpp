@@ -62,7 +62,7 @@ class StubPool : public cortex::pool::PoolDriver<Stub, Clock, StubPool> {
     const auto waited_from = Clock::now();
     SlotPtr got;
     bool done = false;  // under handed_mu_: set by apply()'s completions
-    auto idle = take_or_wait(waited_from, waited_from + std::chrono::seconds(30), [&](std::error_code, SlotPtr s) {
+    auto idle = take_or_wait(waited_from + std::chrono::seconds(30), [&](std::error_code, SlotPtr s) {
       got = std::move(s);
       done = true;
     });

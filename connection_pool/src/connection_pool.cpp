@@ -147,7 +147,7 @@ void ConnectionPool::acquire_until(std::optional<std::chrono::steady_clock::time
     self->impl_->metrics->acquire_wait.record(Clock::now() - waited_from);
     handler(ec, PooledConnection{});
   };
-  if (auto idle = impl.take_or_wait(waited_from, until, std::move(deliver))) from_idle(std::move(*idle), waited_from);
+  if (auto idle = impl.take_or_wait(until, std::move(deliver))) from_idle(std::move(*idle), waited_from);
 }
 
 PooledConnection ConnectionPool::acquire(const char* file, int line) {

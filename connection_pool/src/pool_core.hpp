@@ -72,11 +72,10 @@ class PoolCore {
 
   /// Fast path: an idle connection if there is one (most recently used first, to keep the others
   /// free to age out). Does not queue and never starts a connection attempt.
-  std::optional<SlotPtr> try_acquire(TimePoint now) {
+  std::optional<SlotPtr> try_acquire() {
     if (closed_ || idle_.empty() || !waiters_.empty()) return std::nullopt;  // never overtake a waiter
     SlotPtr s = std::move(idle_.back());
     idle_.pop_back();
-    (void)now;
     ++in_use_;
     s->node.lent();
     return s;  // last_used still says how long it sat idle: the driver checks it out (node.check_out)

@@ -48,14 +48,14 @@ class PoolDriver {
   /// The slow path: an idle connection from the core (lent), or else `handler` queued until
   /// `deadline` (it gets a connection handed over, or the error). The fast lane stays shut until
   /// this caller is served, so releases meanwhile go to the core, which serves the oldest waiter.
-  std::optional<SlotPtr> take_or_wait(TimePoint now, TimePoint deadline, Handler handler) {
+  std::optional<SlotPtr> take_or_wait(TimePoint deadline, Handler handler) {
     bag.close_gate();
     Effects fx;
     std::optional<SlotPtr> idle;
     {
       std::lock_guard<std::mutex> lock(mu);
       drain_bag_locked(fx);
-      idle = core.try_acquire(now);
+      idle = core.try_acquire();
       if (!idle) {
         core.wait(deadline, [this, h = std::move(handler)](std::error_code ec, SlotPtr s) {
           bag.open_gate();
