@@ -4,9 +4,10 @@
 #include <atomic>
 #include <cstdio>
 
+// [readme]
 #include "cortex/sessions/agent_session.hpp"
-
 using namespace cortex::sessions;
+// [/readme]
 using cortex::pool::ConnectionManager;
 using cortex::pool::ConnectionMode;
 using cortex::pool::DatabaseConfig;
@@ -21,6 +22,7 @@ int main() {
   config.pool_config.min_connections = 1;
   ConnectionManager manager(config);
 
+  // [readme]
   auto planner = AgentSession::create("planner", manager, "planning");  // its own namespace
   auto coder = AgentSession::create("coder", manager, "coding");
   for (auto* agent : {planner.get(), coder.get()}) {
@@ -39,6 +41,7 @@ int main() {
   const auto mine = planner->query("SELECT * FROM memory");
   const auto theirs = coder->query("SELECT * FROM memory");               // another namespace: empty
   planner->kill(sub);
+  // [/readme]
   const bool ok = history.size() == 1 && history[0].status == TransactionStatus::Committed &&
                   mine.statements.at(0).result.get<cortex::storage::Array>().size() == 1 && theirs.statements.at(0).result.get<cortex::storage::Array>().empty();
   std::printf("%s (%d live notification%s)\n", ok ? "agent example: ok" : "agent example: FAILED", seen.load(),

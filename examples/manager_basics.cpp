@@ -4,14 +4,17 @@
 #include <chrono>
 #include <cstdio>
 
+// [readme]
 #include "cortex/pool/connection_manager.hpp"
-
+#include "cortex/pool/metrics_server.hpp"
 using namespace cortex::pool;
+// [/readme]
 using cortex::storage::Credentials;
 using cortex::storage::Value;
 namespace rpc = cortex::storage::rpc;
 
 int main() {
+  // [readme]
   DatabaseConfig config;                                          // seed 002's names and defaults
   config.connection_mode.mode = ConnectionMode::Local{"mem://"};  // starts the embedded engine
   config.credentials = Credentials{"", "", "", "root", "example-secret", "", {}};  // its root user
@@ -31,8 +34,11 @@ int main() {
     return manager.query("SELECT * FROM memory");
   });
   const std::string health = manager.health_status().to_json();
-  const std::string prom = manager.metrics().snapshot().to_prometheus();
+  const std::string prom = manager.metrics().snapshot().to_prometheus();  // promtool-clean text
+  MetricsServer exposer(manager);  // GET /metrics and /health on 127.0.0.1:exposer.port()
+  exposer.close();
   manager.shutdown(std::chrono::seconds(5));
+  // [/readme]
   const bool ok = rows.ok() && rows.statements.at(0).result.get<cortex::storage::Array>().size() == 1 && manager.health_status().endpoints.size() == 1 &&
                   !health.empty() && !prom.empty();
   std::printf("%s\n", ok ? "manager example: ok" : "manager example: FAILED");

@@ -4,13 +4,15 @@
 #include <cstdio>
 #include <future>
 
+// [readme]
 #include "cortex/storage/io_runner.hpp"
 #include "cortex/storage/local_server.hpp"
 #include "cortex/storage/rpc_connection.hpp"
-
 using namespace cortex::storage;
+// [/readme]
 
 int main() {
+  // [readme]
   LocalServerOptions opts;                 // the embedded engine, signed in like a production server
   opts.user = "root";
   opts.pass = "example-secret";            // example only: read it from your secret store
@@ -28,6 +30,7 @@ int main() {
   db->async_call(rpc::ping(), {}, [&](std::error_code ec, Value) {  // callback form, on the io thread
     pinged.set_value(ec);
   });
+  // [/readme]
   fut.get();
   const bool ok = !pinged.get_future().get() && row["text"].get<std::string>() == "hello";
   std::printf("%s\n", ok ? "storage example: ok" : "storage example: FAILED");

@@ -24,6 +24,9 @@ asio::awaitable<int> agent_work(pool::ConnectionManager& m) {
   auto agent = sessions::AgentSession::create("co", m, test::unique_name("co"));
   auto mine = co_await sessions::async_query(*agent, ns, {}, asio::use_awaitable);
   if (mine.at(0) != storage::Value(agent->ns())) co_return 2;
+  std::vector<storage::Request> steps{storage::rpc::query(sum, vars), storage::rpc::query(ns)};
+  auto both = co_await sessions::async_transaction(*agent, std::move(steps), asio::use_awaitable);
+  if (both.size() != 2) co_return 5;
   bool threw = false;
   try {
     co_await pool::async_query(m, bad, {}, asio::use_awaitable);

@@ -3,6 +3,7 @@
 #include "cortex/version.hpp"
 #include "cortex/pool/async.hpp"
 #include "cortex/pool/manager_registry.hpp"
+#include "cortex/pool/metrics_server.hpp"
 #include "cortex/sessions/async.hpp"
 #include "cortex/storage/value_as.hpp"
 #include "cortex/storage/block_on.hpp"

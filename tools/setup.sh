@@ -9,7 +9,8 @@ if [[ "${1:-}" == "--sanitize" ]]; then SANITIZE="${2:?--sanitize needs address 
 BUILD_DIR="${BUILD_DIR:-$ROOT/build${SANITIZE:+-$SANITIZE}}"
 
 APT_PACKAGES=(g++ clang cmake make pkg-config libasio-dev libwebsocketpp-dev nlohmann-json3-dev libssl-dev
-              libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev ca-certificates openssl)
+              libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev ca-certificates openssl
+              prometheus)  # prometheus: its promtool checks the metrics text in the tests
 command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
 

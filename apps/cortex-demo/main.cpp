@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -23,6 +24,7 @@
 
 #include "agent_work.hpp"
 #include "cortex/pool/connection_manager.hpp"
+#include "cortex/pool/metrics_server.hpp"
 #include "cortex/storage/error.hpp"
 #include "cortex/version.hpp"
 
@@ -37,7 +39,8 @@ struct Args {
   std::string mode;  // local | remote | hybrid; default by the number of endpoints
   int agents = 8;
   double duration_s = 5;
-  std::string user, pass_file, report;
+  std::string user, pass_file, report, metrics_file;
+  int metrics_port = -1;  // -1: no HTTP endpoint; 0: the system picks a port
   std::string pass;  // from --pass-file, CORTEX_PASS or SURREAL_PASS; never a flag (it would show in `ps`)
 };
 
@@ -125,6 +128,13 @@ int run(const Args& args) {
               args.duration_s, args.mode.c_str(), args.endpoints[0].c_str(), args.endpoints.size() > 1 ? " (+ more)" : "");
   ConnectionManager manager(config_of(args));
   std::printf("engine: %s\n", manager.endpoint_url().c_str());
+  std::optional<MetricsServer> exposer;
+  if (args.metrics_port >= 0) {
+    MetricsServerOptions o;
+    o.port = static_cast<std::uint16_t>(args.metrics_port);
+    exposer.emplace(manager, o);
+    std::printf("metrics: http://127.0.0.1:%u/metrics (and /health)\n", static_cast<unsigned>(exposer->port()));
+  }
   Demo demo(manager, args.agents);
   ::signal(SIGINT, on_sigint);  // Ctrl-C: stop the agents, print the summary, exit 130
   demo.start(std::chrono::duration<double>(args.duration_s));
@@ -158,6 +168,12 @@ int run(const Args& args) {
     out << report.dump(2) << "\n";
     if (!out) std::fprintf(stderr, "cortex-demo: could not write the report to %s\n", args.report.c_str());
   }
+  if (!args.metrics_file.empty()) {  // e.g. for node_exporter's textfile collector
+    std::ofstream out(args.metrics_file);
+    out << manager.metrics().snapshot().to_prometheus();
+    if (!out) std::fprintf(stderr, "cortex-demo: could not write the metrics to %s\n", args.metrics_file.c_str());
+  }
+  if (exposer) exposer->close();
   manager.shutdown(std::chrono::seconds(5));
   if (interrupted) return 130;
   if (failed > 0) {
@@ -189,6 +205,10 @@ int main(int argc, char** argv) {
   app.add_option("--user", args.user, "root user to sign in as (the password: CORTEX_PASS or --pass-file)");
   app.add_option("--pass-file", args.pass_file, "file whose first line is the password")->check(CLI::ExistingFile);
   app.add_option("--report", args.report, "write per-agent figures and totals as JSON to this file");
+  app.add_option("--metrics-port", args.metrics_port,
+                 "serve /metrics (Prometheus) and /health on 127.0.0.1 at this port while running (0: any free port)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--metrics-file", args.metrics_file, "write the final metrics as Prometheus text to this file");
   try {
     app.parse(argc, argv);
     complete(args);

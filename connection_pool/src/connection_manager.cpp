@@ -53,6 +53,11 @@ ConnectionManager::ConnectionManager(DatabaseConfig config, unsigned io_threads)
     }
     return g;
   });
+  impl.metrics->set_endpoints_source([raw = &impl] {
+    std::vector<metrics::EndpointStats> out;
+    for (auto& e : raw->endpoints) out.push_back(e->stats());
+    return out;
+  });
   if (const auto* h = std::get_if<ConnectionMode::Hybrid>(&impl.config.connection_mode.mode)) {
     HybridSyncParams sp;
     sp.local_url = impl.endpoints[0]->url();
@@ -190,11 +195,7 @@ void ConnectionManager::async_execute_with_retry(std::function<void(storage::Han
       run->op([weak, run](std::error_code ec, storage::Value v) {
         auto impl = weak.lock();
         if (!impl) return run->handler(ec, std::move(v));
-        if (!ec) {
-          impl->metrics->successes.fetch_add(1);
-          return run->handler({}, std::move(v));
-        }
-        impl->metrics->errors.fetch_add(1);
+        if (!ec) return run->handler({}, std::move(v));
         const auto& policy = impl->config.pool_config.retry_policy;
         if (!retry_allowed(ec, run->options, !surely_not_sent(ec)) || run->attempt >= policy.max_attempts) {
           return run->handler(ec, std::move(v));
@@ -243,25 +244,27 @@ HealthStatus ConnectionManager::health_status() const {
   HealthStatus h;
   bool all_closed = true;
   for (auto& ep : impl_->endpoints) {
-    const auto st = ep->pool().status();
-    const auto breaker = ep->breaker_state();
+    const auto breaker = ep->breaker_state();  // reports a change that is due
+    const auto st = ep->stats();
     EndpointHealth e;
-    e.url = ep->url();
-    e.size = st.size;
-    e.idle = st.idle;
-    e.in_use = st.in_use;
-    e.waiters = st.waiters;
-    e.shared_in_flight = ep->shared().in_flight();
+    e.url = st.url;
+    e.size = static_cast<std::size_t>(st.connections);
+    e.idle = static_cast<std::size_t>(st.idle);
+    e.in_use = static_cast<std::size_t>(st.leases_in_use);
+    e.waiters = static_cast<std::size_t>(st.waiters);
+    e.shared_in_flight = static_cast<std::size_t>(st.shared_in_flight);
     e.circuit_breaker_state = to_string(breaker);
-    // The present: a recovered endpoint is healthy again once a call or a connect succeeds.
     e.last_error = ep->last_failure();
-    e.healthy = !st.closed && breaker != BreakerState::Open && e.last_error.empty();
+    e.healthy = st.up;
+    e.requests = st.requests;
+    e.request_failures = st.request_failures;
+    e.connect_failures = st.connect_failures;
     all_closed = all_closed && breaker == BreakerState::Closed;
     h.healthy = h.healthy || e.healthy;
-    h.pool_size += st.size;
-    h.available_connections += st.idle;
-    h.in_use += st.in_use;
-    h.waiters += st.waiters;
+    h.pool_size += e.size;
+    h.available_connections += e.idle;
+    h.in_use += e.in_use;
+    h.waiters += e.waiters;
     h.endpoints.push_back(std::move(e));
   }
   const bool none_open = std::all_of(h.endpoints.begin(), h.endpoints.end(),

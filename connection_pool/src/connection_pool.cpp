@@ -115,6 +115,7 @@ void ConnectionPool::acquire_until(std::optional<std::chrono::steady_clock::time
     }
     storage::RequestOptions ping;
     ping.timeout = std::min(left, std::chrono::milliseconds(2000));
+    ping.counted = false;  // the pool's own check, not a user's request
     auto conn = slot->conn;
     const Core::Slot* raw = impl.hold(std::move(slot));
     conn->async_call(storage::rpc::ping(), ping,

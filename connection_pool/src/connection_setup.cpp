@@ -46,7 +46,9 @@ void step(std::shared_ptr<Run> run, std::size_t i, int conflicts) {
     m->setup_requests.fetch_add(1);
     if (method == "signin") m->password_signins.fetch_add(1);
   }
-  conn->async_call(run->plan.steps[i], run->plan.options, [run, i, method, conflicts](std::error_code ec, storage::Value v) {
+  auto options = run->plan.options;
+  options.counted = false;  // set-up has its own counter (setup_requests)
+  conn->async_call(run->plan.steps[i], options, [run, i, method, conflicts](std::error_code ec, storage::Value v) {
     // Sessions that `use` the same new namespace at once can conflict; the server says to retry.
     const auto& msg = v["message"];
     if (ec && conflicts < 5 && msg.is<std::string>() && is_retryable_conflict(msg.get<std::string>())) {
@@ -102,6 +104,15 @@ std::string base64url_decode(std::string_view in) {
   return out;
 }
 }  // namespace
+
+std::function<void(std::chrono::nanoseconds, std::error_code)> count_requests(
+    std::shared_ptr<metrics::PoolMetrics> metrics, std::function<void(std::chrono::nanoseconds, std::error_code)> next) {
+  return [m = std::move(metrics), next = std::move(next)](std::chrono::nanoseconds took, std::error_code ec) {
+    m->request_time.record(took);
+    (ec ? m->errors : m->successes).fetch_add(1);
+    if (next) next(took, ec);
+  };
+}
 
 std::optional<std::chrono::steady_clock::time_point> renew_by(const std::string& token) {
   const auto a = token.find('.');

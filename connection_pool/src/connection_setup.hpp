@@ -48,6 +48,13 @@ using StepsDone = std::function<void(std::error_code, const std::string& why)>;
 /// stopped first. `why` never contains a step's parameters (secrets).
 void run_setup(std::weak_ptr<storage::RpcConnection> conn, SetupPlan plan, StepsDone done);
 
+/// The request observer (ConnectOptions::on_request_done) every connection of a pool or shared
+/// path opens with: each request, wherever it came from (shared calls, sessions, leases, set-up),
+/// is counted once where it ends — request_time, and successes or errors — then `next` (the
+/// user's own observer, if any) is told.
+std::function<void(std::chrono::nanoseconds, std::error_code)> count_requests(
+    std::shared_ptr<metrics::PoolMetrics> metrics, std::function<void(std::chrono::nanoseconds, std::error_code)> next);
+
 /// When a session authenticated with `token` stops working: SurrealDB ends a session when the
 /// token it was opened with expires (measured on the 3.0.2 engine: password signins included), so
 /// its owner must renew it before then. The JWT's `exp` minus a quarter of its lifetime (`exp - iat`),

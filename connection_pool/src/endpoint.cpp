@@ -32,7 +32,10 @@ Endpoint::Endpoint(const std::string& configured_url, const DatabaseConfig& conf
   p.validate_after_idle = config.validate_after_idle;
   p.leak_threshold = config.leak_threshold;
   p.keep_alive = io;
-  p.on_connect_result = [note = last_failure_](std::error_code ec, const std::string& why) { note->set(ec ? why : ""); };
+  p.on_connect_result = [note = last_failure_](std::error_code ec, const std::string& why) {
+    if (ec) note->connect_failures.fetch_add(1, std::memory_order_relaxed);
+    note->set(ec ? why : "");
+  };
   pool_ = ConnectionPool::create(io->context(), p, metrics_);
   SharedPathParams sp;
   sp.url = url_;
@@ -105,7 +108,9 @@ void Endpoint::record(std::error_code ec, std::chrono::nanoseconds latency) {
   std::string change;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    ++requests_;
     if (failed) {
+      ++request_failures_;
       breaker_.on_failure(now);
       last_failure_->set(ec.message());
     } else if (late) {
@@ -123,6 +128,29 @@ void Endpoint::record(std::error_code ec, std::chrono::nanoseconds latency) {
 std::string Endpoint::last_failure() {
   std::lock_guard<std::mutex> lock(last_failure_->mu);
   return last_failure_->text;
+}
+
+metrics::EndpointStats Endpoint::stats() {
+  const auto st = pool_->status();
+  metrics::EndpointStats s;
+  s.url = url_;
+  BreakerState breaker;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    breaker = breaker_.state(Clock::now());  // a lazy change is reported by the next settle
+    s.requests = requests_;
+    s.request_failures = request_failures_;
+  }
+  s.breaker_state = breaker == BreakerState::Closed ? "closed" : breaker == BreakerState::Open ? "open" : "half_open";
+  s.connections = static_cast<std::int64_t>(st.size);
+  s.idle = static_cast<std::int64_t>(st.idle);
+  s.leases_in_use = static_cast<std::int64_t>(st.in_use);
+  s.waiters = static_cast<std::int64_t>(st.waiters);
+  s.shared_in_flight = static_cast<std::int64_t>(shared_->in_flight());
+  s.connect_failures = last_failure_->connect_failures.load(std::memory_order_relaxed);
+  // The present: a recovered endpoint is up again once a call or a connect succeeds.
+  s.up = !st.closed && breaker != BreakerState::Open && last_failure().empty();
+  return s;
 }
 
 BreakerState Endpoint::breaker_state() {

@@ -2,6 +2,7 @@
 // Endpoint: everything the manager keeps per endpoint — the embedded engine for mem:// and
 // surrealkv:// URLs, the lease pool, the shared path, and the circuit breaker and health score
 // that routing reads. Internal to the manager.
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -44,6 +45,8 @@ class Endpoint {
   BreakerState breaker_state();
   /// Why the last call recorded failed, while no call has succeeded since ("" = none).
   std::string last_failure();
+  /// The endpoint's figures now. Reports nothing (no event, no log): safe in a metrics source.
+  metrics::EndpointStats stats();
 
  private:
   std::string url_;
@@ -60,11 +63,13 @@ class Endpoint {
   CircuitBreaker<> breaker_;
   HealthScore score_;
   std::uint64_t reported_transitions_ = 0;
+  std::uint64_t requests_ = 0, request_failures_ = 0;  // calls recorded, under mu_
   /// The latest outcome of a call or a connect: set by failures, cleared by successes. Shared with
   /// the pool's and shared path's connect callbacks, which may outlive this object.
   struct LastFailure {
     std::mutex mu;
     std::string text;
+    std::atomic<std::uint64_t> connect_failures{0};
     void set(std::string t) {
       std::lock_guard<std::mutex> lock(mu);
       text = std::move(t);

@@ -9,7 +9,9 @@ std::string HealthStatus::to_json() const {
   for (const auto& e : endpoints) {
     eps.push_back({{"url", e.url}, {"healthy", e.healthy}, {"size", e.size}, {"idle", e.idle}, {"in_use", e.in_use},
                    {"waiters", e.waiters}, {"shared_in_flight", e.shared_in_flight},
-                   {"circuit_breaker_state", e.circuit_breaker_state}, {"last_error", e.last_error}});
+                   {"circuit_breaker_state", e.circuit_breaker_state}, {"last_error", e.last_error},
+                   {"requests", e.requests}, {"request_failures", e.request_failures},
+                   {"connect_failures", e.connect_failures}});
   }
   nlohmann::json j{{"healthy", healthy}, {"pool_size", pool_size}, {"available_connections", available_connections},
                    {"in_use", in_use}, {"waiters", waiters}, {"circuit_breaker_state", circuit_breaker_state},

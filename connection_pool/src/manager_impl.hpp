@@ -35,6 +35,7 @@ struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager:
   ~Impl() {
     sync.reset();
     metrics->set_gauge_source(nullptr);  // before the pools it reads go
+    metrics->set_endpoints_source(nullptr);
   }
 
   /// execute_with_retry runs its function again after `ec`: counted, and reported to the hook.

@@ -42,6 +42,7 @@ struct ConnectionPool::Impl : PoolDriver<Conn, Clock, ConnectionPool::Impl> {
         rng(std::random_device{}()),
         maintenance(io_) {
     endpoint = params.url;
+    params.connect.on_request_done = detail::count_requests(metrics, std::move(params.connect.on_request_done));
   }
 
   asio::io_context& io;

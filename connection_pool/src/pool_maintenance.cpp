@@ -66,6 +66,7 @@ void ConnectionPool::Impl::on_maintenance() {
   }
   storage::RequestOptions o;
   o.timeout = std::min(params.health_check_interval, std::chrono::milliseconds(5000));
+  o.counted = false;  // counted as health checks, not as requests
   for (auto& c : to_ping) {
     c->async_call(storage::rpc::ping(), o, [m = metrics, wc = std::weak_ptr<storage::RpcConnection>(c)](std::error_code ec, storage::Value) {
       if (!ec) return void(m->health_checks_passed.fetch_add(1, std::memory_order_relaxed));

@@ -220,6 +220,7 @@ struct SharedPath::Impl {
 std::shared_ptr<SharedPath> SharedPath::create(asio::io_context& io, SharedPathParams params) {
   if (!params.metrics) params.metrics = std::make_shared<metrics::PoolMetrics>();
   if (params.connections == 0) params.connections = 1;
+  params.connect.on_request_done = detail::count_requests(params.metrics, std::move(params.connect.on_request_done));
   std::shared_ptr<SharedPath> path(new SharedPath(std::make_unique<Impl>(io, std::move(params))));
   path->impl_->self = path;
   return path;
@@ -263,13 +264,12 @@ void SharedPath::async_call_on(RpcConnection& conn, storage::Request request, st
   run_counted(conn, std::move(request), std::move(options), std::move(handler));
 }
 
-// A call already counted in `inflight`: timed into request_time, uncounted when it completes.
+// A call already counted in `inflight`, uncounted when it completes (its connection's observer
+// times it: count_requests).
 void SharedPath::run_counted(RpcConnection& conn, storage::Request request, storage::RequestOptions options,
                              storage::Handler handler) {
-  const auto start = Clock::now();
   conn.async_call(std::move(request), std::move(options),
-                  [weak = impl_->self, m = impl_->params.metrics, start, h = std::move(handler)](std::error_code ec, storage::Value v) {
-                    m->request_time.record(Clock::now() - start);
+                  [weak = impl_->self, h = std::move(handler)](std::error_code ec, storage::Value v) {
                     // Uncounted before the handler runs: a caller it wakes sees the count it expects.
                     if (auto path = weak.lock()) path->impl_->done_one();
                     h(ec, std::move(v));

@@ -21,6 +21,24 @@ std::chrono::nanoseconds LatencyHistogram::bucket_upper_bound(std::size_t i) noe
   return std::chrono::nanoseconds(upper > static_cast<long double>(INT64_MAX) ? INT64_MAX : static_cast<std::int64_t>(upper));
 }
 
+std::chrono::nanoseconds LatencyHistogram::classic_bound(std::size_t i) noexcept {
+  using std::chrono::microseconds, std::chrono::milliseconds, std::chrono::seconds, std::chrono::nanoseconds;
+  static const nanoseconds kTargets[kClassicBuckets] = {
+      microseconds(10), microseconds(25), microseconds(50), microseconds(100), microseconds(250), microseconds(500),
+      milliseconds(1),  milliseconds(2) + microseconds(500), milliseconds(5), milliseconds(10), milliseconds(25),
+      milliseconds(50), milliseconds(100), milliseconds(250), milliseconds(500), seconds(1),
+      milliseconds(2500), seconds(5), seconds(10), seconds(30)};
+  return bucket_upper_bound(bucket_of(kTargets[i < kClassicBuckets ? i : kClassicBuckets - 1]));
+}
+
+void LatencySummary::merge_counts(const LatencySummary& o) noexcept {
+  count += o.count;
+  sum += o.sum;
+  max = std::max(max, o.max);
+  for (std::size_t i = 0; i < le.size(); ++i) le[i] += o.le[i];
+  mean = count ? std::chrono::nanoseconds(sum.count() / static_cast<std::int64_t>(count)) : std::chrono::nanoseconds(0);
+}
+
 void LatencyHistogram::record(std::chrono::nanoseconds d) noexcept {
   if (d.count() < 0) d = std::chrono::nanoseconds(0);
   buckets_[bucket_of(d)].fetch_add(1, std::memory_order_relaxed);  // bucket_of clamps negatives
@@ -57,7 +75,17 @@ LatencySummary LatencyHistogram::summary() const noexcept {
   s.p95 = at(0.95);
   s.p99 = at(0.99);
   s.max = max;
-  s.mean = std::chrono::nanoseconds(static_cast<std::int64_t>(sum_ns_.load(std::memory_order_relaxed) / total));
+  const auto sum = sum_ns_.load(std::memory_order_relaxed);
+  s.sum = std::chrono::nanoseconds(static_cast<std::int64_t>(sum));
+  s.mean = std::chrono::nanoseconds(static_cast<std::int64_t>(sum / total));
+  // Cumulative classic buckets: every log-linear bucket up to the one each bound ends.
+  std::uint64_t below = 0;
+  std::size_t next = 0;
+  for (std::size_t c = 0; c < kClassicBuckets; ++c) {
+    const std::size_t last = bucket_of(classic_bound(c));
+    for (; next <= last; ++next) below += b[next];
+    s.le[c] = below;
+  }
   return s;
 }
 

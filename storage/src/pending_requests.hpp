@@ -20,6 +20,8 @@ class PendingRequests {
     Handler handler;
     Clock::time_point deadline;
     NotificationHandler on_notify;  ///< set for `live` requests: registered when the reply arrives
+    Clock::time_point sent{};       ///< when it was sent (for ConnectOptions::on_request_done)
+    bool counted = true;           ///< told to on_request_done (not the keepalive pings)
   };
 
   /// Registers a request and returns its id (ids start at 1 and never repeat).

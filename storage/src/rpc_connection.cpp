@@ -111,11 +111,26 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
 
   // -- requests --------------------------------------------------------------------------------
 
-  void post_failure(Handler h, Errc e, std::string why) {
-    asio::post(io, [h = std::move(h), e, why = std::move(why)] { h(make_error_code(e), Value(why)); });
+  /// Fails a request that was never sent, on the io thread (callers may hold `mu`).
+  void post_failure(Handler h, Errc e, std::string why, bool counted) {
+    asio::post(io, [self = shared_from_this(), h = std::move(h), e, why = std::move(why), counted] {
+      if (counted) self->observe(Clock::duration::zero(), make_error_code(e));
+      h(make_error_code(e), Value(why));
+    });
+  }
+
+  void observe(Clock::duration took, std::error_code ec) const {
+    if (opts.on_request_done) opts.on_request_done(took, ec);
+  }
+
+  /// The one end of every request that was registered: the observer, then its handler.
+  void complete(PendingRequests::Entry& e, std::error_code ec, Value v) {
+    if (e.counted) observe(Clock::now() - e.sent, ec);
+    e.handler(ec, std::move(v));
   }
 
   void send(Request r, RequestOptions o, Handler h, NotificationHandler on_notify = {}) {
+    const bool counted = o.counted;  // told to ConnectOptions::on_request_done
     if (!o.session) h = track_auth(r, std::move(h));
     std::string bytes;
     std::uint64_t id;
@@ -123,15 +138,16 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       std::lock_guard<std::mutex> lock(mu);
       if (state == State::closed || !transport_open) {
         return post_failure(std::move(h), Errc::not_connected,
-                            "connection to " + endpoint.to_string() + " is closed" + (close_reason.empty() ? "" : " (" + close_reason + ")"));
+                            "connection to " + endpoint.to_string() + " is closed" + (close_reason.empty() ? "" : " (" + close_reason + ")"),
+                            counted);
       }
       if (major != 0 && major < 3 && needs_sessions(r, o)) {
         return post_failure(std::move(h), Errc::unsupported_by_server,
-                            r.method + ": sessions and transactions need SurrealDB 3.0 or later; server is " + version);
+                            r.method + ": sessions and transactions need SurrealDB 3.0 or later; server is " + version, counted);
       }
       const auto timeout = o.timeout.count() > 0 ? o.timeout : opts.request_timeout;
-      const auto deadline = Clock::now() + timeout;
-      id = pending.add({std::move(h), deadline, std::move(on_notify)});
+      const auto now = Clock::now();
+      id = pending.add({std::move(h), now + timeout, std::move(on_notify), now, counted});
       bytes = encode_request(id, r, o);
       if (!keeps_session(r, o)) session_changes.fetch_add(1, std::memory_order_relaxed);
       arm_deadline_locked();
@@ -142,7 +158,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
         std::lock_guard<std::mutex> lock(mu);
         e = pending.take(id);
       }
-      if (e) post_failure(std::move(e->handler), Errc::not_connected, "the socket would not take the request");
+      if (e) post_failure(std::move(e->handler), Errc::not_connected, "the socket would not take the request", e->counted);
     }
   }
 
@@ -181,7 +197,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       expired = pending.take_expired(Clock::now());
       arm_deadline_locked();
     }
-    for (auto& e : expired) e.handler(make_error_code(Errc::timeout), Value("no reply before the deadline"));
+    for (auto& e : expired) complete(e, make_error_code(Errc::timeout), Value("no reply before the deadline"));
     if (!expired.empty()) probe_liveness();
   }
 
@@ -244,13 +260,13 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
     if (!e) return;  // answered after its deadline: the caller already has a timeout
     if (is_error) {
       const auto ec = server_error_code(value);
-      return e->handler(ec, std::move(value));
+      return complete(*e, ec, std::move(value));
     }
     if (e->on_notify && value.is<Uuid>()) {
       std::lock_guard<std::mutex> lock(mu);
       lives[value.get<Uuid>().bytes] = std::move(e->on_notify);
     }
-    e->handler({}, std::move(value));
+    complete(*e, {}, std::move(value));
   }
 
   void on_notification(const Value& r, const Value& session) {
@@ -309,7 +325,8 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       std::lock_guard<std::mutex> lock(mu);
       transport_open = true;
     }
-    send(rpc::version(), {opts.connect_timeout, std::nullopt, std::nullopt}, [weak = weak_from_this()](std::error_code probe_ec, Value v) {
+    // Part of connecting, not a request of the connection's user: not counted.
+    send(rpc::version(), {opts.connect_timeout, std::nullopt, std::nullopt, /*counted=*/false}, [weak = weak_from_this()](std::error_code probe_ec, Value v) {
       auto self = weak.lock();
       if (!self) return;
       if (probe_ec) return self->finish_connect(make_error_code(Errc::handshake_failed), "version probe failed: " + probe_ec.message());
@@ -385,7 +402,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
     // The monitor, not this request's deadline, judges the socket: the deadline only bounds the
     // request's own life, past the point where the monitor will have decided.
     const auto deadline = opts.keepalive_timeout * 2 + opts.keepalive_interval;
-    send(rpc::ping(), {deadline, std::nullopt, std::nullopt}, [weak = weak_from_this()](std::error_code ec, Value) {
+    send(rpc::ping(), {deadline, std::nullopt, std::nullopt, /*counted=*/false}, [weak = weak_from_this()](std::error_code ec, Value) {
       auto self = weak.lock();
       if (!self || ec == make_error_code(Errc::timeout)) return;
       std::lock_guard<std::mutex> lock(self->mu);
@@ -420,7 +437,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       const bool asked = why.find("by the client") != std::string::npos;
       log(asked ? LogLevel::debug : LogLevel::warning, "connection to " + endpoint.to_string() + " closed: " + why);
     }
-    for (auto& d : dropped) d.handler(make_error_code(e), Value(why));
+    for (auto& d : dropped) complete(d, make_error_code(e), Value(why));
     if (first) finish_connect(make_error_code(Errc::connect_failed), why);
     for (auto& [token, cb] : cbs) cb(why);
   }

@@ -92,3 +92,31 @@ TEST(AsyncTokens, SessionsAndRetries) {
                .get();
   EXPECT_EQ(v[std::size_t{0}]["result"], Value(3));
 }
+
+// Transactions had no async form: a transaction of known steps commits as one, and a failed step
+// (here a statement error) cancels all of it, completing with that step's typed error.
+TEST(AsyncTokens, TransactionsCommitTogetherOrCancelTogether) {
+  ConnectionManager m(config());
+  auto agent = cortex::sessions::AgentSession::create("txn", m, cortex::test::unique_name("txn"));
+  namespace rpc = cortex::storage::rpc;
+  auto results = cortex::sessions::async_transaction(
+                     *agent, {rpc::query("CREATE ledger:a SET n = 1"), rpc::query("CREATE ledger:b SET n = 2")}, asio::use_future)
+                     .get();
+  EXPECT_EQ(results.size(), 2u);
+  auto failing = cortex::sessions::async_transaction(
+      *agent, {rpc::query("CREATE ledger:c SET n = 3"), rpc::query("THROW 'no'")}, asio::use_future);
+  try {
+    failing.get();
+    ADD_FAILURE() << "a failed step must fail the transaction";
+  } catch (const cortex::Error& e) {
+    EXPECT_EQ(e.code(), make_error_code(cortex::Errc::statement_failed)) << e.what();
+  }
+  const auto n = agent->query("SELECT VALUE n FROM ledger ORDER BY n");
+  EXPECT_EQ(n.at(0), Value(cortex::storage::Array{Value(1), Value(2)}));  // ledger:c was cancelled
+  // A callback works too (move-only state included).
+  std::promise<std::size_t> got;
+  agent->async_transaction({rpc::query("RETURN 1")}, [&](std::error_code ec, Value v) {
+    got.set_value(ec ? 0 : v.get<cortex::storage::Array>().size());
+  });
+  EXPECT_EQ(got.get_future().get(), 1u);
+}

@@ -2,6 +2,8 @@
 // concurrent updates that must all be counted.
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
@@ -10,7 +12,9 @@
 
 using namespace cortex::metrics;
 using std::chrono::microseconds;
+using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
+using std::chrono::seconds;
 
 TEST(LatencyHistogram, PercentilesWithinOneBucket) {
   LatencyHistogram h;
@@ -113,4 +117,78 @@ TEST(MetricsSnapshot, JsonAndPrometheusExposition) {
   EXPECT_NE(p.find("cortex_pool_connections_closed_total{reason=\"lifetime\"} 1\n"), std::string::npos);
   EXPECT_NE(p.find("# TYPE cortex_pool_size gauge\ncortex_pool_size 3\n"), std::string::npos);
   EXPECT_NE(p.find("cortex_pool_request_time_seconds_count 1\n"), std::string::npos);
+  EXPECT_NE(p.find("cortex_pool_request_time_seconds_sum 0.00025\n"), std::string::npos) << p;  // exact
+}
+
+// Before: no # HELP, quantile-labelled gauges, `_ms` names, -1 for "never", _sum = mean × count.
+TEST(MetricsSnapshot, PrometheusFamiliesHaveHelpTypeAndBaseUnits) {
+  PoolMetrics m;
+  m.acquire_wait.record(microseconds(7));
+  AgentStats a;
+  a.name = "x";
+  a.operations = 1;
+  m.set_agents_source([a] { return std::vector<AgentStats>{a}; });
+  const auto p = m.snapshot().to_prometheus();
+  std::istringstream in(p);
+  std::string line, last_help;
+  int families = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("# HELP ", 0) == 0) last_help = line.substr(7, line.find(' ', 7) - 7);
+    if (line.rfind("# TYPE ", 0) == 0) {
+      ++families;
+      EXPECT_EQ(line.substr(7, line.find(' ', 7) - 7), last_help) << line;  // HELP right before TYPE
+    }
+    EXPECT_EQ(line.find("quantile"), std::string::npos) << line;
+    EXPECT_EQ(line.find("_ms"), std::string::npos) << line;
+    EXPECT_EQ(line.find(" -1"), std::string::npos) << line;
+  }
+  EXPECT_GT(families, 20);
+  EXPECT_EQ(p.find("sync_lag"), std::string::npos);  // no pass yet: no series (not -1)
+  m.sync_completed();
+  EXPECT_NE(m.snapshot().to_prometheus().find("cortex_pool_sync_lag_seconds "), std::string::npos);
+  EXPECT_EQ(nlohmann::json::parse(PoolMetrics().snapshot().to_json())["sync_lag_ms"], nullptr);
+}
+
+TEST(MetricsSnapshot, ClassicBucketsAreExactAndCumulative) {
+  PoolMetrics m;
+  const auto one_ms_bound = LatencyHistogram::classic_bound(6);  // the bound near 1 ms
+  EXPECT_GE(one_ms_bound, milliseconds(1));
+  EXPECT_LT(one_ms_bound, microseconds(1063));  // at most one log-linear bucket (6.25 %) above
+  m.request_time.record(one_ms_bound);                            // at the bound: counted in it
+  m.request_time.record(one_ms_bound + nanoseconds(1));           // just above: the next one
+  m.request_time.record(seconds(100));                            // beyond every bound: +Inf only
+  const auto s = m.snapshot().request_time;
+  EXPECT_EQ(s.le[5], 0u);
+  EXPECT_EQ(s.le[6], 1u);
+  EXPECT_EQ(s.le[7], 2u);
+  EXPECT_EQ(s.le[kClassicBuckets - 1], 2u);
+  EXPECT_EQ(s.count, 3u);
+  EXPECT_EQ(s.sum, one_ms_bound * 2 + nanoseconds(1) + seconds(100));
+  const auto p = m.snapshot().to_prometheus();
+  EXPECT_NE(p.find("cortex_pool_request_time_seconds_bucket{le=\"+Inf\"} 3\n"), std::string::npos) << p;
+  for (std::size_t i = 1; i < kClassicBuckets; ++i) EXPECT_GT(LatencyHistogram::classic_bound(i), LatencyHistogram::classic_bound(i - 1));
+}
+
+// Before: one label set per agent, forever.
+TEST(MetricsSnapshot, AgentSeriesAreCappedWithTheRestAsOther) {
+  std::vector<AgentStats> agents;
+  for (int i = 0; i < 30; ++i) {
+    AgentStats a;
+    a.name = "a" + std::to_string(i);
+    a.operations = static_cast<std::uint64_t>(i + 1);
+    a.latency.count = a.operations;
+    agents.push_back(a);
+  }
+  agents.push_back(agents[29]);  // a second session of the busiest agent: one series, summed
+  MetricsSnapshot s;
+  s.agents = agents;
+  PrometheusOptions o;
+  o.max_agents = 5;
+  const auto p = s.to_prometheus(o);
+  int series = 0;
+  for (std::size_t at = 0; (at = p.find("cortex_pool_agent_operations_total{", at)) != std::string::npos; ++at) ++series;
+  EXPECT_EQ(series, 6);  // five agents and "other"
+  EXPECT_NE(p.find("cortex_pool_agent_operations_total{agent=\"a29\"} 60\n"), std::string::npos) << p;
+  EXPECT_NE(p.find("cortex_pool_agent_operations_total{agent=\"other\"} 325\n"), std::string::npos) << p;  // 1 + … + 25
+  EXPECT_NE(p.find("cortex_pool_agent_operation_seconds_count{agent=\"other\"} 325\n"), std::string::npos);
 }

@@ -15,7 +15,6 @@
 #include <optional>
 #include <string>
 #include <thread>
-#include <type_traits>
 #include <vector>
 
 #include "cortex/metrics/pool_metrics.hpp"
@@ -32,6 +31,9 @@ struct EndpointHealth {
   std::size_t size = 0, idle = 0, in_use = 0, waiters = 0, shared_in_flight = 0;
   std::string circuit_breaker_state = "Closed";  ///< Closed, Open or HalfOpen
   std::string last_error;
+  /// Calls through its breaker's accounting; of those, failures of the endpoint (server errors are
+  /// answers, not failures); failed connection attempts.
+  std::uint64_t requests = 0, request_failures = 0, connect_failures = 0;
 };
 
 /// Hybrid mode's sync to the remotes.
@@ -105,7 +107,8 @@ class ConnectionManager {
   /// request unsent (connect failed, circuit open…) and no earlier blocking call of the same
   /// attempt, on this thread, may have run (storage::calls_possibly_run_on_this_thread) — so a
   /// write followed by a failed connect is rethrown, never written twice. With idempotent, timeouts
-  /// and lost connections are retried too. Every retry is counted. fn's calls must be blocking
+  /// and lost connections are retried too. Every retry is counted (each request fn makes counts in
+  /// successes/errors where it ends, as every request does). fn's calls must be blocking
   /// calls on the calling thread for the ledger to see them.
   template <class F>
   auto execute_with_retry(F&& fn, RetryOptions options = {}) -> decltype(fn());
@@ -159,17 +162,8 @@ auto ConnectionManager::execute_with_retry(F&& fn, RetryOptions options) -> decl
   for (std::uint32_t attempt = 1;; ++attempt) {
     const auto calls_before = storage::calls_possibly_run_on_this_thread();
     try {
-      if constexpr (std::is_void_v<decltype(fn())>) {
-        fn();
-        metrics().successes.fetch_add(1, std::memory_order_relaxed);
-        return;
-      } else {
-        auto result = fn();
-        metrics().successes.fetch_add(1, std::memory_order_relaxed);
-        return result;
-      }
+      return fn();
     } catch (const Error& e) {
-      metrics().errors.fetch_add(1, std::memory_order_relaxed);
       const bool ran = storage::calls_possibly_run_on_this_thread() != calls_before;
       if (!should_retry(e.code(), options, ran) || attempt >= max_attempts()) throw;
       count_retry(e.code());

@@ -12,10 +12,22 @@
 
 namespace cortex::metrics {
 
+/// The fixed bounds of the classic (Prometheus) histogram: each is the upper end of the log-linear
+/// bucket holding 10 µs, 25 µs, 50 µs, 100 µs … 10 s, 30 s — so that every count below is exact,
+/// not an estimate (a bound sits at most 6.25 % above its round number).
+inline constexpr std::size_t kClassicBuckets = 20;
+
 struct LatencySummary {
   std::uint64_t count = 0;
   std::chrono::nanoseconds p50{0}, p95{0}, p99{0}, max{0};
   std::chrono::nanoseconds mean{0};
+  std::chrono::nanoseconds sum{0};  ///< exact sum of every sample
+  /// Cumulative: le[i] samples took at most LatencyHistogram::classic_bound(i) (count: +Inf).
+  std::array<std::uint64_t, kClassicBuckets> le{};
+
+  /// Adds another summary's count, sum and buckets (max too); the quantiles are left as they are
+  /// (they cannot be added). For aggregates such as the "other" agents of an exposition.
+  void merge_counts(const LatencySummary& o) noexcept;
 };
 
 class LatencyHistogram {
@@ -33,6 +45,8 @@ class LatencyHistogram {
   /// The upper bound of bucket `i` (exposed for tests and exposition).
   static std::chrono::nanoseconds bucket_upper_bound(std::size_t i) noexcept;
   static std::size_t bucket_of(std::chrono::nanoseconds d) noexcept;
+  /// The i-th classic bound (see kClassicBuckets), i < kClassicBuckets.
+  static std::chrono::nanoseconds classic_bound(std::size_t i) noexcept;
 
  private:
   std::array<std::atomic<std::uint64_t>, kBuckets> buckets_{};

@@ -28,6 +28,25 @@ struct AgentStats {
   LatencySummary latency;
 };
 
+/// One endpoint's figures (a manager's endpoints section).
+struct EndpointStats {
+  std::string url;                      ///< never with credentials
+  bool up = false;                      ///< takes calls (as EndpointHealth::healthy)
+  std::string breaker_state = "closed"; ///< closed, half_open or open
+  std::int64_t connections = 0, idle = 0, leases_in_use = 0, waiters = 0, shared_in_flight = 0;
+  std::uint64_t requests = 0;           ///< calls that reached its breaker's accounting
+  std::uint64_t request_failures = 0;   ///< of those, failures of the endpoint (not server errors)
+  std::uint64_t connect_failures = 0;   ///< connection attempts (set-up included) that failed
+};
+
+/// How to_prometheus renders.
+struct PrometheusOptions {
+  std::string prefix = "cortex_pool";  ///< every family is named `<prefix>_…`
+  /// Per-agent series for the agents with the most operations; the rest are summed under
+  /// agent="other", so the number of series stays bounded however many agents come and go.
+  std::size_t max_agents = 20;
+};
+
 struct MetricsSnapshot {
   // Cumulative counters (only ever grow).
   std::uint64_t connections_created = 0, connections_reused = 0, acquisitions = 0, acquisition_timeouts = 0,
@@ -38,17 +57,26 @@ struct MetricsSnapshot {
   // Gauges (go up and down) and their peaks.
   std::int64_t size = 0, idle = 0, in_use = 0, waiters = 0, peak_in_use = 0, peak_waiters = 0;
   std::int64_t sync_lag_ms = -1;  ///< Hybrid: since the last complete sync pass; -1 before one
-  LatencySummary acquire_wait, request_time;
-  std::vector<AgentStats> agents;  ///< per agent session (when sessions are in use)
+  LatencySummary acquire_wait;
+  /// Every request of the pools' and shared paths' connections (shared calls, sessions, leases,
+  /// set-up), from send to its end; `successes`/`errors` count the same requests by outcome.
+  LatencySummary request_time;
+  std::vector<AgentStats> agents;        ///< per agent session (when sessions are in use)
+  std::vector<EndpointStats> endpoints;  ///< per endpoint (a manager's)
 
+  /// JSON: every figure (latencies in µs; sync_lag_ms null before the first pass).
   std::string to_json() const;
-  /// Prometheus text exposition, every metric named `<prefix>_…`.
+  /// Prometheus text exposition (format 0.0.4) that `promtool check metrics` accepts: # HELP and
+  /// # TYPE on every family, seconds as the unit, classic histograms (_bucket{le}, exact _sum and
+  /// _count), per-endpoint series, per-agent series capped at options.max_agents (+ "other").
+  std::string to_prometheus(const PrometheusOptions& options) const;
   std::string to_prometheus(const std::string& prefix = "cortex_pool") const;
 };
 
 class PoolMetrics {
  public:
   // Counters (striped: cheap to bump from many threads at once).
+  /// successes/errors: requests by outcome (see MetricsSnapshot::request_time).
   Counter connections_created, connections_reused, acquisitions, acquisition_timeouts, retries, successes, errors,
       health_checks_passed, health_checks_failed, leaks_detected,
       lease_restores,       ///< leases whose session state had to be put back (reset + defaults)
@@ -86,6 +114,9 @@ class PoolMetrics {
 
   /// The agents section's source (the sessions of a manager install it); nullptr removes it.
   void set_agents_source(std::function<std::vector<AgentStats>()> source);
+  /// The endpoints section's source (a manager installs it); nullptr removes it. Sources run under
+  /// a lock of these metrics: they must not call snapshot() or emit events.
+  void set_endpoints_source(std::function<std::vector<EndpointStats>()> source);
 
   /// The event hook (pool_events.hpp); nullptr removes it. Pools, endpoints and the manager
   /// sharing these metrics all report to it.
@@ -113,6 +144,7 @@ class PoolMetrics {
   mutable std::mutex source_mu_;
   std::function<Gauges()> source_;
   std::function<std::vector<AgentStats>()> agents_source_;
+  std::function<std::vector<EndpointStats>()> endpoints_source_;
   std::atomic<std::int64_t> last_sync_ns_{-1};  // steady_clock, ns since its epoch
   std::atomic<bool> has_handler_{false};
   mutable std::mutex handler_mu_;

@@ -85,6 +85,14 @@ class AgentSession : public std::enable_shared_from_this<AgentSession> {
   template <class F>
   auto transaction(F&& fn) -> decltype(fn(std::declval<TransactionScope&>()));
 
+  /// Async form of a transaction of known steps: begin, each step in order inside the transaction,
+  /// commit. A step that fails — an RPC error, or a `query` step with a failed statement
+  /// (statement_failed, naming it) — cancels the transaction (the cancel is awaited) and `handler`
+  /// gets that step's error. On success `handler` gets an Array of the steps' results, in order.
+  /// On a 2.x server it fails with unsupported_by_server before anything is sent. Token form:
+  /// sessions::async_transaction (async.hpp).
+  void async_transaction(std::vector<storage::Request> steps, storage::Handler handler);
+
   // Transaction log (persisted in the agent's namespace).
   std::string record_transaction(TransactionOperation op);
   void commit_transaction(const std::string& id);

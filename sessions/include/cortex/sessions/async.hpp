@@ -29,4 +29,18 @@ auto async_call(AgentSession& session, storage::Request request, storage::Reques
       });
 }
 
+/// session.async_transaction: begin, the steps in order inside one transaction, commit — or cancel
+/// on the first failed step, completing with its error. Completes with the steps' results.
+///   auto results = co_await async_transaction(*agent, {rpc::query("CREATE a"), rpc::query("CREATE b")}, asio::use_awaitable);
+template <class Token>
+auto async_transaction(AgentSession& session, std::vector<storage::Request> steps, Token&& token) {
+  return pool::detail::initiate<storage::Array>(
+      session.io_context(), std::forward<Token>(token), [s = session.shared_from_this(), steps = std::move(steps)](auto done) mutable {
+        s->async_transaction(std::move(steps), [done](std::error_code ec, storage::Value v) mutable {
+          if (ec) return done(pool::detail::failure(ec, v), storage::Array{});
+          done(nullptr, v.is<storage::Array>() ? std::move(v.get<storage::Array>()) : storage::Array{});
+        });
+      });
+}
+
 }  // namespace cortex::sessions

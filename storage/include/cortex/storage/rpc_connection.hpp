@@ -43,6 +43,11 @@ struct ConnectOptions {
   bool verify_peer = true;
   /// wss://: PEM file of CAs to trust instead of the system store.
   std::string ca_file;
+  /// Told of every request as it ends (result, server error, timeout, lost or refused), before its
+  /// handler runs: how long it took and how it ended. Every request sent through this API counts
+  /// unless RequestOptions::counted is false; the connection's own keepalive pings do not. On the io thread (or the
+  /// caller's, for a request refused before sending): keep it short, never block. For metrics.
+  std::function<void(std::chrono::nanoseconds took, std::error_code ec)> on_request_done;
 };
 
 struct RequestOptions {
@@ -52,6 +57,9 @@ struct RequestOptions {
   std::optional<Uuid> session;
   /// 3.x interactive transaction to run in (see rpc::begin).
   std::optional<Uuid> txn;
+  /// false: ConnectOptions::on_request_done is not told of it (a pool's own set-up steps and
+  /// health pings, which have their own counters, so request metrics show the users' requests).
+  bool counted = true;
 };
 
 /// A live-query notification.
