@@ -121,6 +121,7 @@ struct ConnectionPool::Impl : PoolDriver<Conn, Clock, ConnectionPool::Impl> {
     }
     auto plan = detail::setup_plan(params.defaults, tokens.get(), params.schema);
     plan.metrics = metrics.get();
+    plan.options.timeout = params.connect.connect_timeout;  // set-up is part of connecting
     detail::run_setup(conn, std::move(plan), [weak = self, wc = std::weak_ptr<storage::RpcConnection>(conn), node](std::error_code ec, const std::string& why) {
       auto pool = weak.lock();
       if (!pool) return;  // the pool is gone, and the connection with it

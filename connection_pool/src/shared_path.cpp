@@ -93,6 +93,7 @@ struct SharedPath::Impl {
       if (ec) return impl.opened(i, ec, "connect to " + impl.params.url + " failed: " + ec.message(), nullptr);
       auto plan = detail::setup_plan(impl.params.defaults, impl.tokens.get(), impl.params.schema);
       plan.metrics = impl.params.metrics.get();
+      plan.options.timeout = impl.params.connect.connect_timeout;  // set-up is part of connecting
       detail::run_setup(c, std::move(plan), [weak, i](std::error_code sec, const std::string& why) {
         auto l = weak.lock();
         if (!l) return;
@@ -110,6 +111,10 @@ struct SharedPath::Impl {
 
   void opened(std::size_t i, std::error_code ec, const std::string& why, std::shared_ptr<RpcConnection> conn) {
     if (params.on_connect_result) params.on_connect_result(ec, why);
+    // A set-up step that timed out or lost its socket says "may have run" about itself; the calls
+    // that waited for this connection (and those failed during the backoff after it) were never
+    // sent: they get a code that says so, which execute_with_retry and failover may act on.
+    if (ec && !surely_not_sent(ec)) ec = make_error_code(Errc::connect_failed);
     params.metrics->emit({ec ? metrics::PoolEventKind::connect_failed : metrics::PoolEventKind::created, params.url, {}, {}, ec, why});
     std::deque<Queued> ready;
     {

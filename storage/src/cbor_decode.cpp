@@ -1,7 +1,13 @@
 // CBOR decoding of untrusted bytes into Value. Every count is checked against the bytes that remain
-// before anything is reserved, so a 5-byte frame claiming 2^60 items fails instead of allocating.
+// before anything is reserved, so a 5-byte frame claiming 2^60 items fails instead of allocating;
+// reservations are capped too (200 nested arrays each claiming 2^20 items reserve nothing large),
+// and the decoded form is charged against a budget proportional to the input. Strict: text is
+// UTF-8, map keys are unique, tagged payloads are well-formed.
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "cortex/storage/cbor.hpp"
 #include "cortex/storage/error.hpp"
@@ -14,6 +20,33 @@ namespace {
   throw Error(make_error_code(Errc::decode_error), "malformed CBOR: " + what);
 }
 
+/// Server text echoed in an error message: cut, so a hostile megabyte is not copied into it.
+std::string echo(std::string_view s) {
+  return s.size() <= 64 ? std::string(s) : std::string(s.substr(0, 64)) + "…";
+}
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/// [+-]digits[.digits][(e|E)[+-]digits], at least one digit before the exponent (rust_decimal's text).
+bool valid_decimal(std::string_view s) {
+  std::size_t i = 0, digits = 0;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+  for (; i < s.size() && is_digit(s[i]); ++i) ++digits;
+  if (i < s.size() && s[i] == '.') {
+    for (++i; i < s.size() && is_digit(s[i]); ++i) ++digits;
+  }
+  if (digits == 0) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    const std::size_t e0 = i;
+    for (; i < s.size() && is_digit(s[i]); ++i) {
+    }
+    if (i == e0) return false;
+  }
+  return i == s.size();
+}
+
 struct Head {
   unsigned major;
   unsigned info;
@@ -23,10 +56,15 @@ struct Head {
 
 class Decoder {
  public:
-  Decoder(std::string_view in, std::size_t max_depth) : p_(in.data()), end_(in.data() + in.size()), max_(max_depth) {}
+  Decoder(std::string_view in, const DecodeOptions& o)
+      : p_(in.data()), end_(in.data() + in.size()), max_(o.max_depth),
+        budget_(std::max(o.min_budget, in.size() > SIZE_MAX / std::max<std::size_t>(o.max_amplification, 1)
+                                           ? SIZE_MAX
+                                           : in.size() * o.max_amplification)) {}
 
   Value item(std::size_t depth) {
     if (depth > max_) fail("nesting deeper than " + std::to_string(max_));
+    charge(sizeof(Value));
     const Head h = head();
     switch (h.major) {
       case 0:
@@ -53,19 +91,77 @@ class Decoder {
     const Head h = head();
     if (h.major != 5) fail("top level is not a map");
     if (!h.indefinite && h.arg > left() / 2) fail("map longer than the input");
+    // Keys seen so far, to refuse duplicates (an envelope with two ids): views into the input, or
+    // into `owned` for indefinite-length keys. Envelopes have a handful of keys: a linear scan.
+    std::vector<std::string_view> seen;
+    std::vector<std::string> owned;
     for (std::uint64_t i = 0; h.indefinite ? !at_break() : i < h.arg; ++i) {
       const Head k = head();
       if (k.major != 3) fail("map key is not text");
+      std::string_view key;
       if (k.indefinite) {
-        const std::string key = chunks(k, 3);
-        on_entry(key, item(1));
-        continue;
+        owned.push_back(chunks(k, 3));
+        key = owned.back();
+      } else {
+        if (k.arg > left()) fail("string longer than the input");
+        key = std::string_view(p_, static_cast<std::size_t>(k.arg));  // a view: no copy
+        p_ += k.arg;
+        if (!valid_utf8(key)) fail("map key is not UTF-8");
       }
-      if (k.arg > left()) fail("string longer than the input");
-      const std::string_view key(p_, static_cast<std::size_t>(k.arg));  // a view: no copy
-      p_ += k.arg;
+      for (const auto& s : seen) {
+        if (s == key) fail("duplicate map key '" + echo(key) + "'");
+      }
+      seen.push_back(key);
       on_entry(key, item(1));
     }
+  }
+
+  /// Walks one item without building it (for peek_id): the same checks of lengths and depth.
+  void skip(std::size_t depth) {
+    if (depth > max_) fail("nesting deeper than " + std::to_string(max_));
+    const Head h = head();
+    switch (h.major) {
+      case 2:
+      case 3:
+        if (h.indefinite) {
+          while (!at_break()) skip(depth + 1);
+        } else {
+          if (h.arg > left()) fail("string longer than the input");
+          p_ += h.arg;
+        }
+        return;
+      case 4:
+      case 5: {
+        const std::uint64_t per = h.major == 5 ? 2 : 1;
+        if (h.indefinite) {
+          while (!at_break()) skip(depth + 1);
+          return;
+        }
+        if (h.arg > left() / per) fail("container longer than the input");
+        for (std::uint64_t i = 0; i < h.arg * per; ++i) skip(depth + 1);
+        return;
+      }
+      case 6: return skip(depth + 1);
+      default: return;
+    }
+  }
+
+  std::optional<std::int64_t> find_id() {
+    const Head h = head();
+    if (h.major != 5 || h.indefinite || h.arg > left() / 2) return std::nullopt;
+    for (std::uint64_t i = 0; i < h.arg; ++i) {
+      const Head k = head();
+      if (k.major != 3 || k.indefinite || k.arg > left()) return std::nullopt;
+      const std::string_view key(p_, static_cast<std::size_t>(k.arg));
+      p_ += k.arg;
+      if (key == "id") {
+        const Head v = head();
+        if (v.major == 0 && v.arg <= static_cast<std::uint64_t>(INT64_MAX)) return static_cast<std::int64_t>(v.arg);
+        return std::nullopt;
+      }
+      skip(1);
+    }
+    return std::nullopt;
   }
 
  private:
@@ -95,21 +191,36 @@ class Decoder {
     if (static_cast<std::uint8_t>(*p_) == 0xff) { ++p_; return true; }
     return false;
   }
+  void charge(std::size_t n) {
+    used_ += n;
+    if (used_ > budget_) {
+      fail("the decoded value would take over " + std::to_string(budget_ >> 20) +
+           " MiB (DecodeOptions::max_amplification times the input)");
+    }
+  }
   std::string chunks(const Head& h, unsigned major) {
+    std::string s;
     if (!h.indefinite) {
       if (h.arg > left()) fail("string longer than the input");
-      std::string s(p_, static_cast<std::size_t>(h.arg));
+      charge(static_cast<std::size_t>(h.arg));
+      s.assign(p_, static_cast<std::size_t>(h.arg));
       p_ += h.arg;
-      return s;
+    } else {
+      while (!at_break()) {
+        const Head c = head();
+        if (c.major != major || c.indefinite) fail("bad chunk in indefinite string");
+        if (c.arg > left()) fail("string longer than the input");
+        charge(static_cast<std::size_t>(c.arg));
+        s.append(p_, static_cast<std::size_t>(c.arg));
+        p_ += c.arg;
+      }
     }
-    std::string s;
-    while (!at_break()) {
-      const Head c = head();
-      if (c.major != major || c.indefinite) fail("bad chunk in indefinite string");
-      s += chunks(c, major);
-    }
+    if (major == 3 && !valid_utf8(s)) fail("text is not UTF-8");
     return s;
   }
+  // Never reserve more than this many items up front: a count is only a claim until the items are
+  // read (nested claims would multiply); beyond it the vector grows as items arrive.
+  static constexpr std::uint64_t kReserveCap = 1024;
   Array array(const Head& h, std::size_t depth) {
     Array a;
     if (h.indefinite) {
@@ -117,7 +228,7 @@ class Decoder {
       return a;
     }
     if (h.arg > left()) fail("array longer than the input");
-    a.reserve(static_cast<std::size_t>(h.arg));
+    a.reserve(static_cast<std::size_t>(std::min(h.arg, kReserveCap)));
     for (std::uint64_t i = 0; i < h.arg; ++i) a.push_back(item(depth + 1));
     return a;
   }
@@ -128,10 +239,14 @@ class Decoder {
       Value k = item(depth + 1);
       if (!k.is<std::string>()) fail(std::string("map key is ") + k.type_name() + ", not text");
       Value v = item(depth + 1);
-      o.insert_or_assign(std::move(k.get<std::string>()), std::move(v));
+      charge(kMapNode);
+      auto& key = k.get<std::string>();
+      // try_emplace leaves the key as it was when it is there already: the message can name it.
+      if (!o.try_emplace(std::move(key), std::move(v)).second) fail("duplicate map key '" + echo(key) + "'");
     }
     return o;
   }
+  static constexpr std::size_t kMapNode = 48;  // a map node's links and colour, beyond its key and value
   Value simple(const Head& h) {
     switch (h.info) {
       case 20: return Value(false);
@@ -185,8 +300,12 @@ class Decoder {
         auto& a = v.get<Array>();
         return Value(RecordId{std::move(a[0].get<std::string>()), std::move(a[1])});
       }
-      case 9: return Value(Uuid::parse(text_payload(depth, "uuid")));
-      case 10: return Value(Decimal{text_payload(depth, "decimal")});
+      case 9: return Value(uuid_text(text_payload(depth, "uuid")));
+      case 10: {
+        std::string text = text_payload(depth, "decimal");
+        if (!valid_decimal(text)) fail("decimal is not a number: '" + echo(text) + "'");
+        return Value(Decimal{std::move(text)});
+      }
       case 12: {
         Array a = pair_payload(depth, "datetime");
         if (!a[0].is<std::int64_t>() || !a[1].is<std::int64_t>()) fail("datetime parts are not integers");
@@ -212,7 +331,7 @@ class Decoder {
       }
       case 37: {
         Value v = item(depth + 1);
-        if (v.is<std::string>()) return Value(Uuid::parse(v.get<std::string>()));
+        if (v.is<std::string>()) return Value(uuid_text(v.get<std::string>()));
         if (!v.is<Bytes>() || v.get<Bytes>().size() != 16) fail("uuid is not 16 bytes");
         Uuid u;
         std::memcpy(u.bytes.data(), v.get<Bytes>().data(), 16);
@@ -244,22 +363,81 @@ class Decoder {
     }
   }
 
+  static Uuid uuid_text(const std::string& text) {
+    try {
+      return Uuid::parse(text);
+    } catch (const Error&) {  // the server's malformed text is a decode error, not a bad argument of ours
+      fail("uuid is not 8-4-4-4-12 hex digits: '" + echo(text) + "'");
+    }
+  }
+
   const char* p_;
   const char* end_;
   std::size_t max_;
+  std::size_t budget_;
+  std::size_t used_ = 0;
 };
 
 }  // namespace
 
+bool valid_utf8(std::string_view s) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* const e = p + s.size();
+  while (p < e) {
+    if (e - p >= 8) {  // ASCII runs eight bytes at a time
+      std::uint64_t w;
+      std::memcpy(&w, p, 8);
+      if ((w & 0x8080808080808080ULL) == 0) {
+        p += 8;
+        continue;
+      }
+    }
+    const unsigned c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int n;
+    std::uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1, cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2, cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return false;  // a continuation byte, an overlong lead (C0, C1) or beyond U+10FFFF (F5…)
+    }
+    if (e - p <= n) return false;
+    for (int i = 1; i <= n; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if (n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return false;  // overlong, surrogate
+    if (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) return false;
+    p += n + 1;
+  }
+  return true;
+}
+
+std::optional<std::int64_t> peek_id(std::string_view bytes) noexcept {
+  try {
+    Decoder d(bytes, DecodeOptions{});
+    return d.find_id();
+  } catch (...) {
+    return std::nullopt;
+  }
+}
+
 void decode_map(std::string_view bytes, const std::function<void(std::string_view, Value&&)>& on_entry,
                 const DecodeOptions& options) {
-  Decoder d(bytes, options.max_depth);
+  Decoder d(bytes, options);
   d.map_entries(on_entry);
   if (!d.at_end()) fail("trailing bytes after the item");
 }
 
 Value decode(std::string_view bytes, const DecodeOptions& options) {
-  Decoder d(bytes, options.max_depth);
+  Decoder d(bytes, options);
   Value v = d.item(0);
   if (!d.at_end()) fail("trailing bytes after the item");
   return v;

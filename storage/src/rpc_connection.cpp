@@ -7,6 +7,7 @@
 #include "cortex/storage/io_runner.hpp"
 
 #include <array>
+#include <atomic>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <map>
@@ -99,6 +100,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
   PendingRequests pending;
   std::optional<Clock::time_point> armed_for;
   std::map<std::array<std::uint8_t, 16>, NotificationHandler> lives;
+  std::atomic<std::uint64_t> unknown_notifications{0};
   std::string version;
   int major = 0;
   std::map<std::uint64_t, std::function<void(const std::string&)>> closed_cbs;  // by token
@@ -113,9 +115,11 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
 
   /// Fails a request that was never sent, on the io thread (callers may hold `mu`).
   void post_failure(Handler h, Errc e, std::string why, bool counted) {
-    asio::post(io, [self = shared_from_this(), h = std::move(h), e, why = std::move(why), counted] {
-      if (counted) self->observe(Clock::duration::zero(), make_error_code(e));
-      h(make_error_code(e), Value(why));
+    asio::post(io, [self = shared_from_this(), h = std::move(h), e, why = std::move(why), counted]() mutable {
+      self->guarded("a request handler", [&] {
+        if (counted) self->observe(Clock::duration::zero(), make_error_code(e));
+        h(make_error_code(e), Value(why));
+      });
     });
   }
 
@@ -123,10 +127,24 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
     if (opts.on_request_done) opts.on_request_done(took, ec);
   }
 
-  /// The one end of every request that was registered: the observer, then its handler.
+  /// The one end of every request that was registered: the observer, then its handler. What they
+  /// throw is logged and dropped: it must not unwind the io thread (nor skip the next request).
   void complete(PendingRequests::Entry& e, std::error_code ec, Value v) {
-    if (e.counted) observe(Clock::now() - e.sent, ec);
-    e.handler(ec, std::move(v));
+    guarded("a request handler", [&] {
+      if (e.counted) observe(Clock::now() - e.sent, ec);
+      e.handler(ec, std::move(v));
+    });
+  }
+
+  template <class F>
+  void guarded(const char* what, F&& f) noexcept {
+    try {
+      f();
+    } catch (const std::exception& ex) {
+      log(LogLevel::error, std::string(what) + " threw on the io thread (dropped): " + ex.what());
+    } catch (...) {
+      log(LogLevel::error, std::string(what) + " threw on the io thread (dropped)");
+    }
   }
 
   void send(Request r, RequestOptions o, Handler h, NotificationHandler on_notify = {}) {
@@ -217,28 +235,42 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
 
   // -- incoming frames -------------------------------------------------------------------------
 
+  // Nothing thrown here may leave: this runs on the io thread, where an escaping exception would
+  // terminate every agent of the process. A frame that cannot be decoded fails its own request
+  // (when its id can be found) and leaves the others alone; one that cannot be attributed fails
+  // every pending request and closes the socket, as the server's own id-less errors do.
   void on_message(std::string&& payload) {
-    // Walk the envelope entry by entry: no map is built for {id, result} on the hot path.
     std::optional<std::int64_t> id;
+    try {
+      decode_and_dispatch(payload, id);
+    } catch (const std::exception& e) {  // cortex::Error(decode_error), bad_alloc, anything
+      const std::string why = std::string("undecodable frame from server: ") + e.what();
+      if (!id) id = cbor::peek_id(payload);
+      if (id) return fail_one(static_cast<std::uint64_t>(*id), make_error_code(Errc::decode_error), why);
+      fail(why, Errc::protocol_error);
+    }
+  }
+
+  void decode_and_dispatch(const std::string& payload, std::optional<std::int64_t>& id) {
+    // Walk the envelope entry by entry: no map is built for {id, result} on the hot path.
     Value result, error, session;
     bool has_result = false, has_error = false;
-    try {
-      cbor::decode_map(payload, [&](std::string_view key, Value&& v) {
-        if (key == "id") {
-          if (v.is<std::int64_t>()) id = v.get<std::int64_t>();
-        } else if (key == "result") {
-          result = std::move(v);
-          has_result = true;
-        } else if (key == "error") {
-          error = std::move(v);
-          has_error = true;
-        } else if (key == "session") {
-          session = std::move(v);
-        }
-      });
-    } catch (const Error& e) {
-      return fail("undecodable frame from server: " + std::string(e.what()), Errc::protocol_error);
-    }
+    cbor::decode_map(
+        payload,
+        [&](std::string_view key, Value&& v) {
+          if (key == "id") {
+            if (v.is<std::int64_t>()) id = v.get<std::int64_t>();
+          } else if (key == "result") {
+            result = std::move(v);
+            has_result = true;
+          } else if (key == "error") {
+            error = std::move(v);
+            has_error = true;
+          } else if (key == "session") {
+            session = std::move(v);
+          }
+        },
+        opts.decode);
     if (id) return on_reply(static_cast<std::uint64_t>(*id), has_error, std::move(has_error ? error : result));
     if (has_error) {
       // An id-less error means the server could not read one of our frames: its caller cannot be
@@ -249,6 +281,16 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
                   Errc::protocol_error);
     }
     if (has_result) on_notification(result, session);
+  }
+
+  /// Ends request `id` (if still pending) with a client-side error.
+  void fail_one(std::uint64_t id, std::error_code ec, const std::string& why) {
+    std::optional<PendingRequests::Entry> e;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      e = pending.take(id);
+    }
+    if (e) complete(*e, ec, Value(why));
   }
 
   void on_reply(std::uint64_t id, bool is_error, Value value) {
@@ -282,11 +324,14 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
     {
       std::lock_guard<std::mutex> lock(mu);
       auto it = lives.find(n.live_id.bytes);
-      if (it == lives.end()) return;
+      if (it == lives.end()) {  // killed, or never ours: counted and dropped
+        unknown_notifications.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
       h = n.action == "KILLED" ? std::move(it->second) : it->second;
       if (n.action == "KILLED") lives.erase(it);
     }
-    h(n);
+    guarded("a live-query handler", [&] { h(n); });
   }
 
   // -- lifecycle -------------------------------------------------------------------------------
@@ -357,12 +402,12 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
     }
     if (ec) {
       fail(why, Errc::connection_lost);
-      h(ec, why, nullptr);  // `owner` dies after this scope and closes what is left
+      guarded("a connect handler", [&] { h(ec, why, nullptr); });  // `owner` dies after this scope
       return;
     }
     arm_keepalive();
     log(LogLevel::debug, "connected to " + endpoint.to_string() + " (" + version + ")");
-    h({}, "", std::move(owner));
+    guarded("a connect handler", [&] { h({}, "", std::move(owner)); });
   }
 
   void arm_keepalive() {
@@ -439,7 +484,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
     }
     for (auto& d : dropped) complete(d, make_error_code(e), Value(why));
     if (first) finish_connect(make_error_code(Errc::connect_failed), why);
-    for (auto& [token, cb] : cbs) cb(why);
+    for (auto& [token, cb] : cbs) guarded("an on_closed callback", [&] { cb(why); });
   }
 };
 
@@ -554,7 +599,9 @@ std::uint64_t RpcConnection::on_closed(std::function<void(const std::string&)> c
   if (impl_->state == Impl::State::closed) {
     const std::string why = impl_->close_reason;
     lock.unlock();
-    asio::post(impl_->io, [callback = std::move(callback), why] { callback(why); });
+    asio::post(impl_->io, [impl = impl_, callback = std::move(callback), why] {
+      impl->guarded("an on_closed callback", [&] { callback(why); });
+    });
     return 0;
   }
   const std::uint64_t token = impl_->next_closed_token++;
@@ -577,6 +624,10 @@ std::string RpcConnection::auth_token() const {
 
 std::uint64_t RpcConnection::session_changes() const noexcept {
   return impl_->session_changes.load(std::memory_order_relaxed);
+}
+
+std::uint64_t RpcConnection::unknown_notifications() const noexcept {
+  return impl_->unknown_notifications.load(std::memory_order_relaxed);
 }
 
 std::size_t RpcConnection::in_flight() const noexcept {

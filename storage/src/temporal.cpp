@@ -1,5 +1,6 @@
 #include "temporal.hpp"
 
+#include <cstdint>
 #include <cstdio>
 
 #include "cortex/storage/error.hpp"
@@ -8,7 +9,9 @@ namespace cortex::storage {
 namespace {
 
 [[noreturn]] void bad(const char* what, std::string_view s) {
-  throw Error(make_error_code(Errc::decode_error), std::string("malformed ") + what + ": '" + std::string(s) + "'");
+  // The text is the server's: cut, so that a hostile megabyte is not copied into the message.
+  const std::string shown = s.size() <= 64 ? std::string(s) : std::string(s.substr(0, 64)) + "…";
+  throw Error(make_error_code(Errc::decode_error), std::string("malformed ") + what + ": '" + shown + "'");
 }
 
 // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
@@ -36,11 +39,32 @@ void civil_from_days(long long z, long long& y, unsigned& m, unsigned& d) {
 }  // namespace
 
 Datetime parse_rfc3339(std::string_view s) {
-  int y, mo, d, h, mi, sec, n = 0;
-  if (s.size() < 20 || std::sscanf(std::string(s).c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-      n != 19 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) {
-    bad("datetime", s);
-  }
+  // YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM), every field its exact count of digits: no sign, no
+  // spaces, no letters where digits belong (sscanf's %d accepted "-001" and "+ab:cd").
+  auto num = [&](std::size_t at, std::size_t n) {
+    if (at + n > s.size()) bad("datetime", s);
+    int v = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') bad("datetime", s);
+      v = v * 10 + (s[i] - '0');
+    }
+    return v;
+  };
+  auto sep = [&](std::size_t at, char c) {
+    if (at >= s.size() || (s[at] != c && !(c == 'T' && (s[at] == 't' || s[at] == ' ')))) bad("datetime", s);
+  };
+  const int y = num(0, 4);
+  sep(4, '-');
+  const int mo = num(5, 2);
+  sep(7, '-');
+  const int d = num(8, 2);
+  sep(10, 'T');
+  const int h = num(11, 2);
+  sep(13, ':');
+  const int mi = num(14, 2);
+  sep(16, ':');
+  const int sec = num(17, 2);
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) bad("datetime", s);
   std::size_t i = 19;
   std::uint32_t nanos = 0;
   if (i < s.size() && s[i] == '.') {
@@ -54,8 +78,11 @@ Datetime parse_rfc3339(std::string_view s) {
   long long offset = 0;
   if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
     ++i;
-  } else if (i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-    const int oh = (s[i + 1] - '0') * 10 + (s[i + 2] - '0'), om = (s[i + 4] - '0') * 10 + (s[i + 5] - '0');
+  } else if (i + 6 == s.size() && (s[i] == '+' || s[i] == '-')) {
+    const int oh = num(i + 1, 2);
+    sep(i + 3, ':');
+    const int om = num(i + 4, 2);
+    if (oh > 23 || om > 59) bad("datetime", s);
     offset = (s[i] == '+' ? 1 : -1) * (oh * 3600LL + om * 60LL);
     i += 6;
   } else {
@@ -102,11 +129,18 @@ Duration parse_duration(std::string_view s) {
     }
     if (!best) bad("duration", s);
     i += best->name.size();
+    // Every sum and product checked: "1000000000000y" must fail, not wrap around.
     const unsigned long long per = 1000000000ULL;
-    if (best->nanos >= per) secs += n * (best->nanos / per);
-    else nanos += n * best->nanos;
+    unsigned long long part;
+    if (best->nanos >= per) {
+      if (__builtin_mul_overflow(n, best->nanos / per, &part) || __builtin_add_overflow(secs, part, &secs)) bad("duration", s);
+    } else if (__builtin_mul_overflow(n, best->nanos, &part) || __builtin_add_overflow(nanos, part, &nanos)) {
+      bad("duration", s);
+    }
   }
-  secs += nanos / 1000000000ULL;
+  if (__builtin_add_overflow(secs, nanos / 1000000000ULL, &secs) || secs > static_cast<unsigned long long>(INT64_MAX)) {
+    bad("duration", s);  // beyond what the wire's integers (and our own encoding) can carry
+  }
   return Duration{secs, static_cast<std::uint32_t>(nanos % 1000000000ULL)};
 }
 

@@ -5,16 +5,8 @@
 namespace cortex::storage {
 namespace {
 
-// The URL is echoed so the user can find it, with any user info (a password) masked.
-std::string redact(std::string_view url) {
-  const auto start = url.find("://");
-  const auto at = url.find('@', start == std::string_view::npos ? 0 : start);
-  if (start == std::string_view::npos || at == std::string_view::npos || url.find('/', start + 3) < at) return std::string(url);
-  return std::string(url.substr(0, start + 3)) + "***" + std::string(url.substr(at));
-}
-
 [[noreturn]] void bad(std::string_view url, const std::string& why) {
-  throw Error(make_error_code(Errc::invalid_url), "invalid endpoint URL '" + redact(url) + "': " + why);
+  throw Error(make_error_code(Errc::invalid_url), "invalid endpoint URL '" + redact_url(url) + "': " + why);
 }
 
 const char* scheme_name(Scheme s) {
@@ -30,6 +22,15 @@ const char* scheme_name(Scheme s) {
 }
 
 }  // namespace
+
+std::string redact_url(std::string_view url) {
+  const auto start = url.find("://");
+  const auto from = start == std::string_view::npos ? 0 : start + 3;
+  // The last '@': a password may itself hold '@', '/' or ':' (ws://root:p@ss/x@host).
+  const auto at = url.rfind('@');
+  if (at == std::string_view::npos || at < from) return std::string(url);
+  return std::string(url.substr(0, from)) + "***" + std::string(url.substr(at));
+}
 
 Endpoint parse_endpoint(std::string_view url) {
   const auto sep = url.find("://");
@@ -54,12 +55,15 @@ Endpoint parse_endpoint(std::string_view url) {
     e.path = std::string(rest);
     return e;
   }
+  // User info is refused wherever it sits — before the first '/', or after one when the password
+  // itself holds a '/' (ws://root:pw/SECRET@host would otherwise parse as host "root" with the
+  // secret in the path) — before anything else of a remote URL is looked at, so that no message repeats it.
+  if (rest.find('@') != std::string_view::npos) bad(url, "credentials do not belong in the URL; pass them to signin");
   if (rest.find_first_of(" \t\r\n") != std::string_view::npos) bad(url, "contains white space");
   const auto slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
   e.path = slash == std::string_view::npos ? "/rpc" : std::string(rest.substr(slash));
   if (e.path == "/") e.path = "/rpc";
-  if (authority.find('@') != std::string_view::npos) bad(url, "credentials do not belong in the URL; pass them to signin");
   if (authority.empty()) bad(url, "missing host");
   std::string_view port_text;
   if (authority.front() == '[') {

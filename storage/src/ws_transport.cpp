@@ -12,7 +12,9 @@
 #include <sys/socket.h>
 #include <linux/sockios.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <mutex>
 
 #include "cortex/storage/error.hpp"
@@ -60,6 +62,12 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
     });
     con->set_close_handler([weak](websocketpp::connection_hdl) {
       if (auto self = weak.lock()) self->on_closed();
+    });
+    // A server may ping faster than it reads our pongs: websocketpp would queue a pong per ping
+    // without limit. Pongs beyond a small rate are skipped (a pong answers any earlier ping too).
+    con->set_ping_handler([weak](websocketpp::connection_hdl, std::string) {
+      auto self = weak.lock();
+      return self && self->pong_allowed();
     });
     con->set_message_handler([weak](websocketpp::connection_hdl, typename Client::message_ptr msg) {
       if (auto self = weak.lock()) {
@@ -123,6 +131,20 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
   }
 
   void configure_socket();  // TLS context (wss) and TCP_NODELAY
+
+  // A token bucket: kPongBurst pongs at once, then kPongBurst per second. Read handlers of one
+  // connection never run concurrently, so it needs no lock.
+  static constexpr double kPongBurst = 16;
+  bool pong_allowed() {
+    const auto now = std::chrono::steady_clock::now();
+    pong_tokens_ = std::min(kPongBurst, pong_tokens_ + std::chrono::duration<double>(now - pong_refill_).count() * kPongBurst);
+    pong_refill_ = now;
+    if (pong_tokens_ < 1) return false;
+    pong_tokens_ -= 1;
+    return true;
+  }
+  double pong_tokens_ = kPongBurst;
+  std::chrono::steady_clock::time_point pong_refill_ = std::chrono::steady_clock::now();
 
   // TCP (and TLS) is up, the upgrade not yet sent: the socket is open now, not at socket init.
   void on_tcp_ready() {

@@ -6,9 +6,11 @@
 
 #include "cortex/storage/error.hpp"
 #include "engine.hpp"
+#include "within.hpp"
 #include "latch.hpp"
 
 using namespace cortex::storage;
+using cortex::test::within;
 using cortex::Errc;
 using cortex::make_error_code;
 using cortex::test::Completions;
@@ -23,12 +25,6 @@ std::error_code connect_error(const std::string& url, ConnectOptions o = {}) {
     return e.code();
   }
   return {};
-}
-
-RequestOptions within(std::chrono::milliseconds t) {
-  RequestOptions o;
-  o.timeout = t;
-  return o;
 }
 
 }  // namespace

@@ -6,6 +6,16 @@
 //   --mode garbage         accept, then answer every frame with bytes that are not CBOR
 //   --mode idless-error    answer `version`, then every other frame with an id-less -32700 error
 //   --mode v2              claim to be SurrealDB 2.1.0 (answers `version`, NONE to anything else)
+// Hostile modes: each answers `version` (3.0.2) and `ping` (NONE) properly, and `query` with:
+//   --mode idless-bad-utf8 an id-less {"error":"\xff"} (invalid UTF-8: unattributable)
+//   --mode bad-utf8-result {id, result: "\xff"}
+//   --mode bad-error-kind  {id, error: {code, message, kind: "\xff"}}
+//   --mode nested-claims   {id, result: 200 nested arrays each claiming 2^20 items, then 2^20 nulls}
+//   --mode null-flood      {id, result: [null × 2^21]} (a 2 MiB frame that would decode to ~150 MB)
+//   --mode duplicate-id    {id, id: 999, result: 1}
+//   --mode unknown-live    a notification for a live id nobody started, then {id, result: 1}
+//   --mode stall           nothing, ever (after `version`: not even `ping`, `use` or `signin`)
+//   --mode ping-flood      WebSocket pings as fast as the socket takes them, never reading again
 // Prints "listening on HOST:PORT" like tools/surrealdb-local/server.js; /health answers 200.
 const http = require('node:http');
 const path = require('node:path');
@@ -41,7 +51,14 @@ server.on('upgrade', (req, socket, head) => {
       } catch (_) { /* answered below by mode */ }
       const reply = (field, value) => ws.send(cbor.buildMap([...(id ? [['id', id]] : []), [field, value]]));
       if (method === 'version' && mode !== 'garbage') {
-        return reply('result', cbor.textItem(mode === 'v2' ? 'surrealdb-2.1.0' : 'surrealdb-3.0.2'));
+        reply('result', cbor.textItem(mode === 'v2' ? 'surrealdb-2.1.0' : 'surrealdb-3.0.2'));
+        if (mode === 'ping-flood') flood(ws);
+        return;
+      }
+      if (mode === 'stall') return;
+      if (hostile[mode]) {
+        if (method !== 'query') return reply('result', Buffer.from([0xc6, 0xf6]));
+        return hostile[mode](ws, id, reply);
       }
       if (mode === 'garbage') return ws.send(Buffer.from([0xff, 0xfe, 0x1c, 0x00]));
       if (mode === 'idless-error') {
@@ -52,5 +69,38 @@ server.on('upgrade', (req, socket, head) => {
     });
   });
 });
+const badText = Buffer.from([0x61, 0xff]);  // a one-byte text string holding 0xff
+const hostile = {
+  'idless-bad-utf8': (ws) => ws.send(cbor.buildMap([['error', badText]])),
+  'bad-utf8-result': (ws, id, reply) => reply('result', badText),
+  'bad-error-kind': (ws, id, reply) => reply('error', cbor.buildMap([['code', Buffer.from([0x39, 0x7f, 0xbb])],
+    ['message', cbor.textItem('injected')], ['kind', badText]])),
+  'nested-claims': (ws, id, reply) => {
+    const claim = Buffer.from([0x9a, 0x00, 0x10, 0x00, 0x00]);  // array of 2^20 items
+    reply('result', Buffer.concat([...Array(200).fill(claim), Buffer.alloc(1 << 20, 0xf6)]));
+  },
+  'null-flood': (ws, id, reply) => reply('result', Buffer.concat([Buffer.from([0x9a, 0x00, 0x20, 0x00, 0x00]),
+    Buffer.alloc(1 << 21, 0xf6)])),
+  'duplicate-id': (ws, id) => ws.send(cbor.buildMap([['id', id], ['id', Buffer.from([0x19, 0x03, 0xe7])],
+    ['result', Buffer.from([0x01])]])),
+  'unknown-live': (ws, id, reply) => {
+    const liveId = Buffer.alloc(16, 0xab);
+    ws.send(cbor.buildMap([['result', cbor.buildMap([['id', cbor.uuidItem(liveId)], ['action', cbor.textItem('CREATE')],
+      ['record', cbor.textItem('x')], ['result', Buffer.from([0xf6])]])]]));
+    reply('result', Buffer.from([0x01]));
+  },
+};
+
+// Pings as fast as the socket takes them; the peer's pongs are never read (the socket is paused).
+function flood(ws) {
+  ws._socket.pause();
+  const burst = () => {
+    if (ws.readyState !== ws.OPEN) return;
+    for (let i = 0; i < 1000; i++) ws.ping(Buffer.alloc(125, 0x70));
+    setImmediate(burst);
+  };
+  burst();
+}
+
 server.listen(port, host, () => process.stdout.write(`listening on ${host}:${server.address().port}\n`));
 process.on('SIGTERM', () => process.exit(0));

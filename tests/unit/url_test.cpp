@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "cortex/storage/error.hpp"
+#include "cortex/pool/database_config.hpp"
 #include "cortex/storage/url.hpp"
 
 using namespace cortex::storage;
@@ -66,5 +67,37 @@ TEST(Url, ErrorsNeverEchoPasswords) {
     // The URL is echoed so the user can find it, but a URL with credentials is refused before
     // anything else, so the message must not repeat them.
     EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
+  }
+}
+
+// Before: ws://root:p@ss-SECRET@host printed as ws://***@ss-SECRET@…; ws://root:pw/SECRET@host
+// printed whole; ws://root:1234/SECRET@host was accepted (host "root", the secret in the path).
+TEST(Url, UserInfoAnywhereIsRefusedAndNeverEchoed) {
+  for (const std::string url : {"ws://root:p@ss-SECRET@host:8000", "ws://root:pw/SECRET@host", "ws://root:1234/SECRET@host/rpc",
+                                "wss://SECRET@host", "ws://root:SECRET@[::1]:8000", "http://u:SECRET/x/y@host",
+                                "ws://host/rpc?token=SECRET@x"}) {
+    try {
+      parse_endpoint(url);
+      ADD_FAILURE() << "accepted " << url;
+    } catch (const cortex::Error& e) {
+      EXPECT_EQ(e.code(), cortex::make_error_code(cortex::Errc::invalid_url));
+      EXPECT_EQ(std::string(e.what()).find("SECRET"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("credentials do not belong"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(redact_url("ws://root:p@ss-SECRET@host:8000/rpc"), "ws://***@host:8000/rpc");
+  EXPECT_EQ(redact_url("ws://host:8000/rpc"), "ws://host:8000/rpc");
+  EXPECT_EQ(redact_url("root:SECRET@host"), "***@host");
+}
+
+// DatabaseConfig::validate reports a bad endpoint through the same redaction.
+TEST(Url, ConfigValidationNeverEchoesTheSecret) {
+  cortex::pool::DatabaseConfig c;
+  c.connection_mode.mode = cortex::pool::ConnectionMode::Remote{{"ws://root:pw/SECRET@host"}, cortex::pool::LoadBalancingStrategy::RoundRobin};
+  try {
+    c.validate();
+    ADD_FAILURE() << "accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()).find("SECRET"), std::string::npos) << e.what();
   }
 }

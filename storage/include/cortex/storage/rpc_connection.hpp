@@ -18,6 +18,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "cortex/storage/cbor.hpp"
 #include "cortex/storage/rpc.hpp"
 #include "cortex/storage/url.hpp"
 #include "cortex/storage/value.hpp"
@@ -39,6 +40,9 @@ struct ConnectOptions {
   std::chrono::milliseconds keepalive_timeout{5000};
   /// Largest frame accepted (SurrealDB's default). Default 128 MiB.
   std::size_t max_message_size = 128u * 1024u * 1024u;
+  /// How replies are decoded: nesting depth and the memory budget of a decoded frame (a reply over
+  /// it fails its request with decode_error; the connection stays up).
+  cbor::DecodeOptions decode;
   /// wss://: verify the server certificate and host name. Default on.
   bool verify_peer = true;
   /// wss://: PEM file of CAs to trust instead of the system store.
@@ -133,6 +137,9 @@ class RpcConnection {
   /// How many requests sent so far may have changed the session (anything but ping, version,
   /// info, run and the record methods; every query). Unchanged = the session is as it was.
   std::uint64_t session_changes() const noexcept;
+  /// Live-query notifications that arrived for a live id this connection does not know (killed,
+  /// or never its own): counted and dropped.
+  std::uint64_t unknown_notifications() const noexcept;
 
   struct Impl;
 

@@ -22,7 +22,13 @@ struct Endpoint {
   std::string to_string() const;
 };
 
-/// Parses an endpoint URL. Throws cortex::Error(Errc::invalid_url) whose message names what is
+/// The one redaction of URLs for messages, logs, metrics and health output: everything between
+/// "://" and the last '@' becomes "***" (ws://root:p@ss@host → ws://***@host); a URL without '@'
+/// is returned as it is.
+std::string redact_url(std::string_view url);
+
+/// Parses an endpoint URL. A URL with an '@' anywhere after the scheme is refused (user info
+/// does not belong in it), its message redacted with redact_url. Throws cortex::Error(Errc::invalid_url) whose message names what is
 /// wrong (unknown scheme, missing host, bad port, user info in the URL, missing surrealkv path…).
 Endpoint parse_endpoint(std::string_view url);
 

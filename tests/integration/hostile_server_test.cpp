@@ -1,0 +1,177 @@
+// A hostile server (tests/support/fault-server.js, hostile modes): whatever it sends, the process
+// survives, the affected request ends typed, the others and the connection are left alone when the
+// frame can be attributed, memory stays bounded, and calls end by their deadlines — on a bare
+// connection and through the manager.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
+#include "cortex/pool/connection_manager.hpp"
+#include "cortex/storage/error.hpp"
+#include "engine.hpp"
+#include "within.hpp"
+#include "error_of.hpp"
+
+using namespace cortex::storage;
+using cortex::test::within;
+using cortex::Errc;
+using cortex::make_error_code;
+using cortex::test::error_of;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+/// Resident set size of this process, in bytes.
+std::size_t rss() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
+
+struct Hostile {
+  explicit Hostile(const std::string& mode) : server(cortex::test::fault_server_options(mode)) {}
+  std::shared_ptr<RpcConnection> connect(ConnectOptions o = {}) { return RpcConnection::connect(io.context(), server.url(), o); }
+  LocalServer server;
+  IoRunner io{1};
+};
+
+}  // namespace
+
+// Before: std::terminate on the io thread (nlohmann::json::type_error from to_json_text).
+TEST(HostileServer, IdlessErrorWithInvalidUtf8FailsEveryoneTypedWithoutAborting) {
+  Hostile h("idless-bad-utf8");
+  auto c = h.connect();
+  EXPECT_EQ(error_of([&] { c->query("RETURN 1", {}, within(std::chrono::seconds(30))); }),
+            make_error_code(Errc::protocol_error));
+  EXPECT_FALSE(c->is_open());  // unattributable: the connection cannot be trusted any more
+}
+
+TEST(HostileServer, InvalidUtf8InAReplyFailsThatRequestOnlyAndTheConnectionStays) {
+  Hostile h("bad-utf8-result");
+  auto c = h.connect();
+  EXPECT_EQ(error_of([&] { c->query("RETURN 1"); }), make_error_code(Errc::decode_error));
+  EXPECT_TRUE(c->is_open());
+  EXPECT_NO_THROW(c->call(rpc::ping()));  // the same socket still serves
+}
+
+// Before: call() threw nlohmann::json::type_error instead of cortex::Error.
+TEST(HostileServer, InvalidUtf8InAnErrorKindIsATypedDecodeError) {
+  Hostile h("bad-error-kind");
+  auto c = h.connect();
+  try {
+    c->query("RETURN 1");
+    ADD_FAILURE() << "no error";
+  } catch (const cortex::Error& e) {
+    EXPECT_EQ(e.code(), make_error_code(Errc::decode_error)) << e.what();
+  }
+  EXPECT_NO_THROW(c->call(rpc::ping()));
+}
+
+// Before: each level reserved its claimed 2^20 items first (std::bad_alloc escaped on_message).
+TEST(HostileServer, NestedLengthClaimsFailTypedWithBoundedMemory) {
+  Hostile h("nested-claims");
+  auto c = h.connect();
+  const auto before = rss();
+  EXPECT_EQ(error_of([&] { c->query("RETURN 1"); }), make_error_code(Errc::decode_error));
+  EXPECT_LT(rss() - std::min(rss(), before), std::size_t{256} << 20);  // 200 × 2^20 × 72 B would be 15 GB
+  EXPECT_NO_THROW(c->call(rpc::ping()));
+}
+
+// Before: a 16 MiB frame of nulls took +1.2 GB; a 2 MiB one here would decode to ~150 MB.
+TEST(HostileServer, AmplifyingFrameIsRefusedByTheDecodeBudget) {
+  Hostile h("null-flood");
+  auto c = h.connect();
+  const auto before = rss();
+  try {
+    c->query("RETURN 1");
+    ADD_FAILURE() << "no error";
+  } catch (const cortex::Error& e) {
+    EXPECT_EQ(e.code(), make_error_code(Errc::decode_error));
+    EXPECT_NE(std::string(e.what()).find("max_amplification"), std::string::npos) << e.what();
+  }
+  EXPECT_LT(rss() - std::min(rss(), before), std::size_t{140} << 20);
+  // With a larger budget the same frame decodes.
+  ConnectOptions roomy;
+  roomy.decode.max_amplification = 256;
+  auto big = h.connect(roomy);
+  EXPECT_EQ(big->call(rpc::query("RETURN 1")).get<Array>().size(), std::size_t{1} << 21);
+}
+
+// Before: the last id silently won.
+TEST(HostileServer, DuplicateMapKeysAreRefused) {
+  Hostile h("duplicate-id");
+  auto c = h.connect();
+  EXPECT_EQ(error_of([&] { c->query("RETURN 1", {}, within(std::chrono::seconds(30))); }), make_error_code(Errc::decode_error));
+}
+
+TEST(HostileServer, NotificationsForUnknownLiveIdsAreCountedAndDropped) {
+  Hostile h("unknown-live");
+  auto c = h.connect();
+  EXPECT_EQ(c->call(rpc::query("RETURN 1")), Value(1));  // the frame after the stray one
+  EXPECT_EQ(c->unknown_notifications(), 1u);
+}
+
+// Before: a server that answered the probe and then stayed silent held manager.query() for 15-30 s
+// whatever the caller's timeout.
+TEST(HostileServer, SilentAfterTheProbeEndsByTheCallersDeadline) {
+  Hostile h("stall");
+  {
+    auto c = h.connect();
+    const auto start = Clock::now();
+    EXPECT_EQ(error_of([&] { c->call(rpc::ping(), within(std::chrono::milliseconds(300))); }), make_error_code(Errc::timeout));
+    EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));  // a hang guard, not a speed figure
+  }
+  cortex::pool::DatabaseConfig config;
+  config.connection_mode.mode = cortex::pool::ConnectionMode::Local{h.server.url()};
+  config.credentials = cortex::test::root_credentials();  // its signin is never answered
+  config.pool_config.min_connections = 0;
+  config.pool_config.connection_timeout = std::chrono::seconds(20);
+  cortex::pool::ConnectionManager m(config);
+  const auto start = Clock::now();
+  const auto ec = error_of([&] { m.query("RETURN 1", {}, within(std::chrono::milliseconds(500))); });
+  // It waited for a connection whose set-up never finished: never sent, and says so.
+  EXPECT_EQ(ec, make_error_code(Errc::pool_timeout)) << ec.message();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));  // not the 20 s connect deadline
+}
+
+// Before: +292 MB in 6 s (a pong queued per ping, without limit).
+TEST(HostileServer, PingFloodDoesNotGrowTheClientWithoutBound) {
+  Hostile h("ping-flood");
+  auto c = h.connect();
+  const auto before = rss();
+  // While the flood runs, a request to the stalled reader ends typed (the server reads nothing).
+  const auto ec = error_of([&] { c->call(rpc::ping(), within(std::chrono::seconds(3))); });
+  EXPECT_TRUE(ec == make_error_code(Errc::timeout) || ec == make_error_code(Errc::connection_lost)) << ec.message();
+  EXPECT_LT(rss() - std::min(rss(), before), std::size_t{64} << 20);
+}
+
+// Before: set-up steps ran on the 30 s request timeout, and calls failed during the reconnect
+// backoff with the set-up's own `timeout` (may have run) although they were never sent, so
+// execute_with_retry refused them and the breaker did not count them.
+TEST(HostileServer, CallsNeverSentDuringASetupFailureSaySo) {
+  Hostile h("stall");
+  cortex::pool::DatabaseConfig config;
+  config.connection_mode.mode = cortex::pool::ConnectionMode::Local{h.server.url()};
+  config.credentials = cortex::test::root_credentials();  // its signin is never answered
+  config.pool_config.min_connections = 0;
+  config.pool_config.connection_timeout = std::chrono::milliseconds(800);  // connect + set-up
+  config.pool_config.retry_policy.initial_backoff = std::chrono::milliseconds(200);
+  config.pool_config.retry_policy.max_backoff = std::chrono::milliseconds(200);
+  cortex::pool::ConnectionManager m(config);
+  const auto first = error_of([&] { m.query("RETURN 1", {}, within(std::chrono::seconds(20))); });
+  EXPECT_EQ(first, make_error_code(Errc::connect_failed)) << first.message();  // the set-up's deadline, not 20 s
+  // At once again (within the backoff, or after a new attempt): the same never-sent code.
+  const auto during_backoff = error_of([&] { m.query("RETURN 1", {}, within(std::chrono::seconds(20))); });
+  EXPECT_EQ(during_backoff, make_error_code(Errc::connect_failed)) << during_backoff.message();
+  EXPECT_TRUE(cortex::surely_not_sent(during_backoff));
+  int attempts = 0;
+  EXPECT_THROW(m.execute_with_retry([&] {
+    ++attempts;
+    return m.query("RETURN 1", {}, within(std::chrono::seconds(20)));
+  }), cortex::Error);
+  EXPECT_EQ(attempts, 3);  // retried: it surely never reached the server
+}
