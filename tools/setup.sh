@@ -10,7 +10,7 @@ BUILD_DIR="${BUILD_DIR:-$ROOT/build${SANITIZE:+-$SANITIZE}}"
 
 APT_PACKAGES=(g++ clang cmake make pkg-config libasio-dev libwebsocketpp-dev nlohmann-json3-dev libssl-dev
               libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev ca-certificates openssl
-              prometheus)  # prometheus: its promtool checks the metrics text in the tests
+              prometheus libclang-rt-14-dev)  # promtool checks the metrics text; clang's sanitizer and libFuzzer runtimes
 command -v node >/dev/null 2>&1 || APT_PACKAGES+=(nodejs)
 command -v npm >/dev/null 2>&1 || APT_PACKAGES+=(npm)
 
@@ -45,6 +45,9 @@ if [[ -n "${CXX:-}" ]]; then
   fi
   COMPILER=(-DCMAKE_CXX_COMPILER="$CXX_BIN")
 fi
+# The Clang AddressSanitizer tree also builds the libFuzzer targets (tests/fuzz; tools/fuzz.sh).
+FUZZERS=OFF
+if [[ "$SANITIZE" == address && "$("${CXX:-c++}" --version 2>/dev/null)" == *clang* ]]; then FUZZERS=ON; fi
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORTEX_SANITIZE="$SANITIZE" \
-      -DCORTEX_BUILD_BENCHES="$BENCHES" "${COMPILER[@]}" >/dev/null
+      -DCORTEX_BUILD_BENCHES="$BENCHES" -DCORTEX_BUILD_FUZZERS="$FUZZERS" "${COMPILER[@]}" >/dev/null
 cmake --build "$BUILD_DIR" -j"$(nproc)"

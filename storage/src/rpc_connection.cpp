@@ -342,7 +342,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       owner_while_connecting = owner;
       connect_handler = std::move(handler);
     }
-    transport = make_websocket_transport(io, endpoint, {opts.max_message_size, opts.verify_peer, opts.ca_file});
+    transport = make_transport(io, endpoint, {opts.max_message_size, opts.verify_peer, opts.ca_file});
     {
       std::lock_guard<std::mutex> lock(mu);
       connect_timer.expires_after(opts.connect_timeout);
@@ -484,9 +484,35 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
     }
     for (auto& d : dropped) complete(d, make_error_code(e), Value(why));
     if (first) finish_connect(make_error_code(Errc::connect_failed), why);
-    for (auto& [token, cb] : cbs) guarded("an on_closed callback", [&] { cb(why); });
+    for (auto& entry : cbs) {
+      auto& cb = entry.second;  // (a structured binding cannot be captured in C++17)
+      guarded("an on_closed callback", [&] { cb(why); });
+    }
   }
 };
+
+// -- the transport seam --------------------------------------------------------------------------
+
+namespace {
+std::mutex factory_mu;
+TransportFactory& factory() {
+  static TransportFactory f;
+  return f;
+}
+}  // namespace
+
+void set_transport_factory_for_testing(TransportFactory f) {
+  std::lock_guard<std::mutex> lock(factory_mu);
+  factory() = std::move(f);
+}
+
+std::shared_ptr<Transport> make_transport(asio::io_context& io, const Endpoint& endpoint, const TransportOptions& options) {
+  {
+    std::lock_guard<std::mutex> lock(factory_mu);
+    if (factory()) return factory()(io, endpoint, options);
+  }
+  return make_websocket_transport(io, endpoint, options);
+}
 
 // -- public API ----------------------------------------------------------------------------------
 

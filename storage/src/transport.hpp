@@ -58,4 +58,11 @@ class Transport {
 std::shared_ptr<Transport> make_websocket_transport(asio::io_context& io, const Endpoint& endpoint,
                                                     const TransportOptions& options);
 
+/// The transport RpcConnection opens: the WebSocket one, unless a test or fuzzer installed a fake
+/// with set_transport_factory_for_testing (nullptr restores the real one). Not for production.
+using TransportFactory =
+    std::function<std::shared_ptr<Transport>(asio::io_context&, const Endpoint&, const TransportOptions&)>;
+void set_transport_factory_for_testing(TransportFactory factory);
+std::shared_ptr<Transport> make_transport(asio::io_context& io, const Endpoint& endpoint, const TransportOptions& options);
+
 }  // namespace cortex::storage

@@ -85,6 +85,15 @@ Endpoint parse_endpoint(std::string_view url) {
     }
   }
   if (e.host.empty()) bad(url, "missing host");
+  // A DNS name or IPv4 address (letters, digits, '-', '.', '_'), or inside brackets an IPv6 address
+  // (hex digits, ':', '.', and a '%' zone): anything else would not print back as the same URL.
+  const bool v6 = authority.front() == '[';
+  for (const char c : e.host) {
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    const bool ok = alnum || c == '-' || c == '.' || (v6 ? (c == ':' || c == '%') : c == '_');
+    if (!ok) bad(url, "the host holds '" + std::string(1, c) + "', which no host name or address has");
+  }
+  if (v6 && e.host.find(':') == std::string::npos) bad(url, "'[" + e.host + "]' is not an IPv6 address");
   if (!port_text.empty()) {
     unsigned long port = 0;
     for (char c : port_text) {

@@ -123,7 +123,7 @@ TEST(MetricsExposition, PromtoolAcceptsAManagersMetricsWithEndpointsAndAgents) {
   auto c = config_for({cortex::test::engine_url(), dead});
   c.pool_config.min_connections = 1;  // each pool warms a connection: the dead one fails
   cortex::test::Completions dead_seen;
-  c.on_event = [&dead_seen, dead, seen = dead_seen.handler()](const cortex::metrics::PoolEvent& e) {
+  c.on_event = [dead, seen = dead_seen.handler()](const cortex::metrics::PoolEvent& e) {
     if (e.kind == cortex::metrics::PoolEventKind::connect_failed && e.endpoint.rfind(dead, 0) == 0) seen({}, Value());
   };
   ConnectionManager m(c);

@@ -47,6 +47,10 @@ TEST(Url, MalformedUrlsNameWhatIsWrong) {
       {"mem://x", "takes no host"},
       {"surrealkv://", "needs a storage directory"},
       {"", "missing scheme"},
+      {"ws://635[:::]:8000", "which no host name"},  // found by fuzz_url_parse: did not print back
+      {"ws://a:b:8000", "which no host name"},
+      {"ws://h%2f:1", "which no host name"},
+      {"ws://[%2]", "is not an IPv6 address"},
   };
   for (const auto& [url, why] : cases) {
     try {
