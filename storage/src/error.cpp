@@ -30,6 +30,7 @@ class ClientCategory : public std::error_category {
       case Errc::session_state_on_shared_path:
         return "this call changes session state, which the shared path shares with every caller: use a lease "
                "(acquire()) or an AgentSession";
+      case Errc::overloaded: return "too many bytes of requests already await replies on this connection";
     }
     return "unknown client error";
   }
@@ -96,7 +97,7 @@ bool is_safe_to_retry(std::error_code ec) noexcept {
   if (ec.category() != client_category()) return false;
   switch (static_cast<Errc>(ec.value())) {
     case Errc::connect_failed: case Errc::connect_timeout: case Errc::handshake_failed:
-    case Errc::not_connected: case Errc::pool_timeout: case Errc::circuit_open:
+    case Errc::not_connected: case Errc::pool_timeout: case Errc::circuit_open: case Errc::overloaded:
       return true;
     default:
       return false;

@@ -22,11 +22,15 @@ class PendingRequests {
     NotificationHandler on_notify;  ///< set for `live` requests: registered when the reply arrives
     Clock::time_point sent{};       ///< when it was sent (for ConnectOptions::on_request_done)
     bool counted = true;           ///< told to on_request_done (not the keepalive pings)
+    std::size_t bytes = 0;         ///< the encoded request's size (bytes() sums them)
   };
 
+  /// The id the next add() will return (so that a request can be encoded before it is added).
+  std::uint64_t peek_next_id() const noexcept { return next_id_; }
   /// Registers a request and returns its id (ids start at 1 and never repeat).
   std::uint64_t add(Entry entry) {
     const auto id = next_id_++;
+    bytes_ += entry.bytes;
     by_deadline_.emplace(entry.deadline, id);
     entries_.emplace(id, std::move(entry));
     return id;
@@ -39,6 +43,7 @@ class PendingRequests {
     Entry e = std::move(it->second);
     entries_.erase(it);
     by_deadline_.erase({e.deadline, id});
+    bytes_ -= e.bytes;
     return e;
   }
 
@@ -49,6 +54,7 @@ class PendingRequests {
       const auto id = by_deadline_.begin()->second;
       by_deadline_.erase(by_deadline_.begin());
       auto it = entries_.find(id);
+      bytes_ -= it->second.bytes;
       out.push_back(std::move(it->second));
       entries_.erase(it);
     }
@@ -62,6 +68,7 @@ class PendingRequests {
     for (auto& [id, e] : entries_) out.push_back(std::move(e));
     entries_.clear();
     by_deadline_.clear();
+    bytes_ = 0;
     return out;
   }
 
@@ -70,9 +77,12 @@ class PendingRequests {
     return by_deadline_.begin()->first;
   }
   std::size_t size() const noexcept { return entries_.size(); }
+  /// Bytes of the requests pending (what a server that stopped reading holds us to).
+  std::size_t bytes() const noexcept { return bytes_; }
 
  private:
   std::uint64_t next_id_ = 1;
+  std::size_t bytes_ = 0;
   std::unordered_map<std::uint64_t, Entry> entries_;
   std::set<std::pair<Clock::time_point, std::uint64_t>> by_deadline_;
 };

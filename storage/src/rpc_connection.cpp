@@ -165,8 +165,15 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       }
       const auto timeout = o.timeout.count() > 0 ? o.timeout : opts.request_timeout;
       const auto now = Clock::now();
-      id = pending.add({std::move(h), now + timeout, std::move(on_notify), now, counted});
+      id = pending.peek_next_id();
       bytes = encode_request(id, r, o);
+      if (opts.max_pending_bytes && pending.bytes() + bytes.size() > opts.max_pending_bytes) {
+        return post_failure(std::move(h), Errc::overloaded,
+                            std::to_string(pending.bytes()) + " bytes of requests already await replies from " +
+                                endpoint.to_string() + " (ConnectOptions::max_pending_bytes)",
+                            counted);
+      }
+      pending.add({std::move(h), now + timeout, std::move(on_notify), now, counted, bytes.size()});
       if (!keeps_session(r, o)) session_changes.fetch_add(1, std::memory_order_relaxed);
       arm_deadline_locked();
     }

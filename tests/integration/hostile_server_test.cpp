@@ -14,6 +14,7 @@
 #include "engine.hpp"
 #include "within.hpp"
 #include "error_of.hpp"
+#include "latch.hpp"
 
 using namespace cortex::storage;
 using cortex::test::within;
@@ -174,4 +175,26 @@ TEST(HostileServer, CallsNeverSentDuringASetupFailureSaySo) {
     return m.query("RETURN 1", {}, within(std::chrono::seconds(20)));
   }), cortex::Error);
   EXPECT_EQ(attempts, 3);  // retried: it surely never reached the server
+}
+
+// Requests queue behind a server that stopped reading only up to ConnectOptions::max_pending_bytes;
+// beyond it a request fails at once with overloaded (never sent: safe to retry elsewhere).
+TEST(HostileServer, RequestsAwaitingASilentServerAreBoundedInBytes) {
+  Hostile h("stall");
+  ConnectOptions o;
+  o.max_pending_bytes = 4096;
+  auto c = h.connect(o);
+  cortex::test::Completions done;
+  constexpr int kCalls = 200;
+  for (int i = 0; i < kCalls; ++i) c->async_call(rpc::query(std::string(100, 'x')), within(std::chrono::seconds(2)), done.handler(i));
+  int overloaded = 0, timed_out = 0;
+  for (const auto& r : done.wait_for(kCalls)) {
+    overloaded += r.ec == make_error_code(Errc::overloaded);
+    timed_out += r.ec == make_error_code(Errc::timeout);
+  }
+  EXPECT_EQ(overloaded + timed_out, kCalls);
+  EXPECT_GT(overloaded, 0);
+  EXPECT_GT(timed_out, 0);
+  EXPECT_LT(timed_out, 4096 / 100 + 1);  // what fit in the bound was sent; the rest never was
+  EXPECT_TRUE(cortex::surely_not_sent(make_error_code(Errc::overloaded)));
 }

@@ -118,3 +118,27 @@ TEST(RpcBuilders, TokenAfterNamesTheTokenAnAuthCallLeaves) {
   EXPECT_FALSE(rpc::token_after(rpc::ping(), Value::none()).has_value());
   EXPECT_FALSE(rpc::token_after(rpc::use("ns", "db"), Value::none()).has_value());
 }
+
+// The bytes of pending requests, for ConnectOptions::max_pending_bytes: every way out subtracts.
+TEST(PendingRequests, CountsTheBytesOfWhatIsPending) {
+  PendingRequests p;
+  const auto t0 = PendingRequests::Clock::now();
+  auto entry = [&](std::chrono::milliseconds after, std::size_t bytes) {
+    PendingRequests::Entry e;
+    e.handler = [](std::error_code, Value) {};
+    e.deadline = t0 + after;
+    e.bytes = bytes;
+    return e;
+  };
+  EXPECT_EQ(p.peek_next_id(), 1u);
+  const auto a = p.add(entry(std::chrono::milliseconds(10), 100));
+  p.add(entry(std::chrono::milliseconds(20), 50));
+  p.add(entry(std::chrono::milliseconds(30), 7));
+  EXPECT_EQ(p.bytes(), 157u);
+  p.take(a);
+  EXPECT_EQ(p.bytes(), 57u);
+  p.take_expired(t0 + std::chrono::milliseconds(25));
+  EXPECT_EQ(p.bytes(), 7u);
+  p.take_all();
+  EXPECT_EQ(p.bytes(), 0u);
+}

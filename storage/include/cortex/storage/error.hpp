@@ -31,6 +31,7 @@ enum class Errc {
   statement_failed,       ///< a statement of a query returned status ERR
   limit_exceeded,         ///< an agent session's ResourceLimits refused the operation
   session_state_on_shared_path,  ///< use/let/signin/… on the shared path: take a lease or an AgentSession
+  overloaded,  ///< the connection's requests awaiting replies exceed ConnectOptions::max_pending_bytes (never sent)
 };
 
 /// SurrealDB's error kinds (3.x `kind`; 2.x mapped from the numeric code).

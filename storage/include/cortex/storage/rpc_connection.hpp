@@ -40,6 +40,10 @@ struct ConnectOptions {
   std::chrono::milliseconds keepalive_timeout{5000};
   /// Largest frame accepted (SurrealDB's default). Default 128 MiB.
   std::size_t max_message_size = 128u * 1024u * 1024u;
+  /// Bytes of requests sent and not yet answered beyond which a new request fails at once with
+  /// Errc::overloaded (never sent) instead of queueing behind a server that stopped reading. 0 =
+  /// no bound. Default 256 MiB.
+  std::size_t max_pending_bytes = std::size_t{256} << 20;
   /// How replies are decoded: nesting depth and the memory budget of a decoded frame (a reply over
   /// it fails its request with decode_error; the connection stays up).
   cbor::DecodeOptions decode;
