@@ -19,6 +19,7 @@
 #include "cortex/metrics/latency_histogram.hpp"
 #include "cortex/pool/connection_manager.hpp"
 #include "json_line.hpp"
+#include "resident_memory.hpp"
 #include "cortex/sessions/agent_session.hpp"
 #include "cortex/storage/io_runner.hpp"
 
@@ -43,12 +44,7 @@ std::size_t sockets() {
   return n;
 }
 
-double rss_kib() {
-  std::ifstream in("/proc/self/statm");
-  long pages = 0, resident = 0;
-  in >> pages >> resident;
-  return static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / 1024.0;
-}
+double rss_kib() { return static_cast<double>(cortex::test::resident_bytes()) / 1024.0; }
 
 // Runs `rounds` operations per agent from `threads` threads (each owning a slice of the agents,
 // one blocking call at a time) and reports the figures under `prefix`.

@@ -4,12 +4,10 @@
 // time per MiB; shapes over the default decode budget are reported as refused.
 //   build/benches/bench_decode_memory [--mib 16]
 #include <malloc.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -17,17 +15,11 @@
 #include "cortex/storage/cbor.hpp"
 #include "cortex/storage/error.hpp"
 #include "json_line.hpp"
+#include "resident_memory.hpp"
 
 using namespace cortex::storage;
 
 namespace {
-
-std::size_t rss() {
-  std::ifstream statm("/proc/self/statm");
-  std::size_t pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-}
 
 /// An array of copies of `item` whose encoding is about `bytes` long.
 std::string frame_of(const Value& item, std::size_t bytes) {
@@ -63,11 +55,11 @@ int main(int argc, char** argv) {
       refused = true;
     }
     malloc_trim(0);
-    const std::size_t before = rss();
+    const std::size_t before = cortex::test::resident_bytes();
     const auto t0 = std::chrono::steady_clock::now();
     Value v = cbor::decode(frame, unbounded);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const std::size_t after = rss();
+    const std::size_t after = cortex::test::resident_bytes();
     json_line("decode_rss_per_frame_byte/" + name, static_cast<double>(after - std::min(after, before)) / static_cast<double>(frame.size()),
               "bytes/byte");
     json_line("decode_ms_per_mib/" + name, secs * 1000.0 / (static_cast<double>(frame.size()) / (1 << 20)), "ms/MiB");

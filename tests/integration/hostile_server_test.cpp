@@ -5,9 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
 #include <string>
-#include <unistd.h>
 
 #include "cortex/pool/connection_manager.hpp"
 #include "cortex/storage/error.hpp"
@@ -15,6 +13,7 @@
 #include "within.hpp"
 #include "error_of.hpp"
 #include "latch.hpp"
+#include "resident_memory.hpp"
 
 using namespace cortex::storage;
 using cortex::test::within;
@@ -24,14 +23,6 @@ using cortex::test::error_of;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-/// Resident set size of this process, in bytes.
-std::size_t rss() {
-  std::ifstream statm("/proc/self/statm");
-  std::size_t pages = 0, resident = 0;
-  statm >> pages >> resident;
-  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-}
 
 struct Hostile {
   explicit Hostile(const std::string& mode) : server(cortex::test::fault_server_options(mode)) {}
@@ -76,9 +67,9 @@ TEST(HostileServer, InvalidUtf8InAnErrorKindIsATypedDecodeError) {
 TEST(HostileServer, NestedLengthClaimsFailTypedWithBoundedMemory) {
   Hostile h("nested-claims");
   auto c = h.connect();
-  const auto before = rss();
+  const auto before = cortex::test::resident_bytes();
   EXPECT_EQ(error_of([&] { c->query("RETURN 1"); }), make_error_code(Errc::decode_error));
-  EXPECT_LT(rss() - std::min(rss(), before), std::size_t{256} << 20);  // 200 × 2^20 × 72 B would be 15 GB
+  EXPECT_LT(cortex::test::resident_bytes() - std::min(cortex::test::resident_bytes(), before), std::size_t{256} << 20);  // 200 × 2^20 × 72 B would be 15 GB
   EXPECT_NO_THROW(c->call(rpc::ping()));
 }
 
@@ -86,7 +77,7 @@ TEST(HostileServer, NestedLengthClaimsFailTypedWithBoundedMemory) {
 TEST(HostileServer, AmplifyingFrameIsRefusedByTheDecodeBudget) {
   Hostile h("null-flood");
   auto c = h.connect();
-  const auto before = rss();
+  const auto before = cortex::test::resident_bytes();
   try {
     c->query("RETURN 1");
     ADD_FAILURE() << "no error";
@@ -94,7 +85,7 @@ TEST(HostileServer, AmplifyingFrameIsRefusedByTheDecodeBudget) {
     EXPECT_EQ(e.code(), make_error_code(Errc::decode_error));
     EXPECT_NE(std::string(e.what()).find("max_amplification"), std::string::npos) << e.what();
   }
-  EXPECT_LT(rss() - std::min(rss(), before), std::size_t{140} << 20);
+  EXPECT_LT(cortex::test::resident_bytes() - std::min(cortex::test::resident_bytes(), before), std::size_t{140} << 20);
   // With a larger budget the same frame decodes.
   ConnectOptions roomy;
   roomy.decode.max_amplification = 256;
@@ -143,11 +134,11 @@ TEST(HostileServer, SilentAfterTheProbeEndsByTheCallersDeadline) {
 TEST(HostileServer, PingFloodDoesNotGrowTheClientWithoutBound) {
   Hostile h("ping-flood");
   auto c = h.connect();
-  const auto before = rss();
+  const auto before = cortex::test::resident_bytes();
   // While the flood runs, a request to the stalled reader ends typed (the server reads nothing).
   const auto ec = error_of([&] { c->call(rpc::ping(), within(std::chrono::seconds(3))); });
   EXPECT_TRUE(ec == make_error_code(Errc::timeout) || ec == make_error_code(Errc::connection_lost)) << ec.message();
-  EXPECT_LT(rss() - std::min(rss(), before), std::size_t{64} << 20);
+  EXPECT_LT(cortex::test::resident_bytes() - std::min(cortex::test::resident_bytes(), before), std::size_t{64} << 20);
 }
 
 // Before: set-up steps ran on the 30 s request timeout, and calls failed during the reconnect
