@@ -69,7 +69,9 @@ TEST(HostileServer, NestedLengthClaimsFailTypedWithBoundedMemory) {
   auto c = h.connect();
   const auto before = cortex::test::resident_bytes();
   EXPECT_EQ(error_of([&] { c->query("RETURN 1"); }), make_error_code(Errc::decode_error));
-  EXPECT_LT(cortex::test::resident_bytes() - std::min(cortex::test::resident_bytes(), before), std::size_t{256} << 20);  // 200 × 2^20 × 72 B would be 15 GB
+  if (cortex::test::kResidentMemoryIsMeaningful) {  // 200 × 2^20 × 72 B would be 15 GB
+    EXPECT_LT(cortex::test::resident_bytes() - std::min(cortex::test::resident_bytes(), before), std::size_t{256} << 20);
+  }
   EXPECT_NO_THROW(c->call(rpc::ping()));
 }
 
@@ -85,7 +87,9 @@ TEST(HostileServer, AmplifyingFrameIsRefusedByTheDecodeBudget) {
     EXPECT_EQ(e.code(), make_error_code(Errc::decode_error));
     EXPECT_NE(std::string(e.what()).find("max_amplification"), std::string::npos) << e.what();
   }
-  EXPECT_LT(cortex::test::resident_bytes() - std::min(cortex::test::resident_bytes(), before), std::size_t{140} << 20);
+  if (cortex::test::kResidentMemoryIsMeaningful) {
+    EXPECT_LT(cortex::test::resident_bytes() - std::min(cortex::test::resident_bytes(), before), std::size_t{140} << 20);
+  }
   // With a larger budget the same frame decodes.
   ConnectOptions roomy;
   roomy.decode.max_amplification = 256;
@@ -138,7 +142,9 @@ TEST(HostileServer, PingFloodDoesNotGrowTheClientWithoutBound) {
   // While the flood runs, a request to the stalled reader ends typed (the server reads nothing).
   const auto ec = error_of([&] { c->call(rpc::ping(), within(std::chrono::seconds(3))); });
   EXPECT_TRUE(ec == make_error_code(Errc::timeout) || ec == make_error_code(Errc::connection_lost)) << ec.message();
-  EXPECT_LT(cortex::test::resident_bytes() - std::min(cortex::test::resident_bytes(), before), std::size_t{64} << 20);
+  if (cortex::test::kResidentMemoryIsMeaningful) {
+    EXPECT_LT(cortex::test::resident_bytes() - std::min(cortex::test::resident_bytes(), before), std::size_t{64} << 20);
+  }
 }
 
 // Before: set-up steps ran on the 30 s request timeout, and calls failed during the reconnect
