@@ -195,3 +195,31 @@ TEST(HostileServer, RequestsAwaitingASilentServerAreBoundedInBytes) {
   EXPECT_LT(timed_out, 4096 / 100 + 1);  // what fit in the bound was sent; the rest never was
   EXPECT_TRUE(cortex::surely_not_sent(make_error_code(Errc::overloaded)));
 }
+
+// A second reply to an answered request, and a reply for an id nobody asked for, are dropped: the
+// first stands, and a request whose reply never comes ends at its deadline, typed.
+TEST(HostileServer, DoubleRepliesAndWrongIdsAreDroppedAndDeadlinesHold) {
+  {
+    Hostile h("double-reply");
+    auto c = h.connect();
+    EXPECT_EQ(c->call(rpc::query("RETURN 1")), Value(1));
+    EXPECT_EQ(c->call(rpc::query("RETURN 1")), Value(1));  // the stray second reply of the first changed nothing
+    EXPECT_TRUE(c->is_open());
+  }
+  Hostile h("wrong-id");
+  auto c = h.connect();
+  const auto start = Clock::now();
+  EXPECT_EQ(error_of([&] { c->call(rpc::query("RETURN 1"), within(std::chrono::milliseconds(300))); }), make_error_code(Errc::timeout));
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));  // a hang guard
+  EXPECT_NO_THROW(c->call(rpc::ping()));
+}
+
+// SurrealDB answers CBOR in binary frames; CBOR in a text frame is not UTF-8, so the WebSocket layer
+// drops the connection: the request ends typed (connection_lost), at once (kept from before).
+TEST(HostileServer, CborInATextFrameEndsTheRequestTyped) {
+  Hostile h("text-frame");
+  auto c = h.connect();
+  const auto start = Clock::now();
+  EXPECT_EQ(error_of([&] { c->call(rpc::query("RETURN 1"), within(std::chrono::seconds(20))); }), make_error_code(Errc::connection_lost));
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));  // not the 20 s deadline
+}

@@ -14,6 +14,9 @@
 //   --mode null-flood      {id, result: [null × 2^21]} (a 2 MiB frame that would decode to ~150 MB)
 //   --mode duplicate-id    {id, id: 999, result: 1}
 //   --mode unknown-live    a notification for a live id nobody started, then {id, result: 1}
+//   --mode double-reply    {id, result: 1} twice
+//   --mode wrong-id        {id: 1000000 + id, result: 1} (an id nobody asked for)
+//   --mode text-frame      {id, result: 1} as a text frame (SurrealDB answers CBOR in binary frames)
 //   --mode stall           nothing, ever (after `version`: not even `ping`, `use` or `signin`)
 //   --mode ping-flood      WebSocket pings as fast as the socket takes them, never reading again
 // Prints "listening on HOST:PORT" like tools/surrealdb-local/server.js; /health answers 200.
@@ -83,6 +86,12 @@ const hostile = {
     Buffer.alloc(1 << 21, 0xf6)])),
   'duplicate-id': (ws, id) => ws.send(cbor.buildMap([['id', id], ['id', Buffer.from([0x19, 0x03, 0xe7])],
     ['result', Buffer.from([0x01])]])),
+  'double-reply': (ws, id, reply) => {
+    reply('result', Buffer.from([0x01]));
+    reply('result', Buffer.from([0x01]));
+  },
+  'wrong-id': (ws) => ws.send(cbor.buildMap([['id', Buffer.from([0x1a, 0x00, 0x0f, 0x42, 0x40 + 2])], ['result', Buffer.from([0x01])]])),
+  'text-frame': (ws, id) => ws.send(cbor.buildMap([['id', id], ['result', Buffer.from([0x01])]]), { binary: false }),
   'unknown-live': (ws, id, reply) => {
     const liveId = Buffer.alloc(16, 0xab);
     ws.send(cbor.buildMap([['result', cbor.buildMap([['id', cbor.uuidItem(liveId)], ['action', cbor.textItem('CREATE')],
