@@ -23,6 +23,7 @@ class PendingRequests {
     Clock::time_point sent{};       ///< when it was sent (for ConnectOptions::on_request_done)
     bool counted = true;           ///< told to on_request_done (not the keepalive pings)
     std::size_t bytes = 0;         ///< the encoded request's size (bytes() sums them)
+    std::uint64_t id = 0;          ///< set by add()
   };
 
   /// The id the next add() will return (so that a request can be encoded before it is added).
@@ -30,6 +31,7 @@ class PendingRequests {
   /// Registers a request and returns its id (ids start at 1 and never repeat).
   std::uint64_t add(Entry entry) {
     const auto id = next_id_++;
+    entry.id = id;
     bytes_ += entry.bytes;
     by_deadline_.emplace(entry.deadline, id);
     entries_.emplace(id, std::move(entry));

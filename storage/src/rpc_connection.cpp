@@ -11,6 +11,7 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <map>
+#include <set>
 #include <mutex>
 
 #include "cortex/storage/cbor.hpp"
@@ -177,7 +178,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       if (!keeps_session(r, o)) session_changes.fetch_add(1, std::memory_order_relaxed);
       arm_deadline_locked();
     }
-    if (auto ec = transport->send(std::move(bytes))) {
+    if (auto ec = transport->send(std::move(bytes), id)) {
       std::optional<PendingRequests::Entry> e;
       {
         std::lock_guard<std::mutex> lock(mu);
@@ -465,6 +466,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
   /// Closes for good: every pending request fails with `e` (Errc::connection_lost by default).
   void fail(const std::string& why, Errc e) {
     std::vector<PendingRequests::Entry> dropped;
+    std::set<std::uint64_t> unsent;
     std::map<std::uint64_t, std::function<void(const std::string&)>> cbs;
     bool first = false;
     {
@@ -482,6 +484,11 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       }
       dropped = pending.take_all();
       lives.clear();
+      // Frames still queued in the transport were never written: their requests fail with
+      // not_connected (safe to send elsewhere), the others with `e` (they may have run).
+      if (transport) {
+        for (auto tag : transport->take_unsent()) unsent.insert(tag);
+      }
     }
     if (first && transport) transport->abort();
     if (first) {
@@ -489,7 +496,13 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       const bool asked = why.find("by the client") != std::string::npos;
       log(asked ? LogLevel::debug : LogLevel::warning, "connection to " + endpoint.to_string() + " closed: " + why);
     }
-    for (auto& d : dropped) complete(d, make_error_code(e), Value(why));
+    for (auto& d : dropped) {
+      if (unsent.count(d.id)) {
+        complete(d, make_error_code(Errc::not_connected), Value("the connection closed before the request was written (" + why + ")"));
+      } else {
+        complete(d, make_error_code(e), Value(why));
+      }
+    }
     if (first) finish_connect(make_error_code(Errc::connect_failed), why);
     for (auto& entry : cbs) {
       auto& cb = entry.second;  // (a structured binding cannot be captured in C++17)

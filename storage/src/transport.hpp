@@ -3,11 +3,13 @@
 // subprotocol. An interface so the RPC logic never sees websocketpp (confined to ws_transport.cpp)
 // and can be driven by a fake in tests.
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <memory>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "cortex/storage/url.hpp"
 
@@ -45,8 +47,13 @@ class Transport {
   virtual ~Transport() = default;
   /// Starts connecting. Callbacks run on the io_context's threads.
   virtual void start(TransportCallbacks callbacks) = 0;
-  /// Queues one binary frame; thread-safe. An error means it was surely not written.
-  virtual std::error_code send(std::string&& payload) = 0;
+  /// Queues one binary frame, thread-safe; it is written from the connection's own strand (so that
+  /// no socket operation ever races another). An error means it was surely not written. `tag`
+  /// names the frame for take_unsent().
+  virtual std::error_code send(std::string&& payload, std::uint64_t tag) = 0;
+  /// The tags of frames queued and not yet handed to the socket, which will now never be: the
+  /// owner calls it when it gives up on the connection, to tell never-sent requests apart.
+  virtual std::vector<std::uint64_t> take_unsent() { return {}; }
   /// Closes gracefully (close frame) if open; cancels a connect in progress.
   virtual void close() = 0;
   /// Drops the socket at once (no close handshake): used for dead peers.

@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
+#include <iterator>
 #include <mutex>
 
 #include "cortex/storage/error.hpp"
@@ -81,23 +83,48 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
     client_.connect(con);
   }
 
-  std::error_code send(std::string&& payload) override {
+  // Sends are queued here and written by one drain on the connection's strand, where websocketpp
+  // runs its own handlers: a send can then never race its terminate() (which writes the state
+  // without the lock send() reads it under), whatever thread the caller is on, and a burst of
+  // sends from many threads costs one hand-off.
+  std::error_code send(std::string&& payload, std::uint64_t tag) override {
     typename Client::connection_ptr con;
+    bool post = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       con = con_;
+      if (!con || !open_.load() || gave_up_) return make_error_code(Errc::not_connected);
+      out_.push_back({tag, std::move(payload)});
+      post = !drain_posted_;
+      drain_posted_ = true;
     }
-    if (!con || !open_.load()) return make_error_code(Errc::not_connected);
-    const auto ec = con->send(payload, websocketpp::frame::opcode::binary);
-    return ec ? make_error_code(Errc::not_connected) : std::error_code{};
+    if (!post) return {};
+    auto strand = con->get_strand();
+    if (!strand) {
+      drain();
+    } else {
+      strand->post([weak = this->weak_from_this()] {
+        if (auto self = weak.lock()) self->drain();
+      });
+    }
+    return {};
+  }
+
+  std::vector<std::uint64_t> take_unsent() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    gave_up_ = true;
+    std::vector<std::uint64_t> tags;
+    for (const auto& o : out_) tags.push_back(o.tag);
+    out_.clear();
+    return tags;
   }
 
   void close() override {
-    auto con = connection();
-    if (!con) return;
-    websocketpp::lib::error_code ec;
-    if (open_.load()) con->close(websocketpp::close::status::normal, "client closing", ec);
-    else con->terminate(ec);
+    on_strand([](typename Client::connection_ptr con, bool open) {
+      websocketpp::lib::error_code ec;
+      if (open) con->close(websocketpp::close::status::normal, "client closing", ec);
+      else con->terminate(ec);
+    });
   }
 
   // The kernel's view of the socket: it sees data of a frame still being received, and how much of
@@ -118,10 +145,10 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
 
   void abort() override {
     fd_.store(-1);
-    if (auto con = connection()) {
+    on_strand([](typename Client::connection_ptr con, bool) {
       websocketpp::lib::error_code ec;
       con->terminate(ec);
-    }
+    });
   }
 
  private:
@@ -131,6 +158,49 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
   }
 
   void configure_socket();  // TLS context (wss) and TCP_NODELAY
+
+  /// Runs fn(con, open) on the connection's strand (at once when it has none yet: not connected).
+  template <class F>
+  void on_strand(F fn) {
+    auto con = connection();
+    if (!con) return;
+    auto strand = con->get_strand();
+    if (!strand) return fn(con, open_.load());
+    strand->post([weak = this->weak_from_this(), con, fn] {
+      if (auto self = weak.lock()) fn(con, self->open_.load());
+    });
+  }
+
+  /// On the strand: writes what is queued, in order. A frame the socket refuses, and every frame
+  /// after it, is reported through take_unsent's path: the owner learns it was never written.
+  void drain() {
+    std::deque<Out> batch;
+    typename Client::connection_ptr con;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      batch.swap(out_);
+      drain_posted_ = false;
+      con = con_;
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      websocketpp::lib::error_code ec;
+      if (con) ec = con->send(batch[i].payload, websocketpp::frame::opcode::binary);
+      if (!con || ec) {  // closing: put the rest back for take_unsent (at the front, in order)
+        std::lock_guard<std::mutex> lock(mu_);
+        out_.insert(out_.begin(), std::make_move_iterator(batch.begin() + static_cast<std::ptrdiff_t>(i)),
+                    std::make_move_iterator(batch.end()));
+        return;
+      }
+    }
+  }
+
+  struct Out {
+    std::uint64_t tag;
+    std::string payload;
+  };
+  std::deque<Out> out_;       // under mu_
+  bool drain_posted_ = false;  // under mu_
+  bool gave_up_ = false;       // under mu_: take_unsent() ran, nothing more is written
 
   // A token bucket: kPongBurst pongs at once, then kPongBurst per second. Read handlers of one
   // connection never run concurrently, so it needs no lock.

@@ -29,7 +29,7 @@ class FakeTransport : public Transport {
     cb_ = std::move(cb);
     asio::post(io_, [this] { cb_.on_open({}, ""); });
   }
-  std::error_code send(std::string&& payload) override {
+  std::error_code send(std::string&& payload, std::uint64_t) override {
     if (closed_) return cortex::make_error_code(cortex::Errc::not_connected);
     // Answer the version probe (the first request) so that the connection opens.
     if (!probed_) {
