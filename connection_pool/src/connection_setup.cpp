@@ -46,9 +46,7 @@ void step(std::shared_ptr<Run> run, std::size_t i, int conflicts) {
     m->setup_requests.fetch_add(1);
     if (method == "signin") m->password_signins.fetch_add(1);
   }
-  auto options = run->plan.options;
-  options.counted = false;  // set-up has its own counter (setup_requests)
-  conn->async_call(run->plan.steps[i], options, [run, i, method, conflicts](std::error_code ec, storage::Value v) {
+  conn->async_call(run->plan.steps[i], run->plan.options, [run, i, method, conflicts](std::error_code ec, storage::Value v) {
     // Sessions that `use` the same new namespace at once can conflict; the server says to retry.
     const auto& msg = v["message"];
     if (ec && conflicts < 5 && msg.is<std::string>() && is_retryable_conflict(msg.get<std::string>())) {
@@ -77,6 +75,7 @@ void step(std::shared_ptr<Run> run, std::size_t i, int conflicts) {
 }  // namespace
 
 void run_setup(std::weak_ptr<RpcConnection> conn, SetupPlan plan, StepsDone done) {
+  plan.options.counted = false;  // set-up has its own counter (setup_requests), not request metrics
   step(std::make_shared<Run>(Run{std::move(conn), std::move(plan), std::move(done)}), 0, 0);
 }
 

@@ -70,6 +70,13 @@ class Writer {
   std::ostringstream o_;
 };
 
+/// Adds `from`'s operations, errors and latency counts to `into`.
+void add_to(AgentStats& into, const AgentStats& from) {
+  into.operations += from.operations;
+  into.errors += from.errors;
+  into.latency.merge_counts(from.latency);
+}
+
 /// Agents by name (sessions of one agent id add up), the busiest `cap` kept, the rest summed
 /// under "other" (merged into an agent of that name if there is one).
 std::vector<AgentStats> capped_agents(const std::vector<AgentStats>& agents, std::size_t cap) {
@@ -77,9 +84,7 @@ std::vector<AgentStats> capped_agents(const std::vector<AgentStats>& agents, std
   for (const auto& a : agents) {
     auto& g = by_name[a.name];
     g.name = a.name;
-    g.operations += a.operations;
-    g.errors += a.errors;
-    g.latency.merge_counts(a.latency);
+    add_to(g, a);
   }
   std::vector<AgentStats> out;
   out.reserve(by_name.size());
@@ -88,17 +93,14 @@ std::vector<AgentStats> capped_agents(const std::vector<AgentStats>& agents, std
   if (out.size() <= cap) return out;
   AgentStats rest;
   rest.name = "other";
-  for (std::size_t i = cap; i < out.size(); ++i) {
-    rest.operations += out[i].operations;
-    rest.errors += out[i].errors;
-    rest.latency.merge_counts(out[i].latency);
-  }
+  for (std::size_t i = cap; i < out.size(); ++i) add_to(rest, out[i]);
   out.resize(cap);
   auto named_other = std::find_if(out.begin(), out.end(), [](const AgentStats& a) { return a.name == "other"; });
-  if (named_other == out.end()) return out.push_back(std::move(rest)), out;
-  named_other->operations += rest.operations;
-  named_other->errors += rest.errors;
-  named_other->latency.merge_counts(rest.latency);
+  if (named_other == out.end()) {
+    out.push_back(std::move(rest));
+  } else {
+    add_to(*named_other, rest);
+  }
   return out;
 }
 

@@ -179,11 +179,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       arm_deadline_locked();
     }
     if (auto ec = transport->send(std::move(bytes), id)) {
-      std::optional<PendingRequests::Entry> e;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        e = pending.take(id);
-      }
+      auto e = take_pending(id);
       if (e) post_failure(std::move(e->handler), Errc::not_connected, "the socket would not take the request", e->counted);
     }
   }
@@ -291,22 +287,20 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
     if (has_result) on_notification(result, session);
   }
 
+  /// Request `id`, taken out of the pending table (none when it already ended).
+  std::optional<PendingRequests::Entry> take_pending(std::uint64_t id) {
+    std::lock_guard<std::mutex> lock(mu);
+    return pending.take(id);
+  }
+
   /// Ends request `id` (if still pending) with a client-side error.
   void fail_one(std::uint64_t id, std::error_code ec, const std::string& why) {
-    std::optional<PendingRequests::Entry> e;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      e = pending.take(id);
-    }
+    auto e = take_pending(id);
     if (e) complete(*e, ec, Value(why));
   }
 
   void on_reply(std::uint64_t id, bool is_error, Value value) {
-    std::optional<PendingRequests::Entry> e;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      e = pending.take(id);
-    }
+    auto e = take_pending(id);
     if (!e) return;  // answered after its deadline: the caller already has a timeout
     if (is_error) {
       const auto ec = server_error_code(value);

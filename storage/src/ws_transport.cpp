@@ -98,15 +98,7 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
       post = !drain_posted_;
       drain_posted_ = true;
     }
-    if (!post) return {};
-    auto strand = con->get_strand();
-    if (!strand) {
-      drain();
-    } else {
-      strand->post([weak = this->weak_from_this()] {
-        if (auto self = weak.lock()) self->drain();
-      });
-    }
+    if (post) on_strand(con, [](WsTransport& self, const typename Client::connection_ptr&) { self.drain(); });
     return {};
   }
 
@@ -120,9 +112,9 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
   }
 
   void close() override {
-    on_strand([](typename Client::connection_ptr con, bool open) {
+    on_strand(connection(), [](WsTransport& self, const typename Client::connection_ptr& con) {
       websocketpp::lib::error_code ec;
-      if (open) con->close(websocketpp::close::status::normal, "client closing", ec);
+      if (self.open_.load()) con->close(websocketpp::close::status::normal, "client closing", ec);
       else con->terminate(ec);
     });
   }
@@ -145,7 +137,7 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
 
   void abort() override {
     fd_.store(-1);
-    on_strand([](typename Client::connection_ptr con, bool) {
+    on_strand(connection(), [](WsTransport&, const typename Client::connection_ptr& con) {
       websocketpp::lib::error_code ec;
       con->terminate(ec);
     });
@@ -159,15 +151,15 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
 
   void configure_socket();  // TLS context (wss) and TCP_NODELAY
 
-  /// Runs fn(con, open) on the connection's strand (at once when it has none yet: not connected).
+  /// The one hand-off to the connection's strand (sends, close, abort): runs fn(*this, con) there,
+  /// or at once when the connection has no strand yet (not connected); nothing without one.
   template <class F>
-  void on_strand(F fn) {
-    auto con = connection();
+  void on_strand(typename Client::connection_ptr con, F fn) {
     if (!con) return;
     auto strand = con->get_strand();
-    if (!strand) return fn(con, open_.load());
+    if (!strand) return fn(*this, con);
     strand->post([weak = this->weak_from_this(), con, fn] {
-      if (auto self = weak.lock()) fn(con, self->open_.load());
+      if (auto self = weak.lock()) fn(*self, con);
     });
   }
 
