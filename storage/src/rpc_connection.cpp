@@ -8,6 +8,7 @@
 
 #include <array>
 #include <atomic>
+#include <deque>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <map>
@@ -18,6 +19,7 @@
 #include "cortex/storage/error.hpp"
 #include "cortex/storage/log.hpp"
 #include "cortex/storage/value_json.hpp"
+#include "background_decoder.hpp"
 #include "keepalive_monitor.hpp"
 #include "pending_requests.hpp"
 #include "transport.hpp"
@@ -102,6 +104,9 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
   std::optional<Clock::time_point> armed_for;
   std::map<std::array<std::uint8_t, 16>, NotificationHandler> lives;
   std::atomic<std::uint64_t> unknown_notifications{0};
+  bool inbound_busy = false;          // a frame is being decoded in the background
+  std::deque<std::string> inbound;    // frames that arrived meanwhile, in order
+  std::size_t inbound_bytes = 0;
   std::string version;
   int major = 0;
   std::map<std::uint64_t, std::function<void(const std::string&)>> closed_cbs;  // by token
@@ -239,52 +244,138 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
 
   // -- incoming frames -------------------------------------------------------------------------
 
+  // Frames are handled one at a time, in arrival order. Small ones are decoded on the io thread;
+  // one of ConnectOptions::background_decode_bytes or more goes to the background decoder, and the
+  // frames that arrive meanwhile wait in `inbound` behind it, so that order (a reply before a
+  // notification, a notification before KILLED) holds while the io thread's deadlines keep firing.
+  void on_message(std::string&& payload) {
+    const bool large = is_large(payload);
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (inbound_busy) return queue_inbound_locked(std::move(payload));
+      inbound_busy = large;
+    }
+    if (large) return decode_in_background(std::move(payload));
+    dispatch(decode_envelope(payload, opts.decode), payload);
+  }
+
+  bool is_large(const std::string& payload) const {
+    return opts.background_decode_bytes != 0 && payload.size() >= opts.background_decode_bytes;
+  }
+
+  // What waits behind a frame being decoded is bounded by max_message_size: a server that sends
+  // faster than we can decode would otherwise grow the queue without limit.
+  void queue_inbound_locked(std::string&& payload) {
+    inbound_bytes += payload.size();
+    inbound.push_back(std::move(payload));
+    if (inbound_bytes <= opts.max_message_size) return;
+    asio::post(io, [weak = weak_from_this(), n = inbound_bytes] {
+      if (auto self = weak.lock()) {
+        self->fail(std::to_string(n) + " bytes of frames arrived while a large frame was being decoded (more than max_message_size)",
+                   Errc::connection_lost);
+      }
+    });
+  }
+
+  void decode_in_background(std::string&& payload) {
+    detail::run_in_background([weak = weak_from_this(), options = opts.decode, payload = std::move(payload)]() mutable {
+      Envelope e = decode_envelope(payload, options);
+      auto self = weak.lock();
+      if (!self) return;
+      auto& ctx = self->io;  // the handler holds the only reference taken here: no Impl dies on this thread
+      asio::post(ctx, [self = std::move(self), e = std::move(e), payload = std::move(payload)]() mutable {
+        self->dispatch(std::move(e), payload);
+        self->drain_inbound();
+      });
+    });
+  }
+
+  // After a background decode: the frames that queued behind it, in order, until the next large one.
+  void drain_inbound() {
+    for (;;) {
+      std::string next;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (inbound.empty()) {
+          inbound_busy = false;
+          return;
+        }
+        next = std::move(inbound.front());
+        inbound.pop_front();
+        inbound_bytes -= next.size();
+      }
+      if (is_large(next)) return decode_in_background(std::move(next));
+      dispatch(decode_envelope(next, opts.decode), next);
+    }
+  }
+
+  /// A frame as the RPC layer reads it. Walked entry by entry: no map is built for {id, result}.
+  struct Envelope {
+    std::optional<std::int64_t> id;
+    bool has_result = false, has_error = false;
+    Value result, error, session;
+    std::string failure;  ///< why it could not be decoded ("" = decoded)
+  };
+
+  static Envelope decode_envelope(const std::string& payload, const cbor::DecodeOptions& options) noexcept {
+    Envelope env;
+    try {
+      cbor::decode_map(
+          payload,
+          [&](std::string_view key, Value&& v) {
+            if (key == "id") {
+              if (v.is<std::int64_t>()) env.id = v.get<std::int64_t>();
+            } else if (key == "result") {
+              env.result = std::move(v);
+              env.has_result = true;
+            } else if (key == "error") {
+              env.error = std::move(v);
+              env.has_error = true;
+            } else if (key == "session") {
+              env.session = std::move(v);
+            }
+          },
+          options);
+    } catch (const std::exception& e) {  // cortex::Error(decode_error), bad_alloc, anything
+      env.failure = std::string("undecodable frame from server: ") + e.what();
+    } catch (...) {
+      env.failure = "undecodable frame from server";
+    }
+    if (!env.failure.empty()) {
+      env.result = env.error = env.session = Value();  // what was decoded is dropped now, not kept
+      if (!env.id) env.id = cbor::peek_id(payload);
+    }
+    return env;
+  }
+
   // Nothing thrown here may leave: this runs on the io thread, where an escaping exception would
   // terminate every agent of the process. A frame that cannot be decoded fails its own request
   // (when its id can be found) and leaves the others alone; one that cannot be attributed fails
   // every pending request and closes the socket, as the server's own id-less errors do.
-  void on_message(std::string&& payload) {
-    std::optional<std::int64_t> id;
+  void dispatch(Envelope&& env, const std::string& payload) noexcept {
     try {
-      decode_and_dispatch(payload, id);
-    } catch (const std::exception& e) {  // cortex::Error(decode_error), bad_alloc, anything
-      const std::string why = std::string("undecodable frame from server: ") + e.what();
-      if (!id) id = cbor::peek_id(payload);
-      if (id) return fail_one(static_cast<std::uint64_t>(*id), make_error_code(Errc::decode_error), why);
-      fail(why, Errc::protocol_error);
+      if (env.failure.empty()) return route(std::move(env));
+    } catch (const std::exception& e) {
+      env.failure = std::string("unusable frame from server: ") + e.what();
+      if (!env.id) env.id = cbor::peek_id(payload);
     }
+    guarded("a frame's failure", [&] {
+      if (env.id) return fail_one(static_cast<std::uint64_t>(*env.id), make_error_code(Errc::decode_error), env.failure);
+      fail(env.failure, Errc::protocol_error);
+    });
   }
 
-  void decode_and_dispatch(const std::string& payload, std::optional<std::int64_t>& id) {
-    // Walk the envelope entry by entry: no map is built for {id, result} on the hot path.
-    Value result, error, session;
-    bool has_result = false, has_error = false;
-    cbor::decode_map(
-        payload,
-        [&](std::string_view key, Value&& v) {
-          if (key == "id") {
-            if (v.is<std::int64_t>()) id = v.get<std::int64_t>();
-          } else if (key == "result") {
-            result = std::move(v);
-            has_result = true;
-          } else if (key == "error") {
-            error = std::move(v);
-            has_error = true;
-          } else if (key == "session") {
-            session = std::move(v);
-          }
-        },
-        opts.decode);
-    if (id) return on_reply(static_cast<std::uint64_t>(*id), has_error, std::move(has_error ? error : result));
-    if (has_error) {
+  void route(Envelope&& env) {
+    if (env.id) return on_reply(static_cast<std::uint64_t>(*env.id), env.has_error, std::move(env.has_error ? env.error : env.result));
+    if (env.has_error) {
       // An id-less error means the server could not read one of our frames: its caller cannot be
       // known, so fail them all now rather than let them wait out their deadlines.
-      const auto& m = error["message"];
+      const auto& m = env.error["message"];
       return fail("server reported an error for an unidentifiable request: " +
-                      (m.is<std::string>() ? m.get<std::string>() : to_json_text(error)),
+                      (m.is<std::string>() ? m.get<std::string>() : to_json_text(env.error)),
                   Errc::protocol_error);
     }
-    if (has_result) on_notification(result, session);
+    if (env.has_result) on_notification(env.result, env.session);
   }
 
   /// Request `id`, taken out of the pending table (none when it already ended).

@@ -223,3 +223,61 @@ TEST(HostileServer, CborInATextFrameEndsTheRequestTyped) {
   EXPECT_EQ(error_of([&] { c->call(rpc::query("RETURN 1"), within(std::chrono::seconds(20))); }), make_error_code(Errc::connection_lost));
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));  // not the 20 s deadline
 }
+
+// A server that trickles its reply a byte at a time keeps the socket busy but never completes the
+// frame: the request still ends at its deadline, typed, and the trickle costs no memory.
+TEST(HostileServer, SlowlorisReplyEndsByTheDeadline) {
+  Hostile h("slowloris");
+  auto c = h.connect();
+  const auto before = cortex::test::resident_bytes();
+  const auto start = Clock::now();
+  EXPECT_EQ(error_of([&] { c->call(rpc::query("RETURN 1"), within(std::chrono::milliseconds(500))); }), make_error_code(Errc::timeout));
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));  // a hang guard: the whole frame takes ~5 s
+  if (cortex::test::kResidentMemoryIsMeaningful) {
+    EXPECT_LT(cortex::test::resident_bytes() - std::min(cortex::test::resident_bytes(), before), std::size_t{16} << 20);
+  }
+}
+
+// The same hostile replies through the manager's shared path (signed in: the hostile server
+// answers signin and use with NONE): the call ends with the same typed error, within a bound, and
+// the process keeps its memory.
+struct ThroughManagerCase {
+  const char* mode;
+  Errc expected;
+};
+
+class HostileThroughManager : public ::testing::TestWithParam<ThroughManagerCase> {};
+
+TEST_P(HostileThroughManager, EndsTypedWithinItsDeadline) {
+  const auto& param = GetParam();
+  LocalServer server(cortex::test::fault_server_options(param.mode));
+  cortex::pool::DatabaseConfig config;
+  config.connection_mode.mode = cortex::pool::ConnectionMode::Local{server.url()};
+  config.credentials = cortex::test::root_credentials();
+  config.pool_config.min_connections = 0;
+  cortex::pool::ConnectionManager m(config);
+  const auto before = cortex::test::resident_bytes();
+  const auto start = Clock::now();
+  const auto ec = error_of([&] { m.query("RETURN 1", {}, within(std::chrono::seconds(2))); });
+  EXPECT_EQ(ec, make_error_code(param.expected)) << ec.message();
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(15));  // a hang guard, not a speed figure
+  if (cortex::test::kResidentMemoryIsMeaningful) {
+    EXPECT_LT(cortex::test::resident_bytes() - std::min(cortex::test::resident_bytes(), before), std::size_t{256} << 20);
+  }
+  EXPECT_NO_THROW(m.health_status());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Modes, HostileThroughManager,
+    ::testing::Values(ThroughManagerCase{"idless-bad-utf8", Errc::protocol_error}, ThroughManagerCase{"bad-utf8-result", Errc::decode_error},
+                      ThroughManagerCase{"bad-error-kind", Errc::decode_error}, ThroughManagerCase{"nested-claims", Errc::decode_error},
+                      ThroughManagerCase{"null-flood", Errc::decode_error}, ThroughManagerCase{"duplicate-id", Errc::decode_error},
+                      // These answer `1`, which is no query's result list: the shape check speaks.
+                      ThroughManagerCase{"unknown-live", Errc::protocol_error}, ThroughManagerCase{"double-reply", Errc::protocol_error},
+                      ThroughManagerCase{"wrong-id", Errc::timeout}, ThroughManagerCase{"text-frame", Errc::connection_lost},
+                      ThroughManagerCase{"slowloris", Errc::timeout}),
+    [](const ::testing::TestParamInfo<ThroughManagerCase>& p) {
+      std::string name = p.param.mode;
+      for (auto& ch : name) ch = ch == '-' ? '_' : ch;
+      return name;
+    });

@@ -19,6 +19,7 @@
 //   --mode text-frame      {id, result: 1} as a text frame (SurrealDB answers CBOR in binary frames)
 //   --mode stall           nothing, ever (after `version`: not even `ping`, `use` or `signin`)
 //   --mode ping-flood      WebSocket pings as fast as the socket takes them, never reading again
+//   --mode slowloris       {id, result: 1} written one byte of the WebSocket frame every 300 ms
 // Prints "listening on HOST:PORT" like tools/surrealdb-local/server.js; /health answers 200.
 const http = require('node:http');
 const path = require('node:path');
@@ -92,6 +93,17 @@ const hostile = {
   },
   'wrong-id': (ws) => ws.send(cbor.buildMap([['id', Buffer.from([0x1a, 0x00, 0x0f, 0x42, 0x40 + 2])], ['result', Buffer.from([0x01])]])),
   'text-frame': (ws, id) => ws.send(cbor.buildMap([['id', id], ['result', Buffer.from([0x01])]]), { binary: false }),
+  slowloris: (ws, id) => {
+    // The frame is built by hand and written to the raw socket a byte at a time: each byte is
+    // progress on the socket, never a whole frame until the end (long after any sane deadline).
+    const payload = cbor.buildMap([['id', id], ['result', Buffer.from([0x01])]]);
+    const frame = Buffer.concat([Buffer.from([0x82, payload.length]), payload]);
+    let i = 0;
+    const timer = setInterval(() => {
+      if (i >= frame.length || ws._socket.destroyed) return clearInterval(timer);
+      ws._socket.write(frame.subarray(i, ++i));
+    }, 300);
+  },
   'unknown-live': (ws, id, reply) => {
     const liveId = Buffer.alloc(16, 0xab);
     ws.send(cbor.buildMap([['result', cbor.buildMap([['id', cbor.uuidItem(liveId)], ['action', cbor.textItem('CREATE')],

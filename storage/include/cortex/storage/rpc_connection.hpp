@@ -47,6 +47,11 @@ struct ConnectOptions {
   /// How replies are decoded: nesting depth and the memory budget of a decoded frame (a reply over
   /// it fails its request with decode_error; the connection stays up).
   cbor::DecodeOptions decode;
+  /// Frames of at least this many bytes are decoded on a background thread (one per process), so
+  /// that this io thread's deadlines and keepalives keep firing while a large reply is turned into
+  /// Values; later frames wait behind it, order kept. 0 = decode every frame on the io thread.
+  /// Default 1 MiB.
+  std::size_t background_decode_bytes = std::size_t{1} << 20;
   /// wss://: verify the server certificate and host name. Default on.
   bool verify_peer = true;
   /// wss://: PEM file of CAs to trust instead of the system store.
