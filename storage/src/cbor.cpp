@@ -116,6 +116,14 @@ struct Encoder {
     write_text(out, f.bucket);
     write_text(out, f.key);
   }
+  void operator()(const Tagged& t) {
+    if (!t.raw.empty()) {
+      out += t.raw;
+      return;
+    }
+    tag(t.tag);
+    (*this)(*t.value);
+  }
 };
 
 }  // namespace

@@ -65,6 +65,7 @@ class Decoder {
   Value item(std::size_t depth) {
     if (depth > max_) fail("nesting deeper than " + std::to_string(max_));
     charge(sizeof(Value));
+    const char* const start = p_;  // for a tag not modelled: its bytes as received
     const Head h = head();
     switch (h.major) {
       case 0:
@@ -80,7 +81,7 @@ class Decoder {
       case 3: return Value(chunks(h, 3));
       case 4: return Value(array(h, depth));
       case 5: return Value(object(h, depth));
-      case 6: return tagged(h.arg, depth);
+      case 6: return tagged(h.arg, depth, start);
       default: return simple(h);
     }
   }
@@ -281,7 +282,7 @@ class Decoder {
     // item() returns a bound-wrapper as a one-sided Range; unwrap it (see tagged()).
     return std::move(v.get<Range>().begin);
   }
-  Value tagged(std::uint64_t tag, std::size_t depth) {
+  Value tagged(std::uint64_t tag, std::size_t depth, const char* start) {
     switch (tag) {
       case 0: return Value(parse_rfc3339(text_payload(depth, "datetime")));
       case 6: item(depth + 1); return Value::none();
@@ -359,7 +360,11 @@ class Decoder {
       }
       default:
         if (tag >= 88 && tag <= 94) return Value(Geometry{tag, item(depth + 1)});
-        fail("unknown tag " + std::to_string(tag));
+        // 15 (2.x futures) and any tag a newer server may send: kept whole, so that one unknown
+        // value fails neither its request nor the socket, and re-encodes as it came.
+        Value content = item(depth + 1);
+        charge(static_cast<std::size_t>(p_ - start));
+        return Value(Tagged{tag, std::move(content), std::string(start, p_)});
     }
   }
 

@@ -78,6 +78,17 @@ Request begin() { return {"begin", {}}; }
 Request commit(Uuid txn) { return {"commit", {Value(txn)}}; }
 Request cancel(Uuid txn) { return {"cancel", {Value(txn)}}; }
 
+namespace {
+Value pair_value(const TokenPair& t) { return Object{{"access", Value(t.access)}, {"refresh", Value(t.refresh)}}; }
+}  // namespace
+Request refresh(const TokenPair& tokens) { return {"refresh", {pair_value(tokens)}}; }
+Request revoke(const TokenPair& tokens) { return {"revoke", {pair_value(tokens)}}; }
+
+std::optional<TokenPair> token_pair(const Value& result) {
+  if (!result["access"].is<std::string>() || !result["refresh"].is<std::string>()) return std::nullopt;
+  return TokenPair{result["access"].get<std::string>(), result["refresh"].get<std::string>()};
+}
+
 }  // namespace rpc
 
 bool QueryResult::ok() const noexcept {
@@ -127,7 +138,7 @@ QueryResult QueryResult::parse(const Value& raw) {
 namespace rpc {
 std::optional<std::string> token_after(const Request& request, const Value& result) {
   const auto text = [](const Value& v) { return v.is<std::string>() ? v.get<std::string>() : std::string(); };
-  if (request.method == "signin" || request.method == "signup") return text(result.is<std::string>() ? result : result["access"]);
+  if (request.method == "signin" || request.method == "signup" || request.method == "refresh") return text(result.is<std::string>() ? result : result["access"]);
   if (request.method == "authenticate") return request.params.empty() ? std::string() : text(request.params[0]);
   if (request.method == "invalidate" || request.method == "reset") return std::string();
   return std::nullopt;

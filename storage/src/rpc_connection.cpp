@@ -31,8 +31,9 @@ using ConnectHandler = std::function<void(std::error_code, const std::string&, s
 
 namespace {
 
-bool needs_sessions(const Request& r, const RequestOptions& o) {
-  static const char* const methods[] = {"attach", "detach", "sessions", "begin", "commit", "cancel"};
+// Sessions, transactions and refresh tokens exist from SurrealDB 3.0 on.
+bool needs_3x(const Request& r, const RequestOptions& o) {
+  static const char* const methods[] = {"attach", "detach", "sessions", "begin", "commit", "cancel", "refresh", "revoke"};
   if (o.session || o.txn) return true;
   for (const char* m : methods) {
     if (r.method == m) return true;
@@ -165,9 +166,10 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
                             "connection to " + endpoint.to_string() + " is closed" + (close_reason.empty() ? "" : " (" + close_reason + ")"),
                             counted);
       }
-      if (major != 0 && major < 3 && needs_sessions(r, o)) {
+      if (major != 0 && major < 3 && needs_3x(r, o)) {
         return post_failure(std::move(h), Errc::unsupported_by_server,
-                            r.method + ": sessions and transactions need SurrealDB 3.0 or later; server is " + version, counted);
+                            r.method + ": sessions, transactions and refresh tokens need SurrealDB 3.0 or later; server is " + version,
+                            counted);
       }
       const auto timeout = o.timeout.count() > 0 ? o.timeout : opts.request_timeout;
       const auto now = Clock::now();

@@ -36,6 +36,7 @@ struct Equal {
   bool operator()(const Set& a, const Set& b) const { return a.items == b.items; }
   bool operator()(const Geometry& a, const Geometry& b) const { return a.tag == b.tag && *a.data == *b.data; }
   bool operator()(const FileRef& a, const FileRef& b) const { return a.bucket == b.bucket && a.key == b.key; }
+  bool operator()(const Tagged& a, const Tagged& b) const { return a.tag == b.tag && *a.value == *b.value; }
   template <class T>
   bool operator()(const T& a, const T& b) const { return a == b; }
   template <class A, class B>
@@ -98,7 +99,7 @@ const Value& Value::operator[](std::size_t index) const {
 const char* Value::type_name() const noexcept {
   static const char* const names[] = {"none",   "null",  "bool",   "int",   "float", "decimal",  "string",
                                       "bytes",  "array", "object", "record", "table", "uuid",     "datetime",
-                                      "duration", "range", "set",  "geometry", "file"};
+                                      "duration", "range", "set",  "geometry", "file", "tagged"};
   static_assert(sizeof(names) / sizeof(names[0]) == std::variant_size_v<Variant>);
   return names[v_.index()];
 }

@@ -61,6 +61,7 @@ struct ToJson {
     return {{"type", type}, {"coordinates", to_json(*g.data)}};
   }
   nlohmann::json operator()(const FileRef& f) const { return f.bucket + ":" + f.key; }
+  nlohmann::json operator()(const Tagged& t) const { return {{"tag", t.tag}, {"value", to_json(*t.value)}}; }
 };
 
 }  // namespace

@@ -72,6 +72,40 @@ TEST(Auth, RecordAccessSignupAndSignin) {
   EXPECT_THROW(intruder->call(rpc::signin(c)), cortex::Error);
 }
 
+// 3.x refresh tokens: an access method WITH REFRESH answers {access, refresh} at signin; refresh
+// trades the pair for a new one (whose access token the session now holds), revoke ends the refresh
+// token, after which refreshing with it fails typed.
+TEST(Auth, RefreshTradesTheTokenPairAndRevokeEndsIt) {
+  IoRunner io(1);
+  std::string ns;
+  auto admin = cortex::test::connect_fresh(&ns);
+  admin->query(
+           "DEFINE TABLE user SCHEMAFULL PERMISSIONS FOR select WHERE id = $auth.id;"
+           "DEFINE FIELD email ON user TYPE string; DEFINE FIELD pass ON user TYPE string;"
+           "DEFINE ACCESS account ON DATABASE TYPE RECORD "
+           "SIGNUP (CREATE user SET email = $email, pass = crypto::argon2::generate($pass)) "
+           "SIGNIN (SELECT * FROM user WHERE email = $email AND crypto::argon2::compare(pass, $pass)) "
+           "WITH REFRESH DURATION FOR GRANT 1d")
+      .throw_if_error();
+  Credentials c = cortex::test::record_credentials(ns, "test", "account",
+                                                   {{"email", Value("bo@example.com")}, {"pass", Value("pw2")}});
+  auto user = RpcConnection::connect(io.context(), cortex::test::engine_url());
+  const auto first = rpc::token_pair(user->call(rpc::signup(c)));
+  ASSERT_TRUE(first) << "signup answered no {access, refresh} pair";
+  EXPECT_EQ(user->auth_token(), first->access);
+
+  const auto second = rpc::token_pair(user->call(rpc::refresh(*first)));
+  ASSERT_TRUE(second);
+  EXPECT_NE(second->refresh, first->refresh);
+  EXPECT_EQ(user->auth_token(), second->access);
+  EXPECT_EQ(user->call(rpc::info())["email"], Value("bo@example.com"));  // signed in as the user
+
+  user->call(rpc::revoke(*second));
+  const auto ec = cortex::test::error_of([&] { user->call(rpc::refresh(*second)); });
+  EXPECT_TRUE(ec) << "a revoked refresh token was accepted";
+  EXPECT_EQ(ec.category(), cortex::server_category()) << ec.message();
+}
+
 // The local server refuses guests like `surreal start`: an anonymous session may connect, choose a
 // namespace and sign in, but not read or write; signed out again (invalidate), it is refused again.
 TEST(Auth, AnonymousWritesAreRefusedUntilSignedIn) {

@@ -224,6 +224,21 @@ TEST(HostileServer, CborInATextFrameEndsTheRequestTyped) {
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));  // not the 20 s deadline
 }
 
+// A 2.x future (tag 15) and a tag no version of the client knows arrive as Tagged values: the
+// request succeeds and the socket stays (before: the whole socket was closed, failing every agent
+// on it).
+TEST(HostileServer, UnknownTagsArriveAsTaggedValues) {
+  Hostile h("unknown-tag");
+  auto c = h.connect();
+  const Value v = c->call(rpc::query("RETURN 1"));
+  ASSERT_TRUE(v.is<Array>());
+  ASSERT_EQ(v.get<Array>().size(), 2u);
+  EXPECT_EQ(v[0], Value(Tagged{15, Value("{ future }"), {}}));
+  EXPECT_EQ(v[1].get<Tagged>().tag, 4000u);
+  EXPECT_EQ(*v[1].get<Tagged>().value, Value(Array{Value(1)}));
+  EXPECT_TRUE(c->is_open());
+}
+
 // A server that trickles its reply a byte at a time keeps the socket busy but never completes the
 // frame: the request still ends at its deadline, typed, and the trickle costs no memory.
 TEST(HostileServer, SlowlorisReplyEndsByTheDeadline) {

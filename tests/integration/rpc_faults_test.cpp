@@ -146,7 +146,7 @@ TEST(RpcFaults, SessionsAndTransactionsAreRefusedOnA2xServer) {
   auto c = RpcConnection::connect(io.context(), server.url());
   EXPECT_EQ(c->server_version(), "surrealdb-2.1.0");
   EXPECT_FALSE(c->supports_sessions());
-  for (auto req : {rpc::begin(), rpc::attach(), rpc::sessions()}) {
+  for (auto req : {rpc::begin(), rpc::attach(), rpc::sessions(), rpc::refresh({"a", "r"}), rpc::revoke({"a", "r"})}) {
     try {
       c->call(req);
       ADD_FAILURE() << req.method << " was sent";

@@ -19,6 +19,7 @@
 //   --mode text-frame      {id, result: 1} as a text frame (SurrealDB answers CBOR in binary frames)
 //   --mode stall           nothing, ever (after `version`: not even `ping`, `use` or `signin`)
 //   --mode ping-flood      WebSocket pings as fast as the socket takes them, never reading again
+//   --mode unknown-tag     {id, result: [15("{ future }"), 4000([1])]} (a 2.x future and a tag nobody knows)
 //   --mode slowloris       {id, result: 1} written one byte of the WebSocket frame every 300 ms
 // Prints "listening on HOST:PORT" like tools/surrealdb-local/server.js; /health answers 200.
 const http = require('node:http');
@@ -93,6 +94,8 @@ const hostile = {
   },
   'wrong-id': (ws) => ws.send(cbor.buildMap([['id', Buffer.from([0x1a, 0x00, 0x0f, 0x42, 0x40 + 2])], ['result', Buffer.from([0x01])]])),
   'text-frame': (ws, id) => ws.send(cbor.buildMap([['id', id], ['result', Buffer.from([0x01])]]), { binary: false }),
+  'unknown-tag': (ws, id, reply) => reply('result', Buffer.concat([Buffer.from([0x82, 0xcf]), cbor.textItem('{ future }'),
+    Buffer.from([0xd9, 0x0f, 0xa0, 0x81, 0x01])])),
   slowloris: (ws, id) => {
     // The frame is built by hand and written to the raw socket a byte at a time: each byte is
     // progress on the socket, never a whole frame until the end (long after any sane deadline).

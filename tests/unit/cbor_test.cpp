@@ -136,7 +136,29 @@ TEST(Cbor, RejectsTruncatedInput) {
   expect_decode_error(unhex("1901"), "truncated");
 }
 
-TEST(Cbor, RejectsUnknownTags) { expect_decode_error(unhex("c101"), "unknown tag 1"); }
+// 2.x futures (tag 15) and tags no version of this client models decode to Tagged and re-encode
+// byte-identically, non-shortest heads included; they compare by tag and content.
+TEST(Cbor, UnknownTagsDecodeToTaggedAndReencodeByteIdentically) {
+  for (const char* hex : {"cf6b7b2072657475726e20317d",  // 15("{ return 1}"): a 2.x future
+                          "c101", "d8ff8201f6", "d9ffff18ff",  // tag 1; tag 255 [1, null]; a non-shortest 255
+                          "db000000010000000082c6f6cf01"}) {  // a 64-bit tag around [NONE, 15(1)]
+    const std::string bytes = unhex(hex);
+    const Value v = cbor::decode(bytes);
+    ASSERT_TRUE(v.is<Tagged>()) << hex << " decoded to " << v.type_name();
+    EXPECT_EQ(cbor::encode(v), bytes) << hex;
+    EXPECT_STREQ(v.type_name(), "tagged");
+  }
+  const Value future = cbor::decode(unhex("cf6b7b2072657475726e20317d"));
+  EXPECT_EQ(future.get<Tagged>().tag, 15u);
+  EXPECT_EQ(*future.get<Tagged>().value, Value("{ return 1}"));
+  // Built by hand, it encodes as the tag around its value; equal to the decoded one.
+  const Value built = Tagged{15, Value("{ return 1}"), {}};
+  EXPECT_EQ(cbor::encode(built), unhex("cf6b7b2072657475726e20317d"));
+  EXPECT_EQ(built, future);
+  EXPECT_NE(built, Value(Tagged{16, Value("{ return 1}"), {}}));
+  // The content is held to the same rules as any value.
+  expect_decode_error(unhex("cf61ff"), "UTF-8");
+}
 
 TEST(Cbor, RejectsNonTextMapKeys) { expect_decode_error(unhex("a10102"), "map key is int"); }
 

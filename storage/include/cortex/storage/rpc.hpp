@@ -23,6 +23,12 @@ struct Credentials {
   Object vars;  ///< extra fields of a record-access signin/signup
 };
 
+/// What a 3.x signin answers when its access method issues refresh tokens ({access, refresh}).
+/// Secrets: never logged, never put in an error message.
+struct TokenPair {
+  std::string access, refresh;
+};
+
 namespace rpc {
 Request ping();
 Request version();
@@ -57,11 +63,17 @@ Request sessions();
 Request begin();
 Request commit(Uuid txn);
 Request cancel(Uuid txn);
+/// 3.x: trades the pair's refresh token for a new pair (the answer; its access token becomes the
+/// session's auth), or revokes the refresh token (answers NONE).
+Request refresh(const TokenPair& tokens);
+Request revoke(const TokenPair& tokens);
+/// The pair in a signin/signup/refresh answer ({access, refresh}); nullopt when it is a bare token.
+std::optional<TokenPair> token_pair(const Value& result);
 }  // namespace rpc
 
 namespace rpc {
-/// The token a successful auth call leaves on the session it ran in: signin/signup's answer (3.x
-/// may answer {access, refresh}), authenticate's parameter, "" after invalidate or reset; nullopt
+/// The token a successful auth call leaves on the session it ran in: signin/signup/refresh's
+/// answer (3.x may answer {access, refresh}), authenticate's parameter, "" after invalidate or reset; nullopt
 /// for calls that leave the session's auth as it was. A secret: never log it.
 std::optional<std::string> token_after(const Request& request, const Value& result);
 }  // namespace rpc

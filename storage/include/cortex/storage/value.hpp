@@ -70,11 +70,20 @@ struct FileRef { std::string bucket, key; };  ///< 3.x file reference (tag 55)
 /// A geometry: tag 88 point, 89 line, 90 polygon, 91 multipoint, 92 multiline, 93 multipolygon,
 /// 94 collection; `data` is the tag's payload (arrays of coordinates or of geometries).
 struct Geometry { std::uint64_t tag = 88; Box<Value> data; };
+/// A tag this client does not model: 2.x futures (tag 15), or whatever a newer server sends. Decoded
+/// from the wire it also keeps `raw`, the whole item's bytes as received, and encodes back to
+/// exactly them (a reply passed on is passed on unchanged); built by hand (`raw` empty) it encodes
+/// as the tag around `value`. After changing a decoded one's `value`, clear `raw`.
+struct Tagged {
+  std::uint64_t tag = 0;
+  Box<Value> value;
+  std::string raw;
+};
 
 class Value {
  public:
   using Variant = std::variant<None, Null, bool, std::int64_t, double, Decimal, std::string, Bytes, Array, Object,
-                               RecordId, Table, Uuid, Datetime, Duration, Range, Set, Geometry, FileRef>;
+                               RecordId, Table, Uuid, Datetime, Duration, Range, Set, Geometry, FileRef, Tagged>;
 
   Value() = default;  ///< NONE
   Value(None) {}
@@ -123,7 +132,7 @@ class Value {
 
   /// Name of the held type ("none", "null", "bool", "int", "float", "decimal", "string", "bytes",
   /// "array", "object", "record", "table", "uuid", "datetime", "duration", "range", "set",
-  /// "geometry", "file").
+  /// "geometry", "file", "tagged").
   const char* type_name() const noexcept;
 
   const Variant& variant() const noexcept { return v_; }

@@ -67,7 +67,8 @@ constexpr bool is_alternative = std::is_constructible_v<Value::Variant, T> &&
                                  std::is_same_v<T, Array> || std::is_same_v<T, Object> || std::is_same_v<T, RecordId> ||
                                  std::is_same_v<T, Table> || std::is_same_v<T, Uuid> || std::is_same_v<T, Datetime> ||
                                  std::is_same_v<T, Duration> || std::is_same_v<T, Range> || std::is_same_v<T, Set> ||
-                                 std::is_same_v<T, Geometry> || std::is_same_v<T, FileRef>);
+                                 std::is_same_v<T, Geometry> || std::is_same_v<T, FileRef> ||
+                                 std::is_same_v<T, Tagged>);
 
 template <class T>
 std::string type_label() {
