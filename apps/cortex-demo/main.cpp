@@ -26,6 +26,7 @@
 #include "cortex/pool/connection_manager.hpp"
 #include "cortex/pool/metrics_server.hpp"
 #include "cortex/storage/error.hpp"
+#include "cortex/storage/url.hpp"
 #include "cortex/version.hpp"
 
 using namespace cortex::pool;
@@ -47,7 +48,13 @@ struct Args {
 std::atomic<bool> interrupted{false};
 extern "C" void on_sigint(int) { interrupted = true; }
 
-bool embedded(const std::string& url) { return url.rfind("mem://", 0) == 0 || url.rfind("surrealkv://", 0) == 0; }
+bool embedded(const std::string& url) {
+  try {
+    return cortex::storage::parse_endpoint(url).is_local();
+  } catch (const cortex::Error&) {
+    return false;  // refused with its reason when the manager is configured
+  }
+}
 
 // Fills in what the flags leave open; throws CLI::ValidationError on combinations that make no sense.
 void complete(Args& a) {
@@ -198,7 +205,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--duration", args.duration_s, "seconds to run")->check(CLI::Range(0.1, 86400.0))->capture_default_str();
   app.add_option("--endpoint", args.endpoints,
-                 "mem:// (default: the embedded engine), surrealkv://DIR, or ws://HOST:PORT of any SurrealDB; "
+                 "mem:// (default: the embedded engine), surrealkv://DIR, rocksdb://DIR, or ws://HOST:PORT of any SurrealDB; "
                  "several: Remote mode");
   app.add_option("--mode", args.mode, "local, remote or hybrid (the first endpoint is the local cache)")
       ->check(CLI::IsMember({"local", "remote", "hybrid"}));

@@ -12,12 +12,11 @@ Endpoint::Endpoint(const std::string& configured_url, const DatabaseConfig& conf
   const auto ep = storage::parse_endpoint(configured_url);
   if (ep.is_local()) {
     storage::LocalServerOptions o;
-    o.store = ep.scheme == storage::Scheme::mem ? "mem://" : "surrealkv://" + ep.path;
     if (config.credentials && config.credentials->ns.empty()) {
       o.user = config.credentials->user;  // the embedded engine defines this root user
       o.pass = config.credentials->pass;
     }
-    local_ = std::make_unique<storage::LocalServer>(o);
+    local_ = storage::LocalServer::shared(ep, o);
     url_ = local_->url();
   } else {
     url_ = ep.websocket_url();

@@ -1,6 +1,6 @@
 #pragma once
 // Endpoint: everything the manager keeps per endpoint — the embedded engine for mem:// and
-// surrealkv:// URLs, the lease pool, the shared path, and the circuit breaker and health score
+// surrealkv:// / rocksdb:// URLs, the lease pool, the shared path, and the circuit breaker and health score
 // that routing reads. Internal to the manager.
 #include <atomic>
 #include <chrono>
@@ -50,7 +50,7 @@ class Endpoint {
 
  private:
   std::string url_;
-  std::unique_ptr<storage::LocalServer> local_;
+  std::shared_ptr<storage::LocalServer> local_;  // shared with other endpoints naming the same engine
   std::shared_ptr<ConnectionPool> pool_;
   std::shared_ptr<SharedPath> shared_;
   std::shared_ptr<metrics::PoolMetrics> metrics_;

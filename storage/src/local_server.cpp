@@ -16,6 +16,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <map>
+#include <mutex>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -161,6 +164,26 @@ LocalServer::LocalServer(LocalServerOptions options) : options_(std::move(option
 }
 
 LocalServer::~LocalServer() { stop(); }
+
+std::shared_ptr<LocalServer> LocalServer::shared(const Endpoint& endpoint, LocalServerOptions options) {
+  if (!endpoint.is_local()) {
+    throw Error(make_error_code(Errc::invalid_url), endpoint.to_string() + " is not a local engine URL");
+  }
+  // The name of a mem:// engine is ours, not the engine's: each runs a plain in-memory store.
+  options.store = endpoint.scheme == Scheme::mem ? "mem://" : endpoint.to_string();
+  if (endpoint.scheme == Scheme::mem && endpoint.path.empty()) return std::make_shared<LocalServer>(std::move(options));
+  static std::mutex mu;
+  static std::map<std::string, std::weak_ptr<LocalServer>> engines;
+  // Held while a new engine starts: a second caller for the same store waits for it rather than
+  // starting a rival on the same directory.
+  std::lock_guard<std::mutex> lock(mu);
+  const std::string key = endpoint.to_string();
+  if (auto running = engines[key].lock()) return running;
+  for (auto it = engines.begin(); it != engines.end();) it = it->second.expired() ? engines.erase(it) : std::next(it);
+  auto started = std::make_shared<LocalServer>(std::move(options));
+  engines[key] = started;
+  return started;
+}
 
 std::string LocalServer::url() const { return "ws://" + options_.host + ":" + std::to_string(port_) + "/rpc"; }
 

@@ -17,6 +17,7 @@ const char* scheme_name(Scheme s) {
     case Scheme::https: return "https";
     case Scheme::mem: return "mem";
     case Scheme::surrealkv: return "surrealkv";
+    case Scheme::rocksdb: return "rocksdb";
   }
   return "?";
 }
@@ -34,7 +35,9 @@ std::string redact_url(std::string_view url) {
 
 Endpoint parse_endpoint(std::string_view url) {
   const auto sep = url.find("://");
-  if (sep == std::string_view::npos) bad(url, "missing scheme (expected ws://, wss://, http://, https://, mem:// or surrealkv://)");
+  if (sep == std::string_view::npos) {
+    bad(url, "missing scheme (expected ws://, wss://, http://, https://, mem://, surrealkv://, rocksdb:// or file://)");
+  }
   const std::string_view scheme = url.substr(0, sep);
   std::string_view rest = url.substr(sep + 3);
   Endpoint e;
@@ -44,14 +47,19 @@ Endpoint parse_endpoint(std::string_view url) {
   else if (scheme == "https") e.scheme = Scheme::https;
   else if (scheme == "mem" || scheme == "memory") e.scheme = Scheme::mem;
   else if (scheme == "surrealkv") e.scheme = Scheme::surrealkv;
+  else if (scheme == "rocksdb" || scheme == "file") e.scheme = Scheme::rocksdb;
   else bad(url, "unsupported scheme '" + std::string(scheme) + "'");
 
   if (e.scheme == Scheme::mem) {
-    if (!rest.empty()) bad(url, "mem:// takes no host or path");
+    for (const char c : rest) {
+      const bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '-' || c == '.';
+      if (!ok) bad(url, "a mem:// engine's name is letters, digits, '_', '-' and '.'");
+    }
+    e.path = std::string(rest);
     return e;
   }
-  if (e.scheme == Scheme::surrealkv) {
-    if (rest.empty()) bad(url, "surrealkv:// needs a storage directory, e.g. surrealkv://data/cortex");
+  if (e.scheme == Scheme::surrealkv || e.scheme == Scheme::rocksdb) {
+    if (rest.empty()) bad(url, std::string(scheme) + ":// needs a storage directory, e.g. " + std::string(scheme) + "://data/cortex");
     e.path = std::string(rest);
     return e;
   }
@@ -115,8 +123,7 @@ std::string Endpoint::websocket_url() const {
 }
 
 std::string Endpoint::to_string() const {
-  if (scheme == Scheme::mem) return "mem://";
-  if (scheme == Scheme::surrealkv) return "surrealkv://" + path;
+  if (is_local()) return std::string(scheme_name(scheme)) + "://" + path;
   const bool v6 = host.find(':') != std::string::npos;
   return std::string(scheme_name(scheme)) + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + path;
 }

@@ -21,13 +21,10 @@ using cortex::make_error_code;
 namespace {
 
 DatabaseConfig local_config(const std::string& endpoint) {
-  DatabaseConfig c;
-  c.credentials = cortex::test::root_credentials();
-  c.connection_mode.mode = ConnectionMode::Local{endpoint};
+  DatabaseConfig c = cortex::test::local_config(endpoint, "mgr");
   c.pool_config.min_connections = 1;
   c.pool_config.max_connections = 4;
   c.pool_config.retry_policy.initial_backoff = std::chrono::milliseconds(1);
-  c.namespace_ = cortex::test::unique_name("mgr");
   return c;
 }
 

@@ -25,13 +25,9 @@ namespace fs = std::filesystem;
 namespace {
 
 DatabaseConfig config_for(const std::string& url) {
-  DatabaseConfig c;
-  c.credentials = cortex::test::root_credentials();
-  c.connection_mode.mode = ConnectionMode::Local{url};
-  c.pool_config.min_connections = 0;
+  DatabaseConfig c = cortex::test::local_config(url, "sessions");
   c.pool_config.retry_policy.initial_backoff = std::chrono::milliseconds(10);
   c.circuit_breaker.open_timeout = std::chrono::milliseconds(100);
-  c.namespace_ = cortex::test::unique_name("sessions");
   return c;
 }
 

@@ -44,6 +44,15 @@ std::string unique_name(const std::string& prefix) {
   return prefix + "_" + std::to_string(::getpid()) + "_" + std::to_string(n++);
 }
 
+pool::DatabaseConfig local_config(const std::string& url, const std::string& ns_prefix) {
+  pool::DatabaseConfig c;
+  c.credentials = root_credentials();
+  c.connection_mode.mode = pool::ConnectionMode::Local{url};
+  c.pool_config.min_connections = 0;
+  c.namespace_ = unique_name(ns_prefix);
+  return c;
+}
+
 const storage::Credentials& root_credentials() {
   static const storage::Credentials creds = [] {
     storage::Credentials c;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "cortex/pool/database_config.hpp"
 #include "cortex/storage/io_runner.hpp"
 #include "cortex/storage/local_server.hpp"
 #include "cortex/storage/rpc_connection.hpp"
@@ -32,6 +33,10 @@ std::shared_ptr<storage::RpcConnection> connect_fresh(std::string* ns_out = null
                                                       storage::ConnectOptions options = {});
 /// A unique name for namespaces, tables and records of one test.
 std::string unique_name(const std::string& prefix);
+
+/// A manager's config for one endpoint in Local mode, signed in as root_credentials(), in a
+/// namespace unique to the caller (named after `ns_prefix`), no connection opened up front.
+pool::DatabaseConfig local_config(const std::string& url, const std::string& ns_prefix);
 
 /// Options for a private engine (for tests that kill or pause it), with the root user set.
 storage::LocalServerOptions private_engine_options();

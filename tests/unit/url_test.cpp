@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include "cortex/storage/error.hpp"
 #include "cortex/pool/database_config.hpp"
 #include "cortex/storage/url.hpp"
@@ -29,6 +31,24 @@ TEST(Url, ParsesEverySupportedScheme) {
   EXPECT_TRUE(parse_endpoint("mem://").is_local());
   EXPECT_EQ(parse_endpoint("surrealkv://data/db").path, "data/db");
   EXPECT_EQ(parse_endpoint("surrealkv:///abs/db").path, "/abs/db");
+  // Every local scheme: mem:// (fresh), mem://NAME (one engine per name), rocksdb://, file:// (its
+  // alias); each prints back as a URL that parses to the same endpoint.
+  const std::tuple<const char*, Scheme, const char*, const char*> locals[] = {
+      {"mem://", Scheme::mem, "", "mem://"},
+      {"memory://", Scheme::mem, "", "mem://"},
+      {"mem://agents-1.a_b", Scheme::mem, "agents-1.a_b", "mem://agents-1.a_b"},
+      {"rocksdb://data/db", Scheme::rocksdb, "data/db", "rocksdb://data/db"},
+      {"file:///var/db", Scheme::rocksdb, "/var/db", "rocksdb:///var/db"},
+      {"surrealkv://d", Scheme::surrealkv, "d", "surrealkv://d"},
+  };
+  for (const auto& [url, scheme, path, printed] : locals) {
+    const Endpoint e = parse_endpoint(url);
+    EXPECT_TRUE(e.is_local()) << url;
+    EXPECT_EQ(e.scheme, scheme) << url;
+    EXPECT_EQ(e.path, path) << url;
+    EXPECT_EQ(e.to_string(), printed) << url;
+    EXPECT_EQ(parse_endpoint(e.to_string()).path, e.path) << url;
+  }
 }
 
 TEST(Url, MalformedUrlsNameWhatIsWrong) {
@@ -44,8 +64,11 @@ TEST(Url, MalformedUrlsNameWhatIsWrong) {
       {"ws://root:secret@h:8000", "credentials do not belong"},
       {"ws://[::1:8000", "unterminated IPv6"},
       {"ws://h h:1", "white space"},
-      {"mem://x", "takes no host"},
+      {"mem://x/y", "a mem:// engine's name"},
+      {"mem://h:8000", "a mem:// engine's name"},
       {"surrealkv://", "needs a storage directory"},
+      {"rocksdb://", "needs a storage directory"},
+      {"file://", "needs a storage directory"},
       {"", "missing scheme"},
       {"ws://635[:::]:8000", "which no host name"},  // found by fuzz_url_parse: did not print back
       {"ws://a:b:8000", "which no host name"},

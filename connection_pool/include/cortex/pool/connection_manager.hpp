@@ -1,6 +1,6 @@
 #pragma once
 // ConnectionManager: the façade of seed 002. Owns one pool and one shared lane per endpoint (and
-// the embedded engine for mem:// and surrealkv:// endpoints), each endpoint behind a circuit
+// the embedded engine for mem://, surrealkv:// and rocksdb:// endpoints), each endpoint behind a circuit
 // breaker; routes by the mode (Local, Remote with a LoadBalancer strategy, Hybrid: the local cache
 // first) and fails over: a shared call that never reached its endpoint, or an acquire whose
 // endpoint cannot be reached, moves to another endpoint. Exposes exclusive leases (acquire), the
@@ -63,7 +63,8 @@ struct RetryOptions {
 class ConnectionManager {
  public:
   /// Validates the config (std::invalid_argument naming the field), starts the embedded engine for
-  /// a mem:// or surrealkv:// endpoint, and starts the pools. `io_threads` run the manager's own
+  /// a mem://, mem://NAME, surrealkv:// or rocksdb:// endpoint (one per name or directory in
+  /// the process: see LocalServer::shared), and starts the pools. `io_threads` run the manager's own
   /// io_context. Throws cortex::Error(server_start_failed) when the engine cannot start.
   explicit ConnectionManager(DatabaseConfig config, unsigned io_threads = 1);
   ~ConnectionManager();
@@ -132,7 +133,7 @@ class ConnectionManager {
 
   HealthStatus health_status() const;
   metrics::PoolMetrics& metrics() const noexcept;
-  /// The ws:// URL of the first endpoint (of the embedded engine for mem:// / surrealkv://); in
+  /// The ws:// URL of the first endpoint (of the embedded engine for a local endpoint); in
   /// Hybrid mode, of the local cache.
   const std::string& endpoint_url() const noexcept;
   /// The manager's own io_context (its handlers run there; blocking calls must not).

@@ -1,6 +1,6 @@
 #pragma once
 // DatabaseConfig and ConnectionMode, as in seed 002. Endpoints are ws://, wss://, or mem:// /
-// surrealkv:// (which start the embedded engine). Local: one endpoint. Remote: many, balanced, each
+// surrealkv:// / rocksdb:// (which start the embedded engine). Local: one endpoint. Remote: many, balanced, each
 // behind a circuit breaker. Hybrid: a local cache that serves every call while it is up, with its
 // tables' changes shipped to every remote each sync_interval (changefeeds), and the remotes taking
 // over while it is down.

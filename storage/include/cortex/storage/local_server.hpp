@@ -7,8 +7,11 @@
 // Thread-safety: not thread-safe; one owner drives it. The child dies with this process.
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "cortex/storage/url.hpp"
 
 namespace cortex::storage {
 
@@ -19,7 +22,8 @@ namespace cortex::storage {
 std::string local_engine_dir();
 
 struct LocalServerOptions {
-  /// "mem://" (default) or "surrealkv://DIR" (persistent; survives restart()).
+  /// "mem://" (default), "surrealkv://DIR" or "rocksdb://DIR" (persistent; survive restart() and
+  /// kill()).
   std::string store = "mem://";
   /// Root user the server defines; empty = none (the server then runs without authentication).
   /// The password reaches the child through its environment (SURREAL_PASS), never its argv.
@@ -51,6 +55,15 @@ class LocalServer {
   /// Starts the server. Throws cortex::Error(Errc::server_start_failed) saying why (node missing,
   /// `npm ci` not run, port taken, no /health within start_timeout).
   explicit LocalServer(LocalServerOptions options = {});
+
+  /// The engine behind a local endpoint (mem://, mem://NAME, surrealkv://DIR, rocksdb://DIR,
+  /// file://DIR), shared within the process: every caller naming the same engine — the same
+  /// mem:// name, the same directory (which only one engine may open) — gets the same running
+  /// server, started by the first (with its `options`: root user, guests) and stopped when the
+  /// last holder lets go. A plain mem:// is always a fresh engine. `options.store` is set from
+  /// `endpoint`. Throws like the constructor, or Error(invalid_url) for a remote endpoint.
+  static std::shared_ptr<LocalServer> shared(const Endpoint& endpoint, LocalServerOptions options = {});
+
   ~LocalServer();
   LocalServer(const LocalServer&) = delete;
   LocalServer& operator=(const LocalServer&) = delete;

@@ -1,20 +1,24 @@
 #pragma once
 // Endpoint URLs: ws://, wss://, http://, https:// (a remote SurrealDB; http(s) maps to ws(s) for the
-// RPC socket) and mem://, surrealkv://PATH (an embedded local engine the library starts).
+// RPC socket) and the embedded local engines the library starts: mem:// (a fresh in-memory engine),
+// mem://NAME (one in-memory engine per name in the process), surrealkv://PATH, rocksdb://PATH
+// (file://PATH is its alias, as in SurrealDB).
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 namespace cortex::storage {
 
-enum class Scheme { ws, wss, http, https, mem, surrealkv };
+enum class Scheme { ws, wss, http, https, mem, surrealkv, rocksdb };
 
 struct Endpoint {
   Scheme scheme = Scheme::ws;
   std::string host;      ///< remote schemes: host name or IP (IPv6 without brackets)
   std::uint16_t port = 0;
-  std::string path;      ///< remote: RPC path (default "/rpc"); surrealkv: the storage directory
-  bool is_local() const noexcept { return scheme == Scheme::mem || scheme == Scheme::surrealkv; }
+  /// remote: RPC path (default "/rpc"); surrealkv, rocksdb: the storage directory; mem: the
+  /// engine's name ("" = a fresh engine each time)
+  std::string path;
+  bool is_local() const noexcept { return scheme == Scheme::mem || scheme == Scheme::surrealkv || scheme == Scheme::rocksdb; }
   bool is_tls() const noexcept { return scheme == Scheme::wss || scheme == Scheme::https; }
   /// The WebSocket URL to dial (remote schemes only), e.g. "ws://127.0.0.1:8000/rpc".
   std::string websocket_url() const;
