@@ -46,6 +46,7 @@ class Demo {
   std::vector<std::thread> threads_;
   std::atomic<std::uint64_t> ops_{0};
   std::atomic<int> failed_{0}, running_{0}, notified_{0};
+  std::string live_refused_;  // why the server refused the live query ("" = it runs)
   std::atomic<bool> stop_{false};
   cortex::metrics::LatencyHistogram latency_;
   std::mutex mu_;

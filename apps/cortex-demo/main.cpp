@@ -42,6 +42,7 @@ struct Args {
   double duration_s = 5;
   std::string user, pass_file, report, metrics_file;
   int metrics_port = -1;  // -1: no HTTP endpoint; 0: the system picks a port
+  int engine = 3;         // SurrealDB generation of the embedded engine
   std::string pass;  // from --pass-file, CORTEX_PASS or SURREAL_PASS; never a flag (it would show in `ps`)
 };
 
@@ -97,6 +98,7 @@ DatabaseConfig config_of(const Args& a) {
   c.pool_config.min_connections = 1;
   c.pool_config.max_connections = 8;
   c.namespace_ = "cortex_demo";
+  c.local_engine.engine = a.engine;
   if (!a.user.empty()) c.credentials = Credentials{"", "", "", a.user, a.pass, "", {}};
   return c;
 }
@@ -134,7 +136,9 @@ int run(const Args& args) {
   std::printf("cortex-demo %s: %d agents, %.1f s, %s mode on %s%s\n", CORTEX_STORAGE_VERSION_STRING, args.agents,
               args.duration_s, args.mode.c_str(), args.endpoints[0].c_str(), args.endpoints.size() > 1 ? " (+ more)" : "");
   ConnectionManager manager(config_of(args));
-  std::printf("engine: %s\n", manager.endpoint_url().c_str());
+  const cortex::storage::Value version = manager.call(cortex::storage::rpc::version());
+  std::printf("engine: %s (%s)\n", manager.endpoint_url().c_str(),
+              version.is<std::string>() ? version.get<std::string>().c_str() : "version unknown");
   std::optional<MetricsServer> exposer;
   if (args.metrics_port >= 0) {
     MetricsServerOptions o;
@@ -207,6 +211,9 @@ int main(int argc, char** argv) {
   app.add_option("--endpoint", args.endpoints,
                  "mem:// (default: the embedded engine), surrealkv://DIR, rocksdb://DIR, or ws://HOST:PORT of any SurrealDB; "
                  "several: Remote mode");
+  app.add_option("--engine", args.engine, "SurrealDB generation of the embedded engine: 3 (3.0.2) or 2 (2.1.1)")
+      ->check(CLI::IsMember({2, 3}))
+      ->capture_default_str();
   app.add_option("--mode", args.mode, "local, remote or hybrid (the first endpoint is the local cache)")
       ->check(CLI::IsMember({"local", "remote", "hybrid"}));
   app.add_option("--user", args.user, "root user to sign in as (the password: CORTEX_PASS or --pass-file)");

@@ -11,7 +11,7 @@ Endpoint::Endpoint(const std::string& configured_url, const DatabaseConfig& conf
     : metrics_(std::move(metrics)), breaker_(config.circuit_breaker) {
   const auto ep = storage::parse_endpoint(configured_url);
   if (ep.is_local()) {
-    storage::LocalServerOptions o;
+    storage::LocalServerOptions o = config.local_engine;
     if (config.credentials && config.credentials->ns.empty()) {
       o.user = config.credentials->user;  // the embedded engine defines this root user
       o.pass = config.credentials->pass;

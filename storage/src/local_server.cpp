@@ -189,7 +189,7 @@ std::string LocalServer::url() const { return "ws://" + options_.host + ":" + st
 
 void LocalServer::start() {
   const std::string surreal =
-      options_.prefer_surreal_binary && options_.script.empty() ? find_on_path("surreal") : std::string();
+      options_.prefer_surreal_binary && options_.script.empty() && options_.engine == 3 ? find_on_path("surreal") : std::string();
   std::vector<std::string> args;
   if (!options_.script.empty()) {
     args = {require_node(), options_.script, "--bind", options_.host + ":" + std::to_string(port_)};
@@ -207,7 +207,13 @@ void LocalServer::start() {
         !readable(options_.server_dir + "/node_modules/ws/package.json")) {
       start_failed("the engine's npm packages are missing: run `npm ci` in " + options_.server_dir);
     }
-    args = {require_node(), script, "--bind", options_.host + ":" + std::to_string(port_), "--store", options_.store};
+    if (options_.engine != 2 && options_.engine != 3) start_failed("engine " + std::to_string(options_.engine) + " is not 2 or 3");
+    if (options_.engine == 2 && !readable(options_.server_dir + "/node_modules/@surrealdb/node-linux-x64-gnu/package.json")) {
+      start_failed("the SurrealDB 2.1.1 engine (npm @surrealdb/node-linux-x64-gnu, linux-x64 only) is missing: run `npm ci` in " +
+                   options_.server_dir);
+    }
+    args = {require_node(), script, "--bind", options_.host + ":" + std::to_string(port_), "--store", options_.store,
+            "--engine", std::to_string(options_.engine)};
     if (options_.allow_guests) args.emplace_back("--allow-guests");
     if (options_.quiet) args.emplace_back("--quiet");
   }

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 'use strict';
-// Serves SurrealDB's own engine (npm @surrealdb/node, SurrealDB 3.0.2) the way `surreal start` does:
-// GET /rpc WebSocket with the `cbor` subprotocol, /health, /status, /version. Every socket gets its
-// own server-side session; replies carry the request's id; live-query notifications go to the socket
-// that owns the session. See docs/protocol.md §8.
+// Serves SurrealDB's own engine (npm @surrealdb/node, SurrealDB 3.0.2; with --engine 2 the 2.1.1
+// engine, see engine2.js) the way `surreal start` does: GET /rpc WebSocket with the `cbor`
+// subprotocol, /health, /status, /version. Every socket gets its own server-side session; replies
+// carry the request's id; live-query notifications go to the socket that owns the session. See
+// docs/protocol.md §8.
 const fs = require('node:fs');
 const http = require('node:http');
 const https = require('node:https');
@@ -14,13 +15,12 @@ const cbor = require('./cbor');
 
 // The package's `exports` hides the native module; load it by path (docs/protocol.md §8).
 const pkgDir = path.join(__dirname, 'node_modules', '@surrealdb', 'node');
-const { SurrealNodeEngine } = require(path.join(pkgDir, 'dist', 'surrealdb-node.linux-x64-gnu.node'));
-const ENGINE_VERSION = 'surrealdb-' + require(path.join(pkgDir, 'package.json')).surreal;
+let ENGINE_VERSION = '';  // set when the engine is open
 const MAX_MESSAGE = 128 * 1024 * 1024;
 
 function usage(msg) {
-  process.stderr.write(`${msg ? msg + '\n' : ''}usage: server.js [--bind HOST:PORT] [--store mem://|surrealkv://DIR]` +
-    ' [--user NAME --pass PASSWORD] [--allow-guests] [--web-crt CERT.pem --web-key KEY.pem] [--quiet]\n' +
+  process.stderr.write(`${msg ? msg + '\n' : ''}usage: server.js [--bind HOST:PORT] [--store mem://|surrealkv://DIR|rocksdb://DIR]` +
+    ' [--engine 3|2] [--user NAME --pass PASSWORD] [--allow-guests] [--web-crt CERT.pem --web-key KEY.pem] [--quiet]\n' +
     'SURREAL_USER and SURREAL_PASS in the environment stand for --user/--pass (keeps the password out of argv).\n');
   process.exit(2);
 }
@@ -30,7 +30,7 @@ function parseArgs(argv) {
   // shows in /proc/PID/cmdline; flags win over the environment.
   const env = process.env;
   const o = { bind: '127.0.0.1:8000', store: 'mem://', user: env.SURREAL_USER || null, pass: env.SURREAL_PASS || null,
-    quiet: false, cert: null, key: null, allowGuests: false };
+    quiet: false, cert: null, key: null, allowGuests: false, engine: 3 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => { if (i + 1 >= argv.length) usage(`${a} needs a value`); return argv[++i]; };
@@ -40,6 +40,7 @@ function parseArgs(argv) {
     else if (a === '--pass' || a === '-p') o.pass = val();
     else if (a === '--quiet') o.quiet = true;
     else if (a === '--allow-guests') o.allowGuests = true;
+    else if (a === '--engine') o.engine = Number(val());
     else if (a === '--web-crt' || a === '--tls-cert') o.cert = val();
     else if (a === '--web-key' || a === '--tls-key') o.key = val();
     else if (a === '--help' || a === '-h') usage();
@@ -47,6 +48,7 @@ function parseArgs(argv) {
   }
   if ((o.user === null) !== (o.pass === null)) usage('--user and --pass go together');
   if ((o.cert === null) !== (o.key === null)) usage('--web-crt and --web-key go together');
+  if (o.engine !== 2 && o.engine !== 3) usage('--engine is 3 (SurrealDB 3.0.2, the default) or 2 (SurrealDB 2.1.1)');
   if (!/^(mem:\/\/|surrealkv:\/\/.+|rocksdb:\/\/.+)$/.test(o.store)) usage(`unsupported --store ${o.store}`);
   const m = /^(.*):(\d+)$/.exec(o.bind);
   if (!m) usage(`--bind wants HOST:PORT, got ${o.bind}`);
@@ -126,8 +128,20 @@ function liveIds(method, buf) {
   return out;
 }
 
+// The 3.x engine, or with --engine 2 the 2.1.1 one behind the same execute() contract.
+async function openEngine() {
+  if (opts.engine === 2) {
+    const { Engine2 } = require('./engine2');
+    const e = await Engine2.connect(opts.store);
+    return [e, e.version];
+  }
+  const { SurrealNodeEngine } = require(path.join(pkgDir, 'dist', 'surrealdb-node.linux-x64-gnu.node'));
+  return [await SurrealNodeEngine.connect(opts.store, {}), 'surrealdb-' + require(path.join(pkgDir, 'package.json')).surreal];
+}
+
 async function main() {
-  const engine = await SurrealNodeEngine.connect(opts.store, {});
+  const [engine, version] = await openEngine();
+  ENGINE_VERSION = version;
   const sessionOwners = new Map(); // session uuid hex -> socket state
   const guestsRefused = opts.user !== null && !opts.allowGuests;
   const liveOwners = new Map(); // live query uuid hex -> socket state
@@ -150,7 +164,8 @@ async function main() {
     }
   }
 
-  (async () => {
+  // The 2.1.1 build has no notification channel (engine2.js refuses live queries instead).
+  if (engine.notifications) (async () => {
     const rx = await engine.notifications();
     for (;;) {
       const raw = await rx.recv();

@@ -6,6 +6,8 @@
 // over while it is down.
 #include <chrono>
 #include <optional>
+
+#include "cortex/storage/local_server.hpp"
 #include <string>
 #include <variant>
 #include <vector>
@@ -65,6 +67,10 @@ struct DatabaseConfig {
   /// breaker_changed, failover, retry, leak — on the thread where it happened, never under a
   /// pool's lock. Empty = none. Also settable later: manager.metrics().set_event_handler(h).
   metrics::PoolEventHandler on_event;
+  /// How embedded engines of local endpoints (mem://, surrealkv://, rocksdb://) run: which
+  /// SurrealDB generation (`engine`: 3, or 2 for the 2.1.1 engine), guests, start timeout, where the
+  /// engine is. Its `store`, root user and password come from the endpoint and `credentials`.
+  storage::LocalServerOptions local_engine;
 
   /// Throws std::invalid_argument naming the field.
   void validate() const;

@@ -25,6 +25,10 @@ struct LocalServerOptions {
   /// "mem://" (default), "surrealkv://DIR" or "rocksdb://DIR" (persistent; survive restart() and
   /// kill()).
   std::string store = "mem://";
+  /// SurrealDB generation of the npm engine: 3 (SurrealDB 3.0.2, default) or 2 (SurrealDB 2.1.1,
+  /// from @surrealdb/node-linux-x64-gnu 1.0.0-beta.3: one session per socket emulated by the
+  /// front, no live queries; see docs/protocol.md §8). 2 always runs the npm engine.
+  int engine = 3;
   /// Root user the server defines; empty = none (the server then runs without authentication).
   /// The password reaches the child through its environment (SURREAL_PASS), never its argv.
   std::string user, pass;
