@@ -82,6 +82,8 @@ class AgentSession : public std::enable_shared_from_this<AgentSession> {
 
   /// Runs fn(TransactionScope&) inside begin/commit on this session's connection (3.x RPC
   /// transactions). An exception or error from fn cancels the transaction and is rethrown.
+  /// SurrealDB 3.0.2 sends no live-query notification for writes committed this way (a
+  /// `BEGIN; …; COMMIT;` query does): see docs/protocol.md §4.
   template <class F>
   auto transaction(F&& fn) -> decltype(fn(std::declval<TransactionScope&>()));
 
