@@ -106,7 +106,7 @@ void Demo::print_table() {
   if (live_refused_.empty()) {
     std::printf("live query of %s saw %d CREATE notifications\n", agents_[0].name.c_str(), notified_.load());
   } else {
-    std::printf("live query of %s refused by the server: %s\n", agents_[0].name.c_str(), live_refused_.c_str());
+    std::printf("live query of %s refused: %s\n", agents_[0].name.c_str(), live_refused_.c_str());
   }
   const auto h = agents_[0].session->transaction_history();
   std::printf("%s's transaction log: %zu entries, persisted in its namespace\n", agents_[0].name.c_str(), h.size());

@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--duration", args.duration_s, "seconds to run")->check(CLI::Range(0.1, 86400.0))->capture_default_str();
   app.add_option("--endpoint", args.endpoints,
-                 "mem:// (default: the embedded engine), surrealkv://DIR, rocksdb://DIR, or ws://HOST:PORT of any SurrealDB; "
+                 "mem:// (default: the embedded engine), surrealkv://DIR, rocksdb://DIR, or ws://HOST:PORT (or http://HOST:PORT, HTTP RPC) of any SurrealDB; "
                  "several: Remote mode");
   app.add_option("--engine", args.engine, "SurrealDB generation of the embedded engine: 3 (3.0.2) or 2 (2.1.1)")
       ->check(CLI::IsMember({2, 3}))

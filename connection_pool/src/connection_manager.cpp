@@ -144,7 +144,7 @@ void ConnectionManager::async_call_on(const std::shared_ptr<storage::RpcConnecti
   if (impl_->closed.load()) {
     return handler(make_error_code(Errc::pool_closed), storage::Value(std::string("the connection manager is shut down")));
   }
-  const std::string url = conn->endpoint().websocket_url();
+  const std::string url = conn->endpoint().to_string();
   Endpoint* ep = nullptr;
   for (auto& e : impl_->endpoints) {
     if (e->url() == url) ep = e.get();

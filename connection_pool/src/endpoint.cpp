@@ -19,7 +19,7 @@ Endpoint::Endpoint(const std::string& configured_url, const DatabaseConfig& conf
     local_ = storage::LocalServer::shared(ep, o);
     url_ = local_->url();
   } else {
-    url_ = ep.websocket_url();
+    url_ = ep.to_string();  // ws(s):// or http(s):// — the transport follows the scheme
   }
   const SessionDefaults defaults{config.namespace_, config.database, config.credentials};
   ConnectionPoolParams p;

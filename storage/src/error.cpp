@@ -19,7 +19,7 @@ class ClientCategory : public std::error_category {
       case Errc::not_connected: return "not connected";
       case Errc::protocol_error: return "protocol error";
       case Errc::decode_error: return "malformed CBOR";
-      case Errc::unsupported_by_server: return "not supported by this server version";
+      case Errc::unsupported_by_server: return "not supported by this server or transport";
       case Errc::pool_timeout: return "timed out waiting for a pooled connection";
       case Errc::pool_closed: return "pool closed";
       case Errc::pool_exhausted: return "too many callers already wait for a connection";

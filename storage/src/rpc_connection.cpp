@@ -166,6 +166,9 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
                             "connection to " + endpoint.to_string() + " is closed" + (close_reason.empty() ? "" : " (" + close_reason + ")"),
                             counted);
       }
+      if (const char* why = transport->refusal(r, o.session.has_value() || o.txn.has_value())) {
+        return post_failure(std::move(h), Errc::unsupported_by_server, r.method + ": " + why, counted);
+      }
       if (major != 0 && major < 3 && needs_3x(r, o)) {
         return post_failure(std::move(h), Errc::unsupported_by_server,
                             r.method + ": sessions, transactions and refresh tokens need SurrealDB 3.0 or later; server is " + version,
@@ -618,6 +621,7 @@ std::shared_ptr<Transport> make_transport(asio::io_context& io, const Endpoint& 
     std::lock_guard<std::mutex> lock(factory_mu);
     if (factory()) return factory()(io, endpoint, options);
   }
+  if (endpoint.scheme == Scheme::http || endpoint.scheme == Scheme::https) return make_http_transport(io, endpoint, options);
   return make_websocket_transport(io, endpoint, options);
 }
 
@@ -748,7 +752,10 @@ void RpcConnection::remove_on_closed(std::uint64_t token) {
 }
 
 const std::string& RpcConnection::server_version() const noexcept { return impl_->version; }
-bool RpcConnection::supports_sessions() const noexcept { return impl_->major >= 3; }
+bool RpcConnection::supports_sessions() const noexcept {
+  // 3.x over a transport that can carry them (not HTTP RPC, where each request runs on its own).
+  return impl_->major >= 3 && impl_->transport && impl_->transport->refusal(Request{"attach", {}}, true) == nullptr;
+}
 const Endpoint& RpcConnection::endpoint() const noexcept { return impl_->endpoint; }
 std::string RpcConnection::auth_token() const {
   std::lock_guard<std::mutex> lock(impl_->mu);

@@ -1,6 +1,6 @@
 #pragma once
 // The byte pipe under RpcConnection: one WebSocket (ws:// or wss://) speaking the `cbor`
-// subprotocol. An interface so the RPC logic never sees websocketpp (confined to ws_transport.cpp)
+// subprotocol, or HTTP RPC (http://, https://: http_transport.cpp). An interface so the RPC logic never sees websocketpp (confined to ws_transport.cpp)
 // and can be driven by a fake in tests.
 #include <chrono>
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <system_error>
 #include <vector>
 
+#include "cortex/storage/rpc.hpp"
 #include "cortex/storage/url.hpp"
 
 namespace asio {
@@ -60,10 +61,20 @@ class Transport {
   virtual void abort() = 0;
   /// Thread-safe; a transport that cannot tell returns the defaults.
   virtual TransportProgress progress() const { return {}; }
+  /// Why this transport cannot carry request `r` (sent in a session or transaction when
+  /// `session_or_txn`), or nullptr when it can: RpcConnection then fails it before sending with
+  /// unsupported_by_server.
+  virtual const char* refusal(const Request& r, bool session_or_txn) const {
+    (void)r;
+    (void)session_or_txn;
+    return nullptr;
+  }
 };
 
 std::shared_ptr<Transport> make_websocket_transport(asio::io_context& io, const Endpoint& endpoint,
                                                     const TransportOptions& options);
+/// HTTP RPC (http://, https://): POST /rpc per request, the session kept client-side.
+std::shared_ptr<Transport> make_http_transport(asio::io_context& io, const Endpoint& endpoint, const TransportOptions& options);
 
 /// The transport RpcConnection opens: the WebSocket one, unless a test or fuzzer installed a fake
 /// with set_transport_factory_for_testing (nullptr restores the real one). Not for production.

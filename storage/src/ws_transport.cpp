@@ -20,6 +20,7 @@
 #include <mutex>
 
 #include "cortex/storage/error.hpp"
+#include "tls_client.hpp"
 #include "transport.hpp"
 
 namespace cortex::storage {
@@ -286,22 +287,10 @@ void WsTransport<websocketpp::config::asio_client>::configure_socket() {
 
 template <>
 void WsTransport<websocketpp::config::asio_tls_client>::configure_socket() {
-  client_.set_tls_init_handler([this](websocketpp::connection_hdl) {
-    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
-    if (options_.verify_peer) {
-      ctx->set_verify_mode(asio::ssl::verify_peer);
-      if (options_.ca_file.empty()) ctx->set_default_verify_paths();
-      else ctx->load_verify_file(options_.ca_file);
-      ctx->set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
-    } else {
-      ctx->set_verify_mode(asio::ssl::verify_none);
-    }
-    return ctx;
-  });
+  client_.set_tls_init_handler(
+      [this](websocketpp::connection_hdl) { return detail::make_tls_client_context(options_, endpoint_.host); });
   client_.set_socket_init_handler([this](websocketpp::connection_hdl, asio::ssl::stream<asio::ip::tcp::socket>& s) {
-    SSL_set_tlsext_host_name(s.native_handle(), endpoint_.host.c_str());  // SNI
+    detail::set_server_name(s, endpoint_.host);
   });
 }
 

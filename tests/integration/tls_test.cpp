@@ -1,5 +1,6 @@
-// wss:// against the local server with a self-signed certificate made for the test: verification
-// is on by default (an unknown CA is refused, typed), a CA file makes it pass, and it can be off.
+// wss:// and https:// (HTTP RPC) against the local server with a self-signed certificate made for
+// the test: verification is on by default (an unknown CA is refused, typed), a CA file makes it
+// pass, and it can be off.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -11,7 +12,7 @@
 using namespace cortex::storage;
 namespace fs = std::filesystem;
 
-class Tls : public ::testing::Test {
+class Tls : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     dir_ = fs::temp_directory_path() / cortex::test::unique_name("cortex_tls");
@@ -23,7 +24,7 @@ class Tls : public ::testing::Test {
     auto o = cortex::test::private_engine_options();
     o.extra_args = {"--web-crt", (dir_ / "cert.pem").string(), "--web-key", (dir_ / "key.pem").string()};
     server_ = std::make_unique<LocalServer>(o);
-    url_ = "wss://localhost:" + std::to_string(server_->port()) + "/rpc";
+    url_ = std::string(GetParam()) + "://localhost:" + std::to_string(server_->port()) + "/rpc";
   }
   void TearDown() override {
     server_.reset();
@@ -35,14 +36,14 @@ class Tls : public ::testing::Test {
   IoRunner io_{1};
 };
 
-TEST_F(Tls, VerifiedWithTheCaFile) {
+TEST_P(Tls, VerifiedWithTheCaFile) {
   ConnectOptions o;
   o.ca_file = (dir_ / "cert.pem").string();
   auto c = cortex::test::connect_signed_in(io_.context(), url_, o);
   EXPECT_EQ(c->query("RETURN 'over tls'").at(0), Value("over tls"));
 }
 
-TEST_F(Tls, UnknownCertificateIsRefusedByDefault) {
+TEST_P(Tls, UnknownCertificateIsRefusedByDefault) {
   ConnectOptions o;
   o.connect_timeout = std::chrono::minutes(5);  // the refusal is immediate, not a timeout
   try {
@@ -53,9 +54,11 @@ TEST_F(Tls, UnknownCertificateIsRefusedByDefault) {
   }
 }
 
-TEST_F(Tls, VerificationCanBeTurnedOff) {
+TEST_P(Tls, VerificationCanBeTurnedOff) {
   ConnectOptions o;
   o.verify_peer = false;
   auto c = cortex::test::connect_signed_in(io_.context(), url_, o);
   EXPECT_TRUE(c->call(rpc::ping()).is_none());
 }
+
+INSTANTIATE_TEST_SUITE_P(Schemes, Tls, ::testing::Values("wss", "https"));

@@ -197,9 +197,70 @@ async function main() {
     const url = req.url.split('?')[0];
     if (req.method === 'GET' && (url === '/health' || url === '/status')) { res.writeHead(200); res.end(); }
     else if (req.method === 'GET' && url === '/version') { res.writeHead(200); res.end(ENGINE_VERSION); }
-    else if (url === '/rpc') { res.writeHead(405); res.end('use a WebSocket upgrade on /rpc (HTTP RPC is not served here)\n'); }
+    else if (req.method === 'POST' && url === '/rpc') httpRpc(req, res);
+    else if (url === '/rpc') { res.writeHead(405); res.end('POST a CBOR request, or upgrade to a WebSocket, on /rpc\n'); }
     else { res.writeHead(404); res.end('not found\n'); }
   };
+
+  // HTTP RPC as SurrealDB serves it: one request per POST, CBOR both ways, a reply without id
+  // (the request's id is echoed when it has one). Each request runs in a session of its own, set
+  // up from the headers: Surreal-NS / Surreal-DB, and Authorization: Bearer TOKEN. Nothing
+  // outlives the request: no live queries, no sessions, no transactions over HTTP.
+  const HTTP_REFUSED = new Set(['live', 'kill', 'attach', 'detach', 'sessions', 'begin', 'commit', 'cancel']);
+  function httpRpc(req, res) {
+    const chunks = [];
+    let size = 0;
+    req.on('data', (c) => {
+      size += c.length;
+      if (size > MAX_MESSAGE) { res.writeHead(413); res.end(); req.destroy(); return; }
+      chunks.push(c);
+    });
+    req.on('end', async () => {
+      const body = Buffer.concat(chunks);
+      const answer = (status, field, value, id) => {
+        res.writeHead(status, { 'content-type': 'application/cbor' });
+        res.end(cbor.buildMap([...(id ? [['id', id]] : []), [field, value]]));
+      };
+      let entries;
+      try { entries = cbor.mapEntries(body); } catch (e) {
+        return answer(400, 'error', errorMap(-32700, `Parse error: ${e.message}`, 'Serialization'));
+      }
+      const get = (k) => { const e = entries.find((x) => x.key === k); return e ? body.subarray(e.start, e.end) : null; };
+      const id = get('id');
+      const method = get('method') ? cbor.readText(get('method'), 0) : null;
+      if (method === null) return answer(400, 'error', errorMap(-32600, 'Invalid request: method must be text', 'Validation'), id);
+      if (HTTP_REFUSED.has(method)) {
+        return answer(400, 'error', errorMap(-32601, `Method not allowed over HTTP: ${method} needs a WebSocket`, 'Validation'), id);
+      }
+      const own = crypto.randomBytes(16);
+      own[6] = (own[6] & 0x0f) | 0x40; own[8] = (own[8] & 0x3f) | 0x80;
+      const session = cbor.uuidItem(own);
+      const call = (m, params) => exec([['id', Buffer.from([0x00])], ['method', cbor.textItem(m)], ['params', params], ['session', session]]);
+      try {
+        await call('attach', Buffer.from([0x80]));
+        const ns = req.headers['surreal-ns'];
+        const db = req.headers['surreal-db'];
+        if (ns) {
+          const [f, v] = splitEngineReply(await call('use', Buffer.concat([Buffer.from([0x82]), cbor.textItem(ns), db ? cbor.textItem(db) : Buffer.from([0xc6, 0xf6])])));
+          if (f === 'error') return answer(400, f, v, id);
+        }
+        let authed = false;
+        const auth = /^Bearer (.+)$/.exec(String(req.headers.authorization || ''));
+        if (auth) {
+          const [f, v] = splitEngineReply(await call('authenticate', Buffer.concat([Buffer.from([0x81]), cbor.textItem(auth[1])])));
+          if (f === 'error') return answer(401, f, v, id);
+          authed = true;
+        }
+        if (guestsRefused && !authed && !GUEST_METHODS.has(method)) return answer(403, 'error', notAllowedError(), id);
+        const [field, value] = splitEngineReply(await call(method, get('params') || Buffer.from([0x80])));
+        answer(field === 'error' ? 400 : 200, field, value, id);
+      } catch (e) {
+        answer(500, 'error', errorMap(-32000, String(e && e.message ? e.message : e), 'Internal'), id);
+      } finally {
+        call('detach', Buffer.from([0x80])).catch(() => {});
+      }
+    });
+  }
   // With a certificate the same routes are served over TLS (wss://, https://), as `surreal start --web-crt`.
   const server = opts.cert
     ? https.createServer({ cert: fs.readFileSync(opts.cert), key: fs.readFileSync(opts.key) }, handler)

@@ -22,7 +22,7 @@ enum class Errc {
   not_connected,          ///< the connection was closed before the request was written
   protocol_error,         ///< the server sent something undecodable or an id-less error frame
   decode_error,           ///< malformed CBOR
-  unsupported_by_server,  ///< the feature needs a newer SurrealDB (sessions, transactions need 3.x)
+  unsupported_by_server,  ///< needs a newer SurrealDB (sessions, transactions: 3.x) or a WebSocket (live queries, sessions, transactions over http://)
   pool_timeout,           ///< no connection became free within the acquire deadline
   pool_closed,            ///< the pool or manager has shut down
   pool_exhausted,         ///< PoolConfig::max_waiters callers already wait: refused at once

@@ -133,7 +133,8 @@ class RpcConnection {
 
   /// e.g. "surrealdb-3.0.2".
   const std::string& server_version() const noexcept;
-  /// True when the server supports sessions and transactions (>= 3.0).
+  /// True when server-side sessions and transactions can be used: a 3.x server over a WebSocket
+  /// (HTTP RPC runs each request on its own).
   bool supports_sessions() const noexcept;
   const Endpoint& endpoint() const noexcept;
   /// Requests sent and not yet answered.

@@ -1,6 +1,6 @@
 #pragma once
-// Endpoint URLs: ws://, wss://, http://, https:// (a remote SurrealDB; http(s) maps to ws(s) for the
-// RPC socket) and the embedded local engines the library starts: mem:// (a fresh in-memory engine),
+// Endpoint URLs: ws://, wss:// (a remote SurrealDB over WebSocket), http://, https:// (over HTTP RPC:
+// POST /rpc) and the embedded local engines the library starts: mem:// (a fresh in-memory engine),
 // mem://NAME (one in-memory engine per name in the process), surrealkv://PATH, rocksdb://PATH
 // (file://PATH is its alias, as in SurrealDB).
 #include <cstdint>

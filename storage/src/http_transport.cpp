@@ -1,0 +1,497 @@
+// HTTP RPC for http:// and https:// endpoints: SurrealDB's `POST /rpc`, CBOR both ways, one request
+// per POST, over a few keep-alive HTTP/1.1 connections (one request in flight on each).
+//
+// HTTP keeps no session on the server: each request is run in a fresh one built from headers
+// (Surreal-NS, Surreal-DB, Authorization: Bearer). So the session lives here, as the official
+// SDKs keep it for HTTP: `use`, `let`/`unset`, `invalidate` and `reset` are answered locally and
+// change what the next requests carry; `signin`/`signup`/`authenticate` go to the server and their
+// token is kept; `query` gets the kept variables (its own win). What HTTP cannot carry — live
+// queries, sessions, transactions — RpcConnection refuses before sending (Transport::refusal).
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include <asio/bind_executor.hpp>
+#include <asio/connect.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/read.hpp>
+#include <asio/read_until.hpp>
+#include <asio/ssl.hpp>
+#include <asio/strand.hpp>
+#include <asio/streambuf.hpp>
+#include <asio/write.hpp>
+
+#include "cortex/storage/cbor.hpp"
+#include "cortex/storage/error.hpp"
+#include "cortex/storage/rpc.hpp"
+#include "tls_client.hpp"
+#include "transport.hpp"
+
+namespace cortex::storage {
+namespace {
+
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kMaxSockets = 8;
+constexpr std::size_t kMaxHeaderBytes = 64 * 1024;
+// A keep-alive socket idle longer than this is not reused: servers close idle ones (Node after
+// 5 s), and a POST written into a socket the server is closing cannot be told apart from one it ran.
+constexpr auto kReuseWithin = std::chrono::seconds(2);
+
+// One keep-alive HTTP/1.1 connection.
+struct Socket {
+  Socket(asio::io_context& io, asio::ssl::context* tls_ctx) {
+    if (tls_ctx) tls = std::make_unique<asio::ssl::stream<tcp::socket>>(io, *tls_ctx);
+    else plain.emplace(io);
+  }
+  tcp::socket& lowest() { return tls ? tls->next_layer() : *plain; }
+  template <class F>
+  void with_stream(F&& f) {
+    if (tls) f(*tls);
+    else f(*plain);
+  }
+  std::optional<tcp::socket> plain;
+  std::unique_ptr<asio::ssl::stream<tcp::socket>> tls;
+  std::unique_ptr<asio::streambuf> in;
+  Clock::time_point idle_since;
+};
+
+struct Job {
+  std::uint64_t tag;
+  std::string body;
+  Request request;  // method and params, for the session kept here
+};
+
+struct Response {
+  int status = 0;
+  std::size_t content_length = 0;
+  bool chunked = false, close = false;
+  std::string body;
+};
+
+// Parses the status line and headers (without the final CRLF CRLF); false when malformed.
+bool parse_head(const std::string& head, Response& r) {
+  std::size_t pos = head.find("\r\n");
+  const std::string status_line = head.substr(0, pos);
+  if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12) return false;
+  r.status = std::atoi(status_line.c_str() + 9);
+  if (r.status < 100 || r.status > 599) return false;
+  r.close = status_line.compare(0, 8, "HTTP/1.0") == 0;
+  bool has_length = false;
+  while (pos != std::string::npos && pos + 2 < head.size()) {
+    const std::size_t next = head.find("\r\n", pos + 2);
+    std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
+    pos = next;
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) return false;
+    std::string name = line.substr(0, colon), value = line.substr(colon + 1);
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
+    for (auto& c : value) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (name == "content-length") {
+      if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos || value.size() > 18) return false;
+      r.content_length = std::stoull(value);
+      has_length = true;
+    } else if (name == "transfer-encoding") {
+      r.chunked = value.find("chunked") != std::string::npos;
+    } else if (name == "connection") {
+      r.close = value.find("close") != std::string::npos;
+    }
+  }
+  if (!has_length && !r.chunked) r.close = true;  // body until EOF: not supported, and not reusable
+  return has_length || r.chunked;
+}
+
+// {id: tag, field: value}: a reply made here.
+std::string envelope(std::uint64_t tag, const char* field, const Value& value) {
+  std::string out;
+  cbor::write_head(out, 5, 2);
+  cbor::write_text(out, "id");
+  cbor::write_int(out, static_cast<std::int64_t>(tag));
+  cbor::write_text(out, field);
+  cbor::encode(value, out);
+  return out;
+}
+
+// A reply envelope for request `tag`: the server's reply map with the id put in front when it has
+// none (SurrealDB's HTTP replies carry no id), or an error map made from a reply that is not CBOR.
+std::string envelope_for(std::uint64_t tag, const Response& r) {
+  const bool is_map = !r.body.empty() && (static_cast<unsigned char>(r.body[0]) >> 5) == 5 &&
+                      (static_cast<unsigned char>(r.body[0]) & 0x1f) < 24;
+  if (is_map && cbor::peek_id(r.body)) return r.body;
+  std::string out;
+  if (is_map) {
+    cbor::write_head(out, 5, (static_cast<unsigned char>(r.body[0]) & 0x1f) + 1u);
+    cbor::write_text(out, "id");
+    cbor::write_int(out, static_cast<std::int64_t>(tag));
+    out.append(r.body, 1, std::string::npos);
+    return out;
+  }
+  std::string excerpt;
+  for (char c : r.body.substr(0, 200)) excerpt += (c >= 0x20 && c < 0x7f) ? c : '.';
+  return envelope(tag, "error",
+                  Object{{"code", Value(r.status == 401 || r.status == 403 ? -32002 : -32000)},
+                         {"message", Value("HTTP " + std::to_string(r.status) + " from the server: " + excerpt)}});
+}
+
+
+bool header_safe(const std::string& s) { return s.find_first_of("\r\n") == std::string::npos; }
+
+class HttpTransport : public Transport, public std::enable_shared_from_this<HttpTransport> {
+ public:
+  HttpTransport(asio::io_context& io, Endpoint endpoint, TransportOptions options)
+      : io_(io), strand_(asio::make_strand(io)), endpoint_(std::move(endpoint)), options_(std::move(options)) {
+    if (endpoint_.is_tls()) tls_ = detail::make_tls_client_context(options_, endpoint_.host);
+    const bool v6 = endpoint_.host.find(':') != std::string::npos;
+    host_header_ = (v6 ? "[" + endpoint_.host + "]" : endpoint_.host) + ":" + std::to_string(endpoint_.port);
+  }
+
+  void start(TransportCallbacks cb) override {
+    cb_ = std::move(cb);
+    // Opening is one connected (and, for https, handshaken) socket, kept for the first request.
+    asio::post(strand_, [self = shared_from_this()] {
+      self->open_socket([self](std::error_code ec, const std::string& why, std::shared_ptr<Socket> s) {
+        if (ec) return self->cb_.on_open(make_error_code(Errc::connect_failed), why);
+        s->idle_since = Clock::now();
+        self->idle_.push_back(std::move(s));
+        self->opened_ = true;
+        self->cb_.on_open({}, "");
+        self->pump();
+      });
+    });
+  }
+
+  const char* refusal(const Request& r, bool session_or_txn) const override {
+    static const char* const methods[] = {"live", "kill", "attach", "detach", "sessions", "begin", "commit", "cancel"};
+    bool refused = session_or_txn;
+    for (const char* m : methods) refused = refused || r.method == m;
+    return refused ? "an http:// endpoint carries no live queries, sessions or transactions (SurrealDB's HTTP RPC runs "
+                     "each request on its own): use ws://"
+                   : nullptr;
+  }
+
+  std::error_code send(std::string&& payload, std::uint64_t tag) override {
+    Job job{tag, std::move(payload), {}};
+    try {
+      const Value v = cbor::decode(job.body);
+      if (v["method"].is<std::string>()) job.request.method = v["method"].get<std::string>();
+      if (v["params"].is<Array>()) job.request.params = v["params"].get<Array>();
+    } catch (const Error&) {
+      return make_error_code(Errc::invalid_argument);  // not a request of ours
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closed_) return make_error_code(Errc::not_connected);
+      unsent_.insert(tag);
+    }
+    asio::post(strand_, [self = shared_from_this(), job = std::move(job)]() mutable { self->submit(std::move(job)); });
+    return {};
+  }
+
+  std::vector<std::uint64_t> take_unsent() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::uint64_t> out(unsent_.begin(), unsent_.end());
+    unsent_.clear();
+    return out;
+  }
+
+  void close() override { abort(); }
+  void abort() override {
+    asio::post(strand_, [self = shared_from_this()] { self->shut("closed by the client"); });
+  }
+
+ private:
+  // -- the session kept here -------------------------------------------------------------------
+
+  void submit(Job job) {
+    if (is_closed()) return;
+    const auto& m = job.request.method;
+    const auto& p = job.request.params;
+    const auto text = [](const Value& v) { return v.is<std::string>() ? v.get<std::string>() : std::string(); };
+    if (m == "use") {
+      for (std::size_t i = 0; i < 2 && i < p.size(); ++i) {
+        std::string& field = i == 0 ? ns_ : db_;
+        if (p[i].is_null()) field.clear();
+        else if (p[i].is<std::string>()) field = p[i].get<std::string>();
+      }
+      if (ns_.empty()) db_.clear();
+      if (!header_safe(ns_) || !header_safe(db_)) {
+        ns_.clear();
+        db_.clear();
+        return answer_locally(job.tag, envelope(job.tag, "error", Object{{"code", Value(-32602)}, {"message", Value("a namespace or database name holds a line break")}}));
+      }
+      return answer_locally(job.tag, envelope(job.tag, "result", Value()));
+    }
+    if (m == "let" || m == "set") {
+      if (!p.empty()) vars_[text(p[0])] = p.size() > 1 ? p[1] : Value();
+      return answer_locally(job.tag, envelope(job.tag, "result", Value()));
+    }
+    if (m == "unset") {
+      if (!p.empty()) vars_.erase(text(p[0]));
+      return answer_locally(job.tag, envelope(job.tag, "result", Value()));
+    }
+    if (m == "invalidate" || m == "reset") {
+      token_.clear();
+      if (m == "reset") {
+        ns_.clear();
+        db_.clear();
+        vars_.clear();
+      }
+      return answer_locally(job.tag, envelope(job.tag, "result", Value()));
+    }
+    if (m == "query" && !vars_.empty()) {  // the kept variables, under the query's own
+      Object vars = p.size() > 1 && p[1].is<Object>() ? p[1].get<Object>() : Object{};
+      for (const auto& kv : vars_) vars.emplace(kv.first, kv.second);
+      Array params{p.empty() ? Value("") : p[0], Value(std::move(vars))};
+      Object request{{"id", Value(static_cast<std::int64_t>(job.tag))}, {"method", Value(m)}, {"params", Value(std::move(params))}};
+      job.body = cbor::encode(Value(std::move(request)));
+    }
+    queue_.push_back(std::move(job));
+    pump();
+  }
+
+  void answer_locally(std::uint64_t tag, std::string reply) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      unsent_.erase(tag);
+    }
+    asio::post(strand_, [self = shared_from_this(), reply = std::move(reply)]() mutable {
+      if (!self->is_closed()) self->cb_.on_message(std::move(reply));
+    });
+  }
+
+
+  // -- sockets ---------------------------------------------------------------------------------
+
+  void pump() {
+    while (!queue_.empty() && !is_closed()) {
+      std::shared_ptr<Socket> s;
+      while (!idle_.empty() && !s) {
+        s = std::move(idle_.back());
+        idle_.pop_back();
+        if (Clock::now() - s->idle_since > kReuseWithin) s.reset();  // too old to trust: closed
+      }
+      if (!s && busy_ + connecting_ >= kMaxSockets) return;  // waits for a socket to come free
+      Job job = std::move(queue_.front());
+      queue_.pop_front();
+      if (s) {
+        exchange(std::move(s), std::move(job));
+        continue;
+      }
+      ++connecting_;
+      open_socket([self = shared_from_this(), job = std::move(job)](std::error_code ec, const std::string& why,
+                                                                     std::shared_ptr<Socket> fresh) mutable {
+        --self->connecting_;
+        if (ec) return self->shut("connect to " + self->endpoint_.to_string() + " failed: " + why);
+        self->exchange(std::move(fresh), std::move(job));
+      });
+    }
+  }
+
+  using Opened = std::function<void(std::error_code, const std::string&, std::shared_ptr<Socket>)>;
+
+  void open_socket(Opened done) {
+    auto s = std::make_shared<Socket>(io_, tls_.get());
+    all_.push_back(s);
+    auto resolver = std::make_shared<tcp::resolver>(io_);
+    resolver->async_resolve(
+        endpoint_.host, std::to_string(endpoint_.port),
+        asio::bind_executor(strand_, [self = shared_from_this(), s, resolver, done](std::error_code ec, tcp::resolver::results_type r) {
+          if (ec) return done(ec, "resolve: " + ec.message(), nullptr);
+          asio::async_connect(s->lowest(), r, asio::bind_executor(self->strand_, [self, s, done](std::error_code cec, const tcp::endpoint&) {
+            if (cec) return done(cec, cec.message(), nullptr);
+            s->lowest().set_option(tcp::no_delay(true));
+            if (!s->tls) return done({}, "", s);
+            detail::set_server_name(*s->tls, self->endpoint_.host);
+            s->tls->async_handshake(asio::ssl::stream_base::client,
+                                    asio::bind_executor(self->strand_, [s, done](std::error_code hec) {
+                                      if (hec) return done(hec, "TLS handshake: " + hec.message(), nullptr);
+                                      done({}, "", s);
+                                    }));
+          }));
+        }));
+  }
+
+  void exchange(std::shared_ptr<Socket> s, Job job) {
+    ++busy_;
+    std::string head = "POST " + endpoint_.path + " HTTP/1.1\r\nHost: " + host_header_ +
+                       "\r\nContent-Type: application/cbor\r\nAccept: application/cbor\r\nContent-Length: " +
+                       std::to_string(job.body.size()) + "\r\n";
+    if (!ns_.empty()) head += "Surreal-NS: " + ns_ + "\r\n";
+    if (!db_.empty()) head += "Surreal-DB: " + db_ + "\r\n";
+    if (!token_.empty() && header_safe(token_)) head += "Authorization: Bearer " + token_ + "\r\n";
+    head += "\r\n";
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      unsent_.erase(job.tag);  // from here on it may reach the server
+    }
+    auto out = std::make_shared<std::pair<std::string, Job>>(std::move(head), std::move(job));
+    s->with_stream([&](auto& stream) {
+      asio::async_write(stream, std::vector<asio::const_buffer>{asio::buffer(out->first), asio::buffer(out->second.body)},
+                        asio::bind_executor(strand_, [self = shared_from_this(), s, out](std::error_code ec, std::size_t) {
+                          if (ec) return self->shut("writing a request failed: " + ec.message());
+                          self->read_head(s, std::move(out->second));
+                        }));
+    });
+  }
+
+  void read_head(std::shared_ptr<Socket> s, Job job) {
+    s->in = std::make_unique<asio::streambuf>(kMaxHeaderBytes + options_.max_message_size + 64);
+    auto j = std::make_shared<Job>(std::move(job));
+    s->with_stream([&](auto& stream) {
+      asio::async_read_until(stream, *s->in, "\r\n\r\n",
+                             asio::bind_executor(strand_, [self = shared_from_this(), s, j](std::error_code ec, std::size_t n) {
+                               if (ec) return self->shut("reading a reply failed: " + ec.message());
+                               if (n > kMaxHeaderBytes) return self->shut("reply headers larger than 64 KiB");
+                               std::string head(asio::buffers_begin(s->in->data()), asio::buffers_begin(s->in->data()) + n - 4);
+                               s->in->consume(n);
+                               auto r = std::make_shared<Response>();
+                               if (!parse_head(head, *r)) return self->shut("malformed HTTP reply");
+                               if (r->chunked) return self->read_chunk(s, j, r);
+                               if (r->content_length > self->options_.max_message_size) {
+                                 return self->shut("reply of " + std::to_string(r->content_length) + " bytes exceeds max_message_size");
+                               }
+                               self->read_exactly(s, r->content_length, [self, s, j, r](std::string bytes) {
+                                 r->body = std::move(bytes);
+                                 self->finish(s, *j, *r);
+                               });
+                             }));
+    });
+  }
+
+  // Reads `n` bytes (after what the buffer already holds) and hands them over.
+  void read_exactly(std::shared_ptr<Socket> s, std::size_t n, std::function<void(std::string)> then) {
+    const std::size_t have = s->in->size();
+    auto take = [s, n, then] {
+      std::string bytes(asio::buffers_begin(s->in->data()), asio::buffers_begin(s->in->data()) + static_cast<std::ptrdiff_t>(n));
+      s->in->consume(n);
+      then(std::move(bytes));
+    };
+    if (have >= n) return take();
+    s->with_stream([&](auto& stream) {
+      asio::async_read(stream, *s->in, asio::transfer_exactly(n - have),
+                       asio::bind_executor(strand_, [self = shared_from_this(), take](std::error_code ec, std::size_t) {
+                         if (ec) return self->shut("reading a reply body failed: " + ec.message());
+                         take();
+                       }));
+    });
+  }
+
+  void read_chunk(std::shared_ptr<Socket> s, std::shared_ptr<Job> j, std::shared_ptr<Response> r) {
+    s->with_stream([&](auto& stream) {
+      asio::async_read_until(stream, *s->in, "\r\n",
+                             asio::bind_executor(strand_, [self = shared_from_this(), s, j, r](std::error_code ec, std::size_t n) {
+                               if (ec) return self->shut("reading a reply chunk failed: " + ec.message());
+                               const std::string line(asio::buffers_begin(s->in->data()), asio::buffers_begin(s->in->data()) + n - 2);
+                               s->in->consume(n);
+                               std::size_t size = 0;
+                               std::size_t digits = 0;
+                               for (char c : line) {
+                                 const int d = std::isxdigit(static_cast<unsigned char>(c)) ? std::stoi(std::string(1, c), nullptr, 16) : -1;
+                                 if (d < 0) break;
+                                 if (++digits > 15) return self->shut("malformed chunk size");
+                                 size = size * 16 + static_cast<std::size_t>(d);
+                               }
+                               if (digits == 0) return self->shut("malformed chunk size");
+                               if (r->body.size() + size > self->options_.max_message_size) return self->shut("reply exceeds max_message_size");
+                               // The chunk and its CRLF; the last (empty) chunk is followed by a CRLF (no trailers sent).
+                               self->read_exactly(s, size + 2, [self, s, j, r, size](std::string bytes) {
+                                 r->body.append(bytes, 0, size);
+                                 if (size == 0) return self->finish(s, *j, *r);
+                                 self->read_chunk(s, j, r);
+                               });
+                             }));
+    });
+  }
+
+  void finish(std::shared_ptr<Socket> s, const Job& job, const Response& r) {
+    --busy_;
+    all_.erase(std::remove_if(all_.begin(), all_.end(), [](const std::weak_ptr<Socket>& w) { return w.expired(); }), all_.end());
+    if (!r.close && !is_closed()) {
+      s->idle_since = Clock::now();
+      idle_.push_back(std::move(s));
+    }
+    std::string reply = envelope_for(job.tag, r);
+    keep_token(job, reply);
+    if (!is_closed()) cb_.on_message(std::move(reply));
+    pump();
+  }
+
+  // A successful signin, signup or authenticate leaves its token on the session kept here.
+  void keep_token(const Job& job, const std::string& reply) {
+    const auto& m = job.request.method;
+    if (m != "signin" && m != "signup" && m != "authenticate" && m != "refresh") return;
+    try {
+      const Value env = cbor::decode(reply);
+      if (!env["error"].is_none()) return;
+      if (auto token = rpc::token_after(job.request, env["result"])) token_ = *token;
+    } catch (const Error&) {
+      // undecodable: RpcConnection fails the request; the session keeps its token
+    }
+  }
+
+  // -- end -------------------------------------------------------------------------------------
+
+  bool is_closed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return closed_;
+  }
+
+  void shut(const std::string& why) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (closed_) return;
+      closed_ = true;
+      for (const auto& j : queue_) unsent_.insert(j.tag);
+    }
+    queue_.clear();
+    idle_.clear();
+    for (auto& weak : all_) {  // busy ones too: their handlers end with operation_aborted
+      if (auto s = weak.lock()) {
+        std::error_code ignored;
+        s->lowest().close(ignored);
+      }
+    }
+    all_.clear();
+    if (opened_) cb_.on_close(why);
+    else cb_.on_open(make_error_code(Errc::connect_failed), why);
+  }
+
+  asio::io_context& io_;
+  asio::strand<asio::io_context::executor_type> strand_;
+  Endpoint endpoint_;
+  TransportOptions options_;
+  std::shared_ptr<asio::ssl::context> tls_;
+  std::string host_header_;
+  TransportCallbacks cb_;
+  // On the strand:
+  std::deque<Job> queue_;
+  std::vector<std::shared_ptr<Socket>> idle_;
+  std::vector<std::weak_ptr<Socket>> all_;  // every socket opened, to close busy ones on shut
+  std::size_t busy_ = 0, connecting_ = 0;
+  bool opened_ = false;
+  std::string ns_, db_, token_;  // the session kept here; the token is a secret
+  std::map<std::string, Value> vars_;
+  // Any thread:
+  std::mutex mu_;
+  bool closed_ = false;
+  std::set<std::uint64_t> unsent_;
+};
+
+}  // namespace
+
+std::shared_ptr<Transport> make_http_transport(asio::io_context& io, const Endpoint& endpoint, const TransportOptions& options) {
+  return std::make_shared<HttpTransport>(io, endpoint, options);
+}
+
+}  // namespace cortex::storage
