@@ -298,3 +298,51 @@ INSTANTIATE_TEST_SUITE_P(
       for (auto& ch : name) ch = ch == '-' ? '_' : ch;
       return name;
     });
+
+// HTTP RPC against a hostile server (fault-server's http-* modes; `version` is answered properly):
+// bytes that are not HTTP, a 500 with a text body, a body claimed to be 1 TiB, silence, and a
+// reply in 1-byte chunks — each ends typed, by its deadline, and memory stays bounded.
+struct HttpCase {
+  const char* mode;
+  std::error_code expected;
+};
+
+class HostileHttp : public ::testing::TestWithParam<HttpCase> {};
+
+TEST_P(HostileHttp, EndsTypedByItsDeadline) {
+  LocalServer server(cortex::test::fault_server_options(GetParam().mode));
+  IoRunner io(1);
+  auto c = RpcConnection::connect(io.context(), "http" + server.url().substr(2));
+  const auto before = cortex::test::resident_bytes();
+  const auto start = Clock::now();
+  std::error_code ec;
+  Value v;
+  try {
+    v = c->call(rpc::query("RETURN 1"), within(std::chrono::milliseconds(1500)));
+  } catch (const cortex::Error& e) {
+    ec = e.code();
+    if (std::string(GetParam().mode) == "http-500") {
+      EXPECT_NE(std::string(e.what()).find("HTTP 500"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(ec, GetParam().expected) << ec.message();
+  if (!ec) {
+    EXPECT_EQ(v, Value(1));
+  }
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(11));  // a hang guard: the deadline is 1.5 s
+  if (cortex::test::kResidentMemoryIsMeaningful) {
+    EXPECT_LT(cortex::test::resident_bytes() - std::min(cortex::test::resident_bytes(), before), std::size_t{64} << 20);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Modes, HostileHttp,
+    ::testing::Values(HttpCase{"http-garbage", make_error_code(Errc::connection_lost)},
+                      HttpCase{"http-500", make_error_code(cortex::ServerErrc::internal)},
+                      HttpCase{"http-huge", make_error_code(Errc::connection_lost)},
+                      HttpCase{"http-stall", make_error_code(Errc::timeout)}, HttpCase{"http-chunked", std::error_code()}),
+    [](const ::testing::TestParamInfo<HttpCase>& p) {
+      std::string name = p.param.mode;
+      for (auto& ch : name) ch = ch == '-' ? '_' : ch;
+      return name;
+    });

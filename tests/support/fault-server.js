@@ -35,7 +35,36 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 const [host, port] = [bind.slice(0, bind.lastIndexOf(':')), Number(bind.slice(bind.lastIndexOf(':') + 1))];
 
-const server = http.createServer((req, res) => { res.writeHead(200); res.end(); });
+// HTTP RPC modes (POST /rpc): `version` is answered properly, every other request with:
+//   --mode http-garbage    bytes that are not HTTP at all
+//   --mode http-500        500 with a text body
+//   --mode http-huge       a Content-Length of 2^40 (and then nothing)
+//   --mode http-stall      nothing, ever (the socket stays open)
+//   --mode http-chunked    a correct reply in 1-byte chunks
+const server = http.createServer((req, res) => {
+  if (req.method !== 'POST') { res.writeHead(200); res.end(); return; }
+  const chunks = [];
+  req.on('data', (c) => chunks.push(c));
+  req.on('end', () => {
+    const buf = Buffer.concat(chunks);
+    let method = null;
+    try { const mE = cbor.mapEntries(buf).find((e) => e.key === 'method'); method = mE ? cbor.readText(buf, mE.start) : null; } catch (_) { /* below */ }
+    const ok = (value) => { res.writeHead(200, { 'content-type': 'application/cbor' }); res.end(cbor.buildMap([['result', value]])); };
+    if (method === 'version') return ok(cbor.textItem('surrealdb-3.0.2'));
+    if (method !== 'query') return ok(Buffer.from([0xc6, 0xf6]));
+    if (mode === 'http-garbage') { res.socket.write(Buffer.from([0xff, 0x00, 0x13, 0x37, 0x0d, 0x0a, 0x0d, 0x0a])); return res.socket.destroy(); }
+    if (mode === 'http-500') { res.writeHead(500, { 'content-type': 'text/plain' }); return res.end('internal \x01 trouble'); }
+    if (mode === 'http-huge') return res.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1099511627776\r\n\r\n');
+    if (mode === 'http-stall') return;
+    if (mode === 'http-chunked') {
+      const body = cbor.buildMap([['result', Buffer.from([0x01])]]);
+      let out = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
+      for (const b of body) out += '1\r\n' + String.fromCharCode(b) + '\r\n';
+      return res.socket.write(Buffer.concat([Buffer.from(out, 'latin1'), Buffer.from('0\r\n\r\n')]));
+    }
+    ok(Buffer.from([0x01]));
+  });
+});
 const wss = new WebSocketServer({ noServer: true, handleProtocols: () => (mode === 'no-subprotocol' ? false : 'cbor') });
 server.on('upgrade', (req, socket, head) => {
   if (mode === 'http-error') {
