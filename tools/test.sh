@@ -3,7 +3,7 @@
 # load; each integration test starts its own engine on a free port; the install check builds
 # examples/consumer against a fresh install). Then, unless --quick, the whole suite again under
 # ThreadSanitizer (GCC) and under AddressSanitizer+UBSan (Clang), and the libFuzzer targets for a
-# bounded smoke run each (FUZZ_SECONDS, default 30; built in the Clang tree).
+# bounded smoke run each (FUZZ_SECONDS, default 20; built in the Clang tree).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 QUICK=0; [[ "${1:-}" == "--quick" ]] && QUICK=1
@@ -24,5 +24,5 @@ if [[ $QUICK == 0 ]]; then
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ASAN_OPTIONS="detect_leaks=1" \
       UBSAN_OPTIONS="print_stacktrace=1 halt_on_error=1" run_suite "$ROOT/build-$s" "unit|integration|load"
   done
-  BUILD_DIR="$ROOT/build-address" "$ROOT/tools/fuzz.sh" --no-build "${FUZZ_SECONDS:-30}"
+  BUILD_DIR="$ROOT/build-address" "$ROOT/tools/fuzz.sh" --no-build "${FUZZ_SECONDS:-20}"
 fi
