@@ -24,6 +24,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// A fault-server mode as a test name ("bad-utf8-result" → "bad_utf8_result").
+std::string test_name(std::string mode) {
+  for (auto& ch : mode) ch = ch == '-' ? '_' : ch;
+  return mode;
+}
+
 struct Hostile {
   explicit Hostile(const std::string& mode) : server(cortex::test::fault_server_options(mode)) {}
   std::shared_ptr<RpcConnection> connect(ConnectOptions o = {}) { return RpcConnection::connect(io.context(), server.url(), o); }
@@ -293,11 +299,7 @@ INSTANTIATE_TEST_SUITE_P(
                       ThroughManagerCase{"unknown-live", Errc::protocol_error}, ThroughManagerCase{"double-reply", Errc::protocol_error},
                       ThroughManagerCase{"wrong-id", Errc::timeout, std::chrono::milliseconds(2000)}, ThroughManagerCase{"text-frame", Errc::connection_lost},
                       ThroughManagerCase{"slowloris", Errc::timeout, std::chrono::milliseconds(2000)}),
-    [](const ::testing::TestParamInfo<ThroughManagerCase>& p) {
-      std::string name = p.param.mode;
-      for (auto& ch : name) ch = ch == '-' ? '_' : ch;
-      return name;
-    });
+    [](const ::testing::TestParamInfo<ThroughManagerCase>& p) { return test_name(p.param.mode); });
 
 // HTTP RPC against a hostile server (fault-server's http-* modes; `version` is answered properly):
 // bytes that are not HTTP, a 500 with a text body, a body claimed to be 1 TiB, silence, and a
@@ -341,8 +343,4 @@ INSTANTIATE_TEST_SUITE_P(
                       HttpCase{"http-500", make_error_code(cortex::ServerErrc::internal)},
                       HttpCase{"http-huge", make_error_code(Errc::connection_lost)},
                       HttpCase{"http-stall", make_error_code(Errc::timeout)}, HttpCase{"http-chunked", std::error_code()}),
-    [](const ::testing::TestParamInfo<HttpCase>& p) {
-      std::string name = p.param.mode;
-      for (auto& ch : name) ch = ch == '-' ? '_' : ch;
-      return name;
-    });
+    [](const ::testing::TestParamInfo<HttpCase>& p) { return test_name(p.param.mode); });

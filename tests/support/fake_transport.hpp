@@ -19,6 +19,17 @@
 
 namespace cortex::test {
 
+/// {id, result}: a server's reply frame.
+inline std::string reply_frame(std::int64_t id, const storage::Value& result) {
+  std::string out;
+  storage::cbor::write_head(out, 5, 2);
+  storage::cbor::write_text(out, "id");
+  storage::cbor::write_int(out, id);
+  storage::cbor::write_text(out, "result");
+  storage::cbor::encode(result, out);
+  return out;
+}
+
 class FakeTransport : public storage::Transport {
  public:
   explicit FakeTransport(asio::io_context& io) : io_(io) {}
@@ -33,12 +44,7 @@ class FakeTransport : public storage::Transport {
     if (closed_) return make_error_code(Errc::not_connected);
     if (!probed_) {  // the version probe: answered, so that the connection opens
       probed_ = true;
-      std::string reply;
-      storage::cbor::write_head(reply, 5, 2);
-      storage::cbor::write_text(reply, "id");
-      storage::cbor::write_int(reply, storage::cbor::peek_id(payload).value_or(1));
-      storage::cbor::write_text(reply, "result");
-      storage::cbor::write_text(reply, "surrealdb-3.0.2");
+      std::string reply = reply_frame(storage::cbor::peek_id(payload).value_or(1), storage::Value("surrealdb-3.0.2"));
       asio::post(io_, [this, reply] { cb_.on_message(std::string(reply)); });
     } else if (held && held(tag)) {
       queued_.push_back(tag);

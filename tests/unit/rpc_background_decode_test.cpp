@@ -17,15 +17,7 @@ using cortex::Errc;
 
 namespace {
 
-std::string reply(std::uint64_t id, const Value& result) {
-  std::string out;
-  cbor::write_head(out, 5, 2);
-  cbor::write_text(out, "id");
-  cbor::write_int(out, static_cast<std::int64_t>(id));
-  cbor::write_text(out, "result");
-  cbor::encode(result, out);
-  return out;
-}
+std::string reply(std::uint64_t id, const Value& result) { return cortex::test::reply_frame(static_cast<std::int64_t>(id), result); }
 
 struct Gate {  // holds the background decoder until opened
   std::promise<void> reached, open;
