@@ -67,7 +67,11 @@ ConnectionManager::ConnectionManager(DatabaseConfig config, unsigned io_threads)
     sp.interval = h->sync_interval;
     sp.session = {impl.config.namespace_, impl.config.database, impl.config.credentials};
     sp.metrics = impl.metrics;
+    sp.cache_failures = [cache = impl.endpoints[0].get()] { return cache->failures(); };
     impl.sync = std::make_unique<HybridSync>(sp);
+    // The cache takes calls once the first pass has copied the remotes' changes in; until then
+    // (a remote that does not answer holds it up to here) the remotes take them.
+    impl.sync->sync_now(impl.config.pool_config.connection_timeout);
   }
 }
 
@@ -272,7 +276,8 @@ HealthStatus ConnectionManager::health_status() const {
   h.circuit_breaker_state = all_closed ? "Closed" : none_open ? "Open" : "HalfOpen";
   if (impl_->sync) {
     const auto st = impl_->sync->status();
-    h.sync = SyncHealth{st.shipped, st.passes, st.lag ? st.lag->count() : -1, st.last_error};
+    h.sync = SyncHealth{st.shipped, st.pulled, st.passes, st.lag ? st.lag->count() : -1, impl_->sync->cache_serving(),
+                        st.last_error};
   }
   return h;
 }

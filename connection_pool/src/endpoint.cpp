@@ -45,6 +45,12 @@ Endpoint::Endpoint(const std::string& configured_url, const DatabaseConfig& conf
   sp.reconnect = config.pool_config.retry_policy;
   sp.metrics = metrics_;
   sp.on_connect_result = p.on_connect_result;
+  // A shared connection dropped by the server counts as a failure of the endpoint at once, even
+  // with no call on it: a Hybrid cache that restarted must catch up before it serves (failures()).
+  sp.on_connection_lost = [note = last_failure_](const std::string& why) {
+    note->connections_lost.fetch_add(1, std::memory_order_relaxed);
+    note->set("connection lost: " + why);  // unhealthy until a call or a connect succeeds
+  };
   shared_ = SharedPath::create(io->context(), sp);
 }
 
@@ -122,6 +128,11 @@ void Endpoint::record(std::error_code ec, std::chrono::nanoseconds latency) {
     change = settle_locked();
   }
   report(change, failed ? ec : std::error_code{});
+}
+
+std::uint64_t Endpoint::failures() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return request_failures_ + last_failure_->connections_lost.load(std::memory_order_relaxed);
 }
 
 std::string Endpoint::last_failure() {

@@ -42,6 +42,9 @@ class Endpoint {
   void record(std::error_code ec, std::chrono::nanoseconds latency);
   /// An admitted call that never ran.
   void unadmit();
+  /// Calls and connects recorded as failures of the endpoint, and shared connections it dropped,
+  /// so far (Hybrid's cache gate reads it).
+  std::uint64_t failures();
   BreakerState breaker_state();
   /// Why the last call recorded failed, while no call has succeeded since ("" = none).
   std::string last_failure();
@@ -70,6 +73,7 @@ class Endpoint {
     std::mutex mu;
     std::string text;
     std::atomic<std::uint64_t> connect_failures{0};
+    std::atomic<std::uint64_t> connections_lost{0};  // shared connections the server dropped
     void set(std::string t) {
       std::lock_guard<std::mutex> lock(mu);
       text = std::move(t);

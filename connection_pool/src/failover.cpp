@@ -13,9 +13,14 @@ using Clock = std::chrono::steady_clock;
 std::optional<std::size_t> ConnectionManager::Impl::choose(const std::vector<bool>& tried) {
   if (endpoints.size() == 1) return tried[0] ? std::nullopt : std::optional<std::size_t>(0);
   if (primary_first) {
-    for (std::size_t i = 0; i < endpoints.size(); ++i) {
+    // Hybrid: the cache first while it is caught up; behind, it is the last resort (a stale
+    // answer beats none when no remote can take the call).
+    const bool cache_serving = !sync || sync->cache_serving();
+    if (!cache_serving) sync->want_catch_up();
+    for (std::size_t i = cache_serving ? 0 : 1; i < endpoints.size(); ++i) {
       if (!tried[i] && endpoints[i]->view(false, false).available) return i;
     }
+    if (!cache_serving && !tried[0] && endpoints[0]->view(false, false).available) return 0;
     return std::nullopt;
   }
   // Only what the strategy reads: live counts for LeastConnections, scores for HealthBased.

@@ -17,7 +17,8 @@ std::string HealthStatus::to_json() const {
                    {"in_use", in_use}, {"waiters", waiters}, {"circuit_breaker_state", circuit_breaker_state},
                    {"endpoints", eps}};
   if (sync) {
-    j["sync"] = {{"shipped_changes", sync->shipped_changes}, {"passes", sync->passes}, {"lag_ms", sync->lag_ms},
+    j["sync"] = {{"shipped_changes", sync->shipped_changes}, {"pulled_changes", sync->pulled_changes},
+                 {"passes", sync->passes}, {"lag_ms", sync->lag_ms}, {"cache_serving", sync->cache_serving},
                  {"last_error", sync->last_error}};
   }
   return j.dump();

@@ -1,11 +1,14 @@
 #include "hybrid_sync.hpp"
 
+#include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
 
 #include "connection_setup.hpp"
+#include "sync_plan.hpp"
 #include "cortex/storage/block_on.hpp"
 #include "cortex/storage/error.hpp"
 #include "cortex/storage/io_runner.hpp"
@@ -20,14 +23,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int kBatch = 1000;  // SHOW CHANGES' cap on entries per read
-
-// The position record on a remote: `_cortex_sync:[name, table]`.
-Value position_id(const std::string& name, const std::string& table) {
-  return Value(storage::RecordId{"_cortex_sync", storage::Box<Value>(Value(storage::Array{Value(name), Value(table)}))});
-}
-
-std::int64_t as_int(const Value& v) { return v.is<std::int64_t>() ? v.get<std::int64_t>() : 0; }
+constexpr int kBatch = 1000;  // entries per SHOW CHANGES read, changes per transaction
+// How often a pass runs while the cache is behind (it takes no calls until one completes).
+constexpr std::chrono::milliseconds kCatchUpPoll{250};
 
 }  // namespace
 
@@ -39,6 +37,9 @@ struct HybridSync::Impl {
   std::shared_ptr<RpcConnection> local;
   std::vector<std::shared_ptr<RpcConnection>> remotes;
   bool local_ready = false;  // tables defined with a changefeed on the current local connection
+  sync::CacheGate gate;
+  std::shared_ptr<std::atomic<std::uint64_t>> local_losses = std::make_shared<std::atomic<std::uint64_t>>(0);
+  std::atomic<bool> catch_up_wanted{false};
   std::map<std::string, detail::TokenCache> tokens;  // by URL: one password signin per server
 
   mutable std::mutex mu;
@@ -111,82 +112,143 @@ struct HybridSync::Impl {
     return c;
   }
 
+  // The synced tables and the position records get a changefeed before anything writes to them
+  // (a table a write creates first has none, and its changes could not be read back).
+  void define_tables(RpcConnection& c) {
+    // Identifiers from the validated configuration: nothing a caller typed at run time is pasted.
+    std::string sql = "DEFINE TABLE IF NOT EXISTS _cortex_sync SCHEMALESS CHANGEFEED 1d;";
+    for (const auto& t : params.tables) sql += "\nDEFINE TABLE IF NOT EXISTS `" + t + "` SCHEMALESS CHANGEFEED 1d;";
+    c.query(sql).throw_if_error();
+  }
+
   void ensure_remote(std::size_t i) {
     auto& c = remotes[i];
     if (c && c->is_open()) return;
     c = open(params.remote_urls[i]);
-    c->query("DEFINE TABLE IF NOT EXISTS _cortex_sync SCHEMALESS").throw_if_error();
+    define_tables(*c);
   }
 
-  // Ships one table's pending changes to one remote, in batches, each applied with its new position
-  // in one transaction. Returns the changes shipped.
-  std::uint64_t ship(RpcConnection& remote, const std::string& table) {
-    const Value pos_id = position_id(params.name, table);
-    std::int64_t since = as_int(remote.query("SELECT VALUE vs FROM ONLY $id", {{"id", pos_id}}).at(0));
-    std::uint64_t shipped = 0;
-    for (;;) {
-      // SHOW CHANGES accepts neither parameters nor expressions: the table is a validated identifier
-      // from the configuration and `since` an integer this code computed — no user value is pasted.
-      const auto feed = local->query("SHOW CHANGES FOR TABLE `" + table + "` SINCE " + std::to_string(since) +
-                                     " LIMIT " + std::to_string(kBatch)).at(0);
-      if (!feed.is<storage::Array>() || feed.get<storage::Array>().empty()) return shipped;
-      std::string sql = "BEGIN;\n";
-      storage::Object vars{{"pos", pos_id}};
-      std::size_t n = 0;
-      std::int64_t last = since;
-      for (const auto& entry : feed.get<storage::Array>()) {
-        last = as_int(entry["versionstamp"]);
-        const auto& changes = entry["changes"];
-        if (!changes.is<storage::Array>()) continue;
-        for (const auto& ch : changes.get<storage::Array>()) {
-          const std::string r = "r" + std::to_string(n), c = "c" + std::to_string(n);
-          if (ch["update"].is<storage::Object>()) {
-            vars[r] = ch["update"]["id"];
-            vars[c] = ch["update"];
-            sql += "UPSERT $" + r + " CONTENT $" + c + ";\n";
-          } else if (ch["delete"].is<storage::Object>()) {
-            vars[r] = ch["delete"]["id"];
-            sql += "DELETE $" + r + ";\n";
-          } else {
-            continue;  // define_table and the like: schema, not data
-          }
-          ++n;
-        }
-      }
-      vars["next"] = Value(last + 1);
-      sql += "UPSERT $pos SET vs = $next;\nCOMMIT;";
-      remote.query(sql, std::move(vars)).throw_if_error();
-      shipped += n;
-      since = last + 1;
-      if (feed.get<storage::Array>().size() < static_cast<std::size_t>(kBatch)) return shipped;
-    }
-  }
-
-  // The tables get their changefeed before anything writes to them (a table a write creates first
-  // has none, and its changes could not be shipped).
   void prepare_local() {
     if (!local || !local->is_open()) {
       local = open(params.local_url);
       local_ready = false;
+      // This connection is always open: its loss tells the gate that the cache went away even
+      // when the manager had no connection to it (a counter shared with the callback, which may
+      // run after this object is gone).
+      local->on_closed([lost = local_losses](const std::string&) { lost->fetch_add(1); });
     }
     if (local_ready) return;
-    for (const auto& t : params.tables) {
-      local->query("DEFINE TABLE IF NOT EXISTS `" + t + "` SCHEMALESS CHANGEFEED 1d").throw_if_error();
-    }
+    define_tables(*local);
     local_ready = true;
+  }
+
+  static std::optional<std::int64_t> position(RpcConnection& c, const Value& id) {
+    const auto v = c.query("SELECT VALUE vs FROM ONLY $id", {{"id", id}}).at(0);
+    if (!v.is<std::int64_t>()) return std::nullopt;
+    return v.get<std::int64_t>();
+  }
+
+  // A server's feed from `since` to its end, in batches. SHOW CHANGES accepts neither parameters
+  // nor expressions: `since` is an integer this code computed.
+  sync::Feed read_feed(RpcConnection& c, std::int64_t since) {
+    sync::Feed feed;
+    feed.end = since;
+    for (;;) {
+      auto more = sync::parse_feed(
+          c.query("SHOW CHANGES FOR DATABASE SINCE " + std::to_string(feed.end) + " LIMIT " + std::to_string(kBatch)).at(0),
+          params.name, params.tables, feed.end);
+      const bool full = more.read >= static_cast<std::size_t>(kBatch);
+      sync::append(feed, std::move(more));
+      if (!full) return feed;
+    }
+  }
+
+  // A remote this cache has never copied from: its tables as they are now (one entry at
+  // versionstamp 0, so that any change of the cache not yet shipped wins), and its feed from the
+  // remote's clock before the read (versionstamps are times: what changes during the read is read
+  // again from the feed).
+  sync::Feed snapshot(RpcConnection& remote) {
+    sync::Feed feed;
+    const auto ms = remote.query("RETURN time::millis(time::now())").at(0);
+    feed.end = ms.is<std::int64_t>() ? ms.get<std::int64_t>() << 16 : 0;
+    feed.read = 1;
+    sync::FeedEntry e;
+    for (const auto& t : params.tables) {
+      const auto rows = remote.query("SELECT * FROM `" + t + "`").at(0);
+      if (!rows.is<storage::Array>()) continue;
+      for (const auto& row : rows.get<storage::Array>()) e.changes.push_back(sync::Change{row["id"], row, 0});
+    }
+    feed.entries.push_back(std::move(e));
+    return feed;
+  }
+
+  // Applies a plan to `target`, each chunk in one transaction with the position it reaches (and,
+  // for copies into the cache, the original versionstamps, which the conflict rule reads).
+  std::uint64_t apply(RpcConnection& target, const sync::Plan& plan, const Value& position_id, bool with_stamps) {
+    std::uint64_t applied = 0;
+    for (const auto& chunk : plan.chunks) {
+      std::string sql = "BEGIN;\n";
+      storage::Object vars{{"pos", position_id}, {"next", Value(chunk.next)}};
+      storage::Array stamps;
+      for (std::size_t i = 0; i < chunk.changes.size(); ++i) {
+        const auto& ch = chunk.changes[i];
+        const std::string r = "r" + std::to_string(i), c = "c" + std::to_string(i);
+        vars[r] = ch.id;
+        if (ch.deleted()) {
+          sql += "DELETE $" + r + ";\n";
+        } else {
+          vars[c] = ch.content;
+          sql += "UPSERT $" + r + " CONTENT $" + c + ";\n";
+        }
+        if (with_stamps) stamps.push_back(Value(storage::Array{ch.id, Value(ch.vs)}));
+      }
+      vars["stamps"] = Value(std::move(stamps));
+      sql += "UPSERT $pos SET vs = $next, stamps = $stamps;\nCOMMIT;";
+      target.query(sql, std::move(vars)).throw_if_error();
+      applied += chunk.changes.size();
+    }
+    return applied;
+  }
+
+  // Copies remote i's new changes into the cache (the conflict rule against the cache's changes
+  // not yet shipped to it).
+  std::uint64_t pull(std::size_t i) {
+    auto& remote = *remotes[i];
+    const auto& url = params.remote_urls[i];
+    const Value pos_id = sync::pull_position_id(params.name, url);
+    const auto since = position(*local, pos_id);
+    const auto unshipped = read_feed(*local, position(remote, sync::ship_position_id(params.name)).value_or(0));
+    const auto feed = since ? read_feed(remote, *since) : snapshot(remote);
+    return apply(*local, sync::plan_pull(feed, unshipped, url, kBatch), pos_id, true);
+  }
+
+  // Ships the cache's changes to remote i (after the pulls: records the remote itself changed
+  // later are copies from it by now, and are left out).
+  std::uint64_t ship(std::size_t i) {
+    auto& remote = *remotes[i];
+    const Value pos_id = sync::ship_position_id(params.name);
+    const auto pending = read_feed(*local, position(remote, pos_id).value_or(0));
+    return apply(remote, sync::plan_ship(pending, params.remote_urls[i], kBatch), pos_id, false);
+  }
+
+  std::uint64_t cache_failures() const {
+    return (params.cache_failures ? params.cache_failures() : 0) + local_losses->load();
   }
 
   // One pass; a pass that meets a transaction conflict (the server says it can be retried: e.g.
   // the manager's connections defining the same new namespace at once) runs again, a few times.
   void pass() {
     for (int attempt = 0;; ++attempt) {
-      std::uint64_t shipped = 0;
-      std::string error = pass_once(shipped);
-      if (shipped) params.metrics->sync_shipped_changes.fetch_add(shipped);
+      catch_up_wanted.store(false);
+      Counts counts;
+      std::string error = pass_once(counts);
+      if (counts.shipped) params.metrics->sync_shipped_changes.fetch_add(counts.shipped);
+      if (counts.pulled) params.metrics->sync_pulled_changes.fetch_add(counts.pulled);
       const bool again = !error.empty() && attempt < 5 && is_retryable_conflict(error);
       if (!again && !error.empty()) log(LogLevel::warning, error);
       std::lock_guard<std::mutex> lock(mu);
-      status.shipped += shipped;
+      status.shipped += counts.shipped;
+      status.pulled += counts.pulled;
       if (again) continue;
       status.last_error = error;
       last_ok = error.empty();
@@ -199,17 +261,36 @@ struct HybridSync::Impl {
     }
   }
 
-  std::string pass_once(std::uint64_t& shipped) {
+  struct Counts {
+    std::uint64_t shipped = 0, pulled = 0;
+  };
+
+  std::string pass_once(Counts& counts) {
     std::string error;
+    const std::uint64_t failures_at_start = cache_failures();
     try {
       prepare_local();
       remotes.resize(params.remote_urls.size());
+      std::vector<bool> reached(remotes.size(), false);
+      // Every remote's changes in first, so that the ships see what each remote changed itself.
+      // A remote that cannot be read is skipped: its changes come in a later pass.
       for (std::size_t i = 0; i < remotes.size(); ++i) {
         try {
           ensure_remote(i);
-          for (const auto& t : params.tables) shipped += ship(*remotes[i], t);
+          counts.pulled += pull(i);
+          reached[i] = true;
         } catch (const Error& e) {
-          error = "sync to " + params.remote_urls[i] + ": " + e.what();  // the others still get theirs
+          error = "sync with " + params.remote_urls[i] + ": " + e.what();  // the others still get theirs
+        }
+      }
+      if (!local->is_open()) throw Error(make_error_code(Errc::connection_lost), "the local cache went away");
+      gate.caught_up(failures_at_start);
+      for (std::size_t i = 0; i < remotes.size(); ++i) {
+        if (!reached[i]) continue;
+        try {
+          counts.shipped += ship(i);
+        } catch (const Error& e) {
+          error = "sync to " + params.remote_urls[i] + ": " + e.what();
         }
       }
     } catch (const Error& e) {
@@ -228,10 +309,14 @@ struct HybridSync::Impl {
       lock.lock();
       completed = serving;
       passed.notify_all();
-      // Sleeps until the next pass is due, a sync_now() asks for one, or stop().
-      wake.wait_for(lock, params.interval, [&] { return stopping || requested != completed; });
+      // Sleeps until the next pass is due, a sync_now() asks for one, the router finds the cache
+      // behind, or stop(). While the cache is behind, passes come every kCatchUpPoll.
+      const auto wait = cache_serving() ? params.interval : std::min<std::chrono::milliseconds>(params.interval, kCatchUpPoll);
+      wake.wait_for(lock, wait, [&] { return stopping || requested != completed || catch_up_wanted.load(); });
     }
   }
+
+  bool cache_serving() const { return gate.serving(cache_failures()); }
 };
 
 HybridSync::HybridSync(HybridSyncParams params) : impl_(std::make_unique<Impl>(std::move(params))) {
@@ -290,6 +375,14 @@ void HybridSync::stop() {
     if (r) r->close();
   }
   if (impl_->local) impl_->local->close();
+}
+
+bool HybridSync::cache_serving() const { return impl_->cache_serving(); }
+
+void HybridSync::want_catch_up() {
+  if (impl_->catch_up_wanted.exchange(true)) return;  // already asked
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->wake.notify_all();
 }
 
 HybridSync::Status HybridSync::status() const {

@@ -1,11 +1,15 @@
 #pragma once
-// HybridSync: ships the changes of the configured tables from the local cache to every remote,
-// every interval, with SurrealDB changefeeds (SHOW CHANGES … SINCE). Each remote keeps the position
-// it has applied in a `_cortex_sync` record written in the same transaction as the changes, so a
-// restarted manager resumes exactly where the remote stopped: no change lost, none applied twice or
-// out of order. Runs on its own thread with its own connections (blocking calls, never on the
-// manager's io threads).
+// HybridSync: keeps the local cache and the remotes in step, both ways, with SurrealDB changefeeds
+// (SHOW CHANGES FOR DATABASE … SINCE). Each pass first copies every remote's new changes into the
+// cache (writes made there while the cache was down, or by other clients), then ships the cache's
+// changes to every remote. Each side keeps the position it has applied in a `_cortex_sync` record
+// written in the same transaction as the changes, so a restarted manager resumes exactly where it
+// stopped; the records also tell a pass which changes it wrote itself (never copied back). The
+// decisions (what to apply, the conflict rule, when the cache may serve) are in sync_plan.hpp.
+// Runs on its own thread with its own connections (blocking calls, never on the manager's io
+// threads).
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -25,6 +29,9 @@ struct HybridSyncParams {
   std::chrono::milliseconds interval{60000};
   SessionDefaults session;               ///< namespace, database, credentials on every connection
   std::shared_ptr<metrics::PoolMetrics> metrics;
+  /// The cache endpoint's count of failed calls and connects (the manager's routing records them):
+  /// the cache serves again once a pass that began after the latest one has caught it up.
+  std::function<std::uint64_t()> cache_failures;
 };
 
 class HybridSync {
@@ -39,8 +46,14 @@ class HybridSync {
   /// Stops the thread after the pass in progress, if any. Idempotent.
   void stop();
 
+  /// Whether the local cache may take calls (see CacheGate). Lock-free: asked on every routing.
+  bool cache_serving() const;
+  /// The router found the cache not serving: a pass soon, instead of at the next interval.
+  void want_catch_up();
+
   struct Status {
     std::uint64_t shipped = 0;  ///< changes applied to remotes (each remote counts)
+    std::uint64_t pulled = 0;   ///< changes copied from remotes into the cache
     std::uint64_t passes = 0;   ///< passes completed without error
     /// Time since the last pass that completed without error (none yet: nullopt).
     std::optional<std::chrono::milliseconds> lag;

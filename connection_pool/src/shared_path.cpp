@@ -126,6 +126,11 @@ struct SharedPath::Impl {
       if (node && node->state() == NodeState::setting_up) node->set_up(ec, now, renew.value_or(Clock::time_point::max()));
       if (!ec && !closed) {
         entries[i].conn = conn;
+        if (params.on_connection_lost) {
+          conn->on_closed([weak = self, raw = conn.get()](const std::string& reason) {
+            if (auto path = weak.lock()) path->impl_->lost(raw, reason);
+          });
+        }
         backoff.succeeded();
         params.metrics->connections_created.fetch_add(1);
       } else if (ec) {
@@ -145,6 +150,15 @@ struct SharedPath::Impl {
         q({}, "", conn);
       }
     }
+  }
+
+  // A connection closed. Still serving: lost (one retired or closed by this path was deliberate).
+  void lost(const RpcConnection* raw, const std::string& reason) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (closed || std::none_of(entries.begin(), entries.end(), [&](const Entry& e) { return e.conn.get() == raw; })) return;
+    }
+    params.on_connection_lost(reason);
   }
 
   bool closed_now() const {

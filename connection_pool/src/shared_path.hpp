@@ -31,6 +31,9 @@ struct SharedPathParams {
   std::shared_ptr<metrics::PoolMetrics> metrics;
   /// As ConnectionPoolParams::on_connect_result.
   std::function<void(std::error_code, const std::string& why)> on_connect_result;
+  /// A serving connection closed without this path closing it (the server went away, a dead
+  /// socket): told at once, before any call finds it gone. Runs on an io thread.
+  std::function<void(const std::string& why)> on_connection_lost;
 };
 
 class SharedPath : public std::enable_shared_from_this<SharedPath> {

@@ -44,6 +44,8 @@ inline const CounterField kCounters[] = {
      "Calls or acquires moved to another endpoint after a failure."},
     {"sync_shipped_changes", &PoolMetrics::sync_shipped_changes, &MetricsSnapshot::sync_shipped_changes,
      "Hybrid mode: changes shipped from the local cache to the remotes."},
+    {"sync_pulled_changes", &PoolMetrics::sync_pulled_changes, &MetricsSnapshot::sync_pulled_changes,
+     "Hybrid mode: changes copied from the remotes into the local cache."},
 };
 
 struct GaugeField {

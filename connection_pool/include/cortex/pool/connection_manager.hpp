@@ -36,10 +36,14 @@ struct EndpointHealth {
   std::uint64_t requests = 0, request_failures = 0, connect_failures = 0;
 };
 
-/// Hybrid mode's sync to the remotes.
+/// Hybrid mode's sync, both ways: the local cache's changes shipped to the remotes, the remotes'
+/// changes (writes made there while the cache was down, or by other clients) copied into the cache.
 struct SyncHealth {
-  std::uint64_t shipped_changes = 0, passes = 0;
+  std::uint64_t shipped_changes = 0, pulled_changes = 0, passes = 0;
   std::int64_t lag_ms = -1;  ///< since the last complete pass; -1 before the first
+  /// The local cache takes calls: a pass that began after its latest failure has copied the
+  /// remotes' changes in. False while it catches up (calls go to the remotes meanwhile).
+  bool cache_serving = false;
   std::string last_error;
 };
 
