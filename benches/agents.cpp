@@ -1,10 +1,12 @@
 // 1,000 agents on one manager: AgentSessions (server-side sessions multiplexed over the manager's
 // shared connections) against the same workload with one exclusive connection per agent. Prints
-// JSON lines: sockets used, client memory per agent (RSS growth / agents), operations/s, p99.
+// JSON lines: sockets used, client memory per agent (RSS growth / agents), operations/s, p99, and
+// from the sessions' own histograms the median agent's p50 and the worst agent's p99.
 // Usage: bench_agents [--agents 1000] [--rounds 10] [--threads 8]
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -103,6 +105,17 @@ int main(int argc, char** argv) {
     workload("agents.sessions", agents, rounds, threads, before, sockets(), [&](int a, int r) {
       s[static_cast<std::size_t>(a)]->query(op_sql, {{"agent", Value(std::int64_t{a})}, {"round", Value(std::int64_t{r})}}).throw_if_error();
     });
+    // Each session still keeps its own latency histogram: the median agent's p50, the worst p99.
+    std::vector<double> p50, p99;
+    for (auto& a : s) {
+      const auto lat = a->metrics().latency;
+      p50.push_back(std::chrono::duration<double, std::milli>(lat.p50).count());
+      p99.push_back(std::chrono::duration<double, std::milli>(lat.p99).count());
+    }
+    std::sort(p50.begin(), p50.end());
+    std::sort(p99.begin(), p99.end());
+    json_line("agents.sessions.per_agent_p50_median", p50[p50.size() / 2], "ms");
+    json_line("agents.sessions.per_agent_p99_worst", p99.back(), "ms");
   }
   {
     IoRunner io(1);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
 
 namespace cortex::metrics {
 std::size_t LatencyHistogram::bucket_of(std::chrono::nanoseconds d) noexcept {
@@ -39,9 +40,47 @@ void LatencySummary::merge_counts(const LatencySummary& o) noexcept {
   mean = count ? std::chrono::nanoseconds(sum.count() / static_cast<std::int64_t>(count)) : std::chrono::nanoseconds(0);
 }
 
+LatencyHistogram::~LatencyHistogram() {
+  for (auto& p : powers_) delete p.load(std::memory_order_relaxed);
+  delete immediate_.load(std::memory_order_relaxed);
+}
+
+// Get or create: the first thread to land in a power of two installs its buckets; a thread that
+// loses the race frees its own and uses the winner's.
+template <class T>
+static T* get_or_create(std::atomic<T*>& slot) noexcept {
+  T* p = slot.load(std::memory_order_acquire);
+  if (p) return p;
+  T* fresh = new (std::nothrow) T();
+  if (!fresh) return nullptr;
+  if (slot.compare_exchange_strong(p, fresh, std::memory_order_acq_rel, std::memory_order_acquire)) return fresh;
+  delete fresh;
+  return p;
+}
+
+LatencyHistogram::Power* LatencyHistogram::power(std::size_t i) noexcept { return get_or_create(powers_[i / kPerPower]); }
+
+void LatencyHistogram::record_immediate() noexcept {
+  if (Counter* c = get_or_create(immediate_)) c->fetch_add(1);
+}
+
+std::uint64_t LatencyHistogram::immediate_count() const noexcept {
+  const Counter* c = immediate_.load(std::memory_order_acquire);
+  return c ? c->load() : 0;
+}
+
+std::size_t LatencyHistogram::memory_bytes() const noexcept {
+  std::size_t n = sizeof(*this);
+  for (const auto& p : powers_) n += p.load(std::memory_order_acquire) ? sizeof(Power) : 0;
+  return n + (immediate_.load(std::memory_order_acquire) ? sizeof(Counter) : 0);
+}
+
 void LatencyHistogram::record(std::chrono::nanoseconds d) noexcept {
   if (d.count() < 0) d = std::chrono::nanoseconds(0);
-  buckets_[bucket_of(d)].fetch_add(1, std::memory_order_relaxed);  // bucket_of clamps negatives
+  const std::size_t i = bucket_of(d);
+  Power* p = power(i);
+  if (!p) return;  // out of memory: the sample is not counted anywhere (count stays consistent)
+  p->buckets[i % kPerPower].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   sum_ns_.fetch_add(static_cast<std::uint64_t>(d.count()), std::memory_order_relaxed);
   auto seen = max_ns_.load(std::memory_order_relaxed);
@@ -54,8 +93,12 @@ LatencySummary LatencyHistogram::summary() const noexcept {
   // summary a moment-in-between view — never an invalid one.
   std::array<std::uint64_t, kBuckets> b{};
   std::uint64_t total = 0;
-  for (std::size_t i = 0; i < kBuckets; ++i) total += b[i] = buckets_[i].load(std::memory_order_relaxed);
-  const std::uint64_t immediate = immediate_.load();
+  for (std::size_t i = 0; i < kBuckets; i += kPerPower) {
+    const Power* p = powers_[i / kPerPower].load(std::memory_order_acquire);
+    if (!p) continue;
+    for (std::size_t j = 0; j < kPerPower; ++j) total += b[i + j] = p->buckets[j].load(std::memory_order_relaxed);
+  }
+  const std::uint64_t immediate = immediate_count();
   b[0] += immediate;
   total += immediate;
   LatencySummary s;

@@ -45,6 +45,35 @@ TEST(LatencyHistogram, EmptyAndExtremes) {
   EXPECT_EQ(LatencyHistogram::bucket_of(nanoseconds(INT64_MAX)), LatencyHistogram::kBuckets - 1);
 }
 
+TEST(LatencyHistogram, MemoryGrowsOnlyWithThePowersOfTwoItsSamplesSpan) {
+  LatencyHistogram h;
+  const auto empty = h.memory_bytes();
+  EXPECT_LT(empty, 1024u);  // the 960 buckets are not allocated up front
+  for (int i = 0; i < 1000; ++i) h.record(milliseconds(2) + microseconds(100 + i % 800));  // 2.1-2.9 ms: one power (2^21 ns)
+  const auto one = h.memory_bytes();
+  EXPECT_GT(one, empty);
+  for (int i = 0; i < 1000; ++i) h.record(milliseconds(2) + microseconds(100 + i % 800));
+  EXPECT_EQ(h.memory_bytes(), one);  // the same power again: nothing more
+  h.record(seconds(3));
+  EXPECT_EQ(h.memory_bytes() - one, one - empty);  // one more power, one more block
+  h.record_immediate();
+  EXPECT_EQ(h.summary().count, 2002u);
+  EXPECT_EQ(h.immediate_count(), 1u);
+}
+
+TEST(LatencyHistogram, ThreadsLandingInANewPowerAtOnceLoseNoSample) {
+  LatencyHistogram h;
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t) {
+    ts.emplace_back([&h, t] {
+      for (int i = 0; i < 20000; ++i) h.record(nanoseconds(std::int64_t{1} << (4 + (i + t) % 30)));
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(h.summary().count, 80000u);
+  EXPECT_EQ(h.summary().le.back(), 80000u);  // every sample is in a bucket (all below 30 s)
+}
+
 TEST(LatencyHistogram, BucketsAreContiguousAndNarrow) {
   // Every value lands in a bucket whose upper bound is >= it and at most 6.25 % above.
   for (std::int64_t ns : {1LL, 15LL, 16LL, 17LL, 31LL, 32LL, 1000LL, 123456LL, 999999999LL, 86400000000000LL}) {

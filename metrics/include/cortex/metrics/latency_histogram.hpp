@@ -3,6 +3,8 @@
 // power of two split into 16 — so a bucket is at most 6.25 % wide over the whole range. record() is
 // a few relaxed atomic adds and bit arithmetic (no log()): safe and cheap from any thread, even on a
 // pool's fast path. Percentiles are bucket upper bounds: they over-state by at most one bucket.
+// The buckets of one power of two are allocated when a sample first lands there: a histogram whose
+// samples span a few powers (an agent session's) takes about 1 KiB instead of 8.5 KiB.
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -36,12 +38,19 @@ class LatencyHistogram {
   // Durations are int64 nanoseconds: the top power of two is 2^62.
   static constexpr std::size_t kBuckets = (64 - kSubBits) << kSubBits;
 
+  LatencyHistogram() = default;
+  ~LatencyHistogram();
+  LatencyHistogram(const LatencyHistogram&) = delete;
+  LatencyHistogram& operator=(const LatencyHistogram&) = delete;
+
   void record(std::chrono::nanoseconds d) noexcept;
   /// Records a zero duration on a striped counter: for a path too short to time (a pool's
   /// uncontended fast acquire), where many threads would otherwise share bucket 0's cache line.
-  void record_immediate() noexcept { immediate_.fetch_add(1); }
-  std::uint64_t immediate_count() const noexcept { return immediate_.load(); }
+  void record_immediate() noexcept;
+  std::uint64_t immediate_count() const noexcept;
   LatencySummary summary() const noexcept;
+  /// The memory this histogram holds now (itself and what it allocated), in bytes.
+  std::size_t memory_bytes() const noexcept;
   /// The upper bound of bucket `i` (exposed for tests and exposition).
   static std::chrono::nanoseconds bucket_upper_bound(std::size_t i) noexcept;
   static std::size_t bucket_of(std::chrono::nanoseconds d) noexcept;
@@ -49,11 +58,19 @@ class LatencyHistogram {
   static std::chrono::nanoseconds classic_bound(std::size_t i) noexcept;
 
  private:
-  std::array<std::atomic<std::uint64_t>, kBuckets> buckets_{};
+  static constexpr std::size_t kPerPower = std::size_t{1} << kSubBits;
+  struct Power {
+    std::array<std::atomic<std::uint64_t>, kPerPower> buckets{};
+  };
+  /// The power of two holding bucket `i`, allocated on first use (nullptr: no sample could be
+  /// counted, out of memory).
+  Power* power(std::size_t i) noexcept;
+
+  std::array<std::atomic<Power*>, kBuckets / kPerPower> powers_{};  // nullptr until a sample lands
   std::atomic<std::uint64_t> count_{0};
   std::atomic<std::uint64_t> sum_ns_{0};
   std::atomic<std::int64_t> max_ns_{0};
-  Counter immediate_;  // zero-duration samples, folded into bucket 0 by summary()
+  std::atomic<Counter*> immediate_{nullptr};  // zero-duration samples, folded into bucket 0 by summary()
 };
 
 }  // namespace cortex::metrics
