@@ -2,14 +2,17 @@
 // engine (or --url). Each caller acquires a lease, runs RETURN 1, releases. Prints JSON lines:
 // completions, acquisition timeouts, p50/p99/max acquire wait, wall time, and the RPCs the pool
 // spent per lease cycle to set up and restore sessions (password signins apart).
-// Signed in like production (bench_auth.hpp); --user/--pass name another root user, --anonymous
-// runs without credentials (against a server that allows guests).
-// Usage: bench_burst [--callers N] [--max M] [--url ws://HOST:PORT/rpc] [--user U --pass P] [--anonymous]
+// By default two bursts side by side, each on a fresh engine: signed in like production
+// (bench_auth.hpp; --user/--pass name another root user) and without credentials, then the ratios.
+// --authenticated or --anonymous runs one only (--anonymous needs a server that allows guests).
+// Usage: bench_burst [--callers N] [--max M] [--url ws://HOST:PORT/rpc] [--user U --pass P]
+//                    [--authenticated | --anonymous]
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
+#include <optional>
 #include <string>
 
 #include "cortex/pool/connection_manager.hpp"
@@ -19,23 +22,19 @@
 using namespace cortex::pool;
 using namespace cortex::storage;
 
-int main(int argc, char** argv) {
-  int callers = 10000;
-  std::size_t max = 50;
-  std::string url = "mem://", user = bench_credentials().user, pass = bench_credentials().pass;
-  bool anonymous = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    if (k == "--anonymous") { anonymous = true; continue; }
-    if (i + 1 >= argc) break;
-    if (k == "--callers") callers = std::atoi(argv[++i]);
-    else if (k == "--max") max = static_cast<std::size_t>(std::atol(argv[++i]));
-    else if (k == "--url") url = argv[++i];
-    else if (k == "--user") user = argv[++i];
-    else if (k == "--pass") pass = argv[++i];
-  }
+namespace {
+
+struct Outcome {
+  int failed = 0;
+  double wall_s = 0, wait_p99_ms = 0;
+};
+
+// One burst on a fresh manager (and, for mem://, a fresh engine): `callers` acquire, RETURN 1,
+// release, all at once. Prints its figures under `name`.
+Outcome burst(const std::string& name, const std::optional<Credentials>& credentials, const std::string& url, int callers,
+              std::size_t max) {
   DatabaseConfig c;
-  if (!anonymous) c.credentials = Credentials{"", "", "", user, pass, "", {}};
+  c.credentials = credentials;
   c.connection_mode.mode = ConnectionMode::Local{url};
   c.pool_config.min_connections = 0;
   c.pool_config.max_connections = max;
@@ -61,7 +60,6 @@ int main(int argc, char** argv) {
   all_done.get_future().get();
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto s = m.metrics().snapshot();
-  const std::string name = "burst.callers" + std::to_string(callers) + ".max" + std::to_string(max);
   auto line = [&](const char* what, double v, const char* unit) { json_line(name + "." + what, v, unit); };
   line("completions", ok.load(), "calls");
   line("failures", failed.load(), "calls");
@@ -74,5 +72,42 @@ int main(int argc, char** argv) {
   line("setup_rpcs_per_lease", static_cast<double>(s.setup_requests) / cycles, "rpcs");
   line("password_signins", static_cast<double>(s.password_signins), "rpcs");
   line("lease_restores", static_cast<double>(s.lease_restores), "leases");
-  return failed.load() == 0 ? 0 : 1;
+  return Outcome{failed.load(), wall, static_cast<double>(s.acquire_wait.p99.count()) / 1e6};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int callers = 10000;
+  std::size_t max = 50;
+  std::string url = "mem://", user = bench_credentials().user, pass = bench_credentials().pass;
+  bool anonymous = false, authenticated = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    if (k == "--anonymous") { anonymous = true; continue; }
+    if (k == "--authenticated") { authenticated = true; continue; }
+    if (i + 1 >= argc) break;
+    if (k == "--callers") callers = std::atoi(argv[++i]);
+    else if (k == "--max") max = static_cast<std::size_t>(std::atol(argv[++i]));
+    else if (k == "--url") url = argv[++i];
+    else if (k == "--user") user = argv[++i];
+    else if (k == "--pass") pass = argv[++i];
+  }
+  if (!anonymous && !authenticated) anonymous = authenticated = true;  // both, side by side
+  const std::string name = "burst.callers" + std::to_string(callers) + ".max" + std::to_string(max);
+  int failed = 0;
+  std::optional<Outcome> with, without;
+  if (authenticated) {
+    with = burst(name + ".authenticated", Credentials{"", "", "", user, pass, "", {}}, url, callers, max);
+    failed += with->failed;
+  }
+  if (anonymous) {
+    without = burst(name + ".anonymous", std::nullopt, url, callers, max);
+    failed += without->failed;
+  }
+  if (with && without) {
+    json_line(name + ".authenticated_over_anonymous.wall", with->wall_s / without->wall_s, "ratio");
+    json_line(name + ".authenticated_over_anonymous.acquire_wait_p99", with->wait_p99_ms / without->wait_p99_ms, "ratio");
+  }
+  return failed == 0 ? 0 : 1;
 }
