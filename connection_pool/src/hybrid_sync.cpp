@@ -40,6 +40,7 @@ struct HybridSync::Impl {
   sync::CacheGate gate;
   std::shared_ptr<std::atomic<std::uint64_t>> local_losses = std::make_shared<std::atomic<std::uint64_t>>(0);
   std::atomic<bool> catch_up_wanted{false};
+  std::string last_logged;  // the last pass's error (sync thread only)
   std::map<std::string, detail::TokenCache> tokens;  // by URL: one password signin per server
 
   mutable std::mutex mu;
@@ -245,7 +246,9 @@ struct HybridSync::Impl {
       if (counts.shipped) params.metrics->sync_shipped_changes.fetch_add(counts.shipped);
       if (counts.pulled) params.metrics->sync_pulled_changes.fetch_add(counts.pulled);
       const bool again = !error.empty() && attempt < 5 && is_retryable_conflict(error);
-      if (!again && !error.empty()) log(LogLevel::warning, error);
+      // Said once per kind of trouble: while the cache is down a pass fails every kCatchUpPoll.
+      if (!again && !error.empty() && error != last_logged) log(LogLevel::warning, error);
+      if (!again) last_logged = error;
       std::lock_guard<std::mutex> lock(mu);
       status.shipped += counts.shipped;
       status.pulled += counts.pulled;

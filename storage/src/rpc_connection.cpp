@@ -558,11 +558,12 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
     std::vector<PendingRequests::Entry> dropped;
     std::set<std::uint64_t> unsent;
     std::map<std::uint64_t, std::function<void(const std::string&)>> cbs;
-    bool first = false;
+    bool first = false, was_open = false;
     {
       std::lock_guard<std::mutex> lock(mu);
       if (state != State::closed) {
         first = true;
+        was_open = state == State::open;
         state = State::closed;
         transport_open = false;
         close_reason = why;
@@ -582,9 +583,10 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
     }
     if (first && transport) transport->abort();
     if (first) {
-      // Lost connections are trouble; closes the client asked for are routine.
+      // Lost connections are trouble; closes the client asked for are routine, and a connect that
+      // failed is told to whoever connected (who says it once, not on every retry).
       const bool asked = why.find("by the client") != std::string::npos;
-      log(asked ? LogLevel::debug : LogLevel::warning, "connection to " + endpoint.to_string() + " closed: " + why);
+      log(asked || !was_open ? LogLevel::debug : LogLevel::warning, "connection to " + endpoint.to_string() + " closed: " + why);
     }
     for (auto& d : dropped) {
       if (unsent.count(d.id)) {
