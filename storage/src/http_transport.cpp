@@ -180,15 +180,8 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
                    : nullptr;
   }
 
-  std::error_code send(std::string&& payload, std::uint64_t tag) override {
-    Job job{tag, std::move(payload), {}};
-    try {
-      const Value v = cbor::decode(job.body);
-      if (v["method"].is<std::string>()) job.request.method = v["method"].get<std::string>();
-      if (v["params"].is<Array>()) job.request.params = v["params"].get<Array>();
-    } catch (const Error&) {
-      return make_error_code(Errc::invalid_argument);  // not a request of ours
-    }
+  std::error_code send(std::string&& payload, std::uint64_t tag, Request&& request) override {
+    Job job{tag, std::move(payload), std::move(request)};
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (closed_) return make_error_code(Errc::not_connected);

@@ -188,7 +188,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       if (!keeps_session(r, o)) session_changes.fetch_add(1, std::memory_order_relaxed);
       arm_deadline_locked();
     }
-    if (auto ec = transport->send(std::move(bytes), id)) {
+    if (auto ec = transport->send(std::move(bytes), id, std::move(r))) {
       auto e = take_pending(id);
       if (e) post_failure(std::move(e->handler), Errc::not_connected, "the socket would not take the request", e->counted);
     }

@@ -50,8 +50,9 @@ class Transport {
   virtual void start(TransportCallbacks callbacks) = 0;
   /// Queues one binary frame, thread-safe; it is written from the connection's own strand (so that
   /// no socket operation ever races another). An error means it was surely not written. `tag`
-  /// names the frame for take_unsent().
-  virtual std::error_code send(std::string&& payload, std::uint64_t tag) = 0;
+  /// names the frame for take_unsent(). `request` is what `payload` encodes, handed over for a
+  /// transport that must read it (HTTP keeps the session client-side); others ignore it.
+  virtual std::error_code send(std::string&& payload, std::uint64_t tag, Request&& request) = 0;
   /// The tags of frames queued and not yet handed to the socket, which will now never be: the
   /// owner calls it when it gives up on the connection, to tell never-sent requests apart.
   virtual std::vector<std::uint64_t> take_unsent() { return {}; }

@@ -88,7 +88,7 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
   // runs its own handlers: a send can then never race its terminate() (which writes the state
   // without the lock send() reads it under), whatever thread the caller is on, and a burst of
   // sends from many threads costs one hand-off.
-  std::error_code send(std::string&& payload, std::uint64_t tag) override {
+  std::error_code send(std::string&& payload, std::uint64_t tag, Request&&) override {
     typename Client::connection_ptr con;
     bool post = false;
     {

@@ -40,7 +40,7 @@ class FakeTransport : public storage::Transport {
     cb_ = std::move(cb);
     asio::post(io_, [this] { cb_.on_open({}, ""); });
   }
-  std::error_code send(std::string&& payload, std::uint64_t tag) override {
+  std::error_code send(std::string&& payload, std::uint64_t tag, cortex::storage::Request&&) override {
     if (closed_) return make_error_code(Errc::not_connected);
     if (!probed_) {  // the version probe: answered, so that the connection opens
       probed_ = true;
