@@ -71,7 +71,7 @@ ConnectionManager::ConnectionManager(DatabaseConfig config, unsigned io_threads)
     impl.sync = std::make_unique<HybridSync>(sp);
     // The cache takes calls once the first pass has copied the remotes' changes in; until then
     // (a remote that does not answer holds it up to here) the remotes take them.
-    impl.sync->sync_now(impl.config.pool_config.connection_timeout);
+    impl.sync->wait_first_pass(impl.config.pool_config.connection_timeout);
   }
 }
 

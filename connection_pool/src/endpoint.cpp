@@ -131,8 +131,7 @@ void Endpoint::record(std::error_code ec, std::chrono::nanoseconds latency) {
 }
 
 std::uint64_t Endpoint::failures() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return request_failures_ + last_failure_->connections_lost.load(std::memory_order_relaxed);
+  return request_failures_.load(std::memory_order_relaxed) + last_failure_->connections_lost.load(std::memory_order_relaxed);
 }
 
 std::string Endpoint::last_failure() {
@@ -149,7 +148,7 @@ metrics::EndpointStats Endpoint::stats() {
     std::lock_guard<std::mutex> lock(mu_);
     breaker = breaker_.state(Clock::now());  // a lazy change is reported by the next settle
     s.requests = requests_;
-    s.request_failures = request_failures_;
+    s.request_failures = request_failures_.load(std::memory_order_relaxed);
   }
   s.breaker_state = breaker == BreakerState::Closed ? "closed" : breaker == BreakerState::Open ? "open" : "half_open";
   s.connections = static_cast<std::int64_t>(st.size);

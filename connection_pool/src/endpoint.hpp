@@ -66,7 +66,9 @@ class Endpoint {
   CircuitBreaker<> breaker_;
   HealthScore score_;
   std::uint64_t reported_transitions_ = 0;
-  std::uint64_t requests_ = 0, request_failures_ = 0;  // calls recorded, under mu_
+  std::uint64_t requests_ = 0;  // calls recorded, under mu_
+  // Of those, failures: written under mu_, read without it (failures(), on every Hybrid routing).
+  std::atomic<std::uint64_t> request_failures_{0};
   /// The latest outcome of a call or a connect: set by failures, cleared by successes. Shared with
   /// the pool's and shared path's connect callbacks, which may outlive this object.
   struct LastFailure {

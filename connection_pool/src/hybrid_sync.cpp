@@ -46,7 +46,8 @@ struct HybridSync::Impl {
   mutable std::mutex mu;
   std::condition_variable wake, passed;
   bool stopping = false;
-  std::uint64_t requested = 0, completed = 0;  // sync_now requests and passes finished since
+  // Tickets: the pass the thread runs at start serves ticket 1, each sync_now() asks for the next.
+  std::uint64_t requested = 1, completed = 0;
   bool last_ok = false;
   Status status;
   std::optional<Clock::time_point> last_success;
@@ -348,6 +349,12 @@ bool HybridSync::sync_now(std::chrono::milliseconds timeout) {
   // A pass that starts after this request serves it (it reads `requested` when it starts).
   if (!impl_->passed.wait_for(lock, timeout, [&] { return impl_->completed >= ticket || impl_->stopping; })) return false;
   return impl_->completed >= ticket && impl_->last_ok;
+}
+
+bool HybridSync::wait_first_pass(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->passed.wait_for(lock, timeout, [&] { return impl_->completed >= 1 || impl_->stopping; });
+  return impl_->completed >= 1 && impl_->last_ok;
 }
 
 void HybridSync::stop() {

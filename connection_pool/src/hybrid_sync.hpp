@@ -43,6 +43,9 @@ class HybridSync {
 
   /// Runs a pass now and waits for it (up to `timeout`). True when it completed without error.
   bool sync_now(std::chrono::milliseconds timeout);
+  /// Waits (up to `timeout`) for the pass the thread runs at start, without asking for another.
+  /// True when it completed without error.
+  bool wait_first_pass(std::chrono::milliseconds timeout);
   /// Stops the thread after the pass in progress, if any. Idempotent.
   void stop();
 
