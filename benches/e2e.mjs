@@ -39,12 +39,17 @@ for (const inflight of ['1', '64']) {
     record(execFileSync(cpp, ['--url', url, '--queries', queries, '--inflight', inflight, '--path', 'manager'], { encoding: 'utf8' }));
   }
   record(execFileSync('node', [path.join(here, 'js_sdk_return1.mjs'), url, queries, inflight], { encoding: 'utf8' }));
+  // The yardstick: the least CPU any client spends per query here (bench_e2e_floor.cpp).
+  record(execFileSync(path.join(buildDir, 'benches', 'bench_e2e_floor'), ['--url', url, '--queries', queries, '--inflight', inflight], { encoding: 'utf8' }));
 }
 for (const inflight of [1, 64]) {
   const c = `cpp.return1.inflight${inflight}`, j = `js_sdk.return1.inflight${inflight}`;
   const ratio = (name, value) => console.log(JSON.stringify({ name, value: +value.toFixed(2), unit: 'ratio' }));
   ratio(`ratio.return1.inflight${inflight}.throughput_cpp_over_js`, figures[`${c}.throughput`] / figures[`${j}.throughput`]);
   ratio(`ratio.return1.inflight${inflight}.client_cpu_js_over_cpp`, figures[`${j}.client_cpu`] / figures[`${c}.client_cpu`]);
+  // The most any client could reach here (JS SDK over the floor), and how far above the floor we are.
+  ratio(`ratio.return1.inflight${inflight}.client_cpu_js_over_floor`, figures[`${j}.client_cpu`] / figures[`floor.return1.inflight${inflight}.client_cpu`]);
+  ratio(`ratio.return1.inflight${inflight}.client_cpu_cpp_over_floor`, figures[`${c}.client_cpu`] / figures[`floor.return1.inflight${inflight}.client_cpu`]);
 }
 const mgr = 'cpp_manager.return1.inflight64';
 console.log(JSON.stringify({ name: 'ratio.return1.inflight64.throughput_manager_over_js', value: +(figures[`${mgr}.throughput`] / figures['js_sdk.return1.inflight64.throughput']).toFixed(2), unit: 'ratio' }));
