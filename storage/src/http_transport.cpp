@@ -20,7 +20,6 @@
 #include <vector>
 
 #include <asio/bind_executor.hpp>
-#include <asio/connect.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
@@ -34,6 +33,7 @@
 #include "cortex/storage/cbor.hpp"
 #include "cortex/storage/error.hpp"
 #include "cortex/storage/rpc.hpp"
+#include "stream_socket.hpp"
 #include "tls_client.hpp"
 #include "transport.hpp"
 
@@ -49,19 +49,8 @@ constexpr std::size_t kMaxHeaderBytes = 64 * 1024;
 constexpr auto kReuseWithin = std::chrono::seconds(2);
 
 // One keep-alive HTTP/1.1 connection.
-struct Socket {
-  Socket(asio::io_context& io, asio::ssl::context* tls_ctx) {
-    if (tls_ctx) tls = std::make_unique<asio::ssl::stream<tcp::socket>>(io, *tls_ctx);
-    else plain.emplace(io);
-  }
-  tcp::socket& lowest() { return tls ? tls->next_layer() : *plain; }
-  template <class F>
-  void with_stream(F&& f) {
-    if (tls) f(*tls);
-    else f(*plain);
-  }
-  std::optional<tcp::socket> plain;
-  std::unique_ptr<asio::ssl::stream<tcp::socket>> tls;
+struct Socket : detail::StreamSocket {
+  using StreamSocket::StreamSocket;
   std::unique_ptr<asio::streambuf> in;
   Clock::time_point idle_since;
 };
@@ -296,23 +285,10 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
   void open_socket(Opened done) {
     auto s = std::make_shared<Socket>(io_, tls_.get());
     all_.push_back(s);
-    auto resolver = std::make_shared<tcp::resolver>(io_);
-    resolver->async_resolve(
-        endpoint_.host, std::to_string(endpoint_.port),
-        asio::bind_executor(strand_, [self = shared_from_this(), s, resolver, done](std::error_code ec, tcp::resolver::results_type r) {
-          if (ec) return done(ec, "resolve: " + ec.message(), nullptr);
-          asio::async_connect(s->lowest(), r, asio::bind_executor(self->strand_, [self, s, done](std::error_code cec, const tcp::endpoint&) {
-            if (cec) return done(cec, cec.message(), nullptr);
-            s->lowest().set_option(tcp::no_delay(true));
-            if (!s->tls) return done({}, "", s);
-            detail::set_server_name(*s->tls, self->endpoint_.host);
-            s->tls->async_handshake(asio::ssl::stream_base::client,
-                                    asio::bind_executor(self->strand_, [s, done](std::error_code hec) {
-                                      if (hec) return done(hec, "TLS handshake: " + hec.message(), nullptr);
-                                      done({}, "", s);
-                                    }));
-          }));
-        }));
+    detail::async_open(s, endpoint_, strand_, [s, done](std::error_code ec, const std::string& why) {
+      if (ec) return done(ec, why, nullptr);
+      done({}, "", s);
+    });
   }
 
   void exchange(std::shared_ptr<Socket> s, Job job) {
@@ -461,7 +437,7 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
   }
 
   asio::io_context& io_;
-  asio::strand<asio::io_context::executor_type> strand_;
+  detail::Strand strand_;
   Endpoint endpoint_;
   TransportOptions options_;
   std::shared_ptr<asio::ssl::context> tls_;

@@ -230,6 +230,52 @@ TEST(HostileServer, CborInATextFrameEndsTheRequestTyped) {
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));  // not the 20 s deadline
 }
 
+// A close frame from the server ends the connection at once, saying the server's code, and the
+// request in flight ends typed (the transport answers the close and drops the socket).
+TEST(HostileServer, ACloseFrameEndsTheRequestTypedWithTheServersCode) {
+  Hostile h("close-frame");
+  auto c = h.connect();
+  const auto start = Clock::now();
+  std::string why;
+  try {
+    c->call(rpc::query("RETURN 1"), within(std::chrono::seconds(20)));
+  } catch (const cortex::Error& e) {
+    EXPECT_EQ(e.code(), make_error_code(Errc::connection_lost));
+    why = e.what();
+  }
+  EXPECT_NE(why.find("4001"), std::string::npos) << why;
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));  // not the 20 s deadline
+  EXPECT_FALSE(c->is_open());
+}
+
+// A reply split over a frame and two continuation frames arrives whole, and the socket stays.
+TEST(HostileServer, AReplyInContinuationFramesArrivesWhole) {
+  Hostile h("fragmented");
+  auto c = h.connect();
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c->call(rpc::query("RETURN 1")), Value(std::string(70000, 'x')));
+  EXPECT_TRUE(c->is_open());
+}
+
+// A frame over max_message_size closes the connection (the bytes are not kept) with a typed
+// error that names the limit; within the limit the same reply arrives.
+TEST(HostileServer, AFrameOverMaxMessageSizeEndsTheConnectionTyped) {
+  Hostile h("big-reply");
+  ConnectOptions small;
+  small.max_message_size = 1u << 20;
+  auto c = h.connect(small);
+  std::string why;
+  try {
+    c->call(rpc::query("RETURN 1"), within(std::chrono::seconds(20)));
+  } catch (const cortex::Error& e) {
+    EXPECT_EQ(e.code(), make_error_code(Errc::connection_lost));
+    why = e.what();
+  }
+  EXPECT_NE(why.find("max_message_size"), std::string::npos) << why;
+  EXPECT_FALSE(c->is_open());
+  auto roomy = h.connect();
+  EXPECT_EQ(roomy->call(rpc::query("RETURN 1")), Value(std::string(2u << 20, 'x')));
+}
+
 // A 2.x future (tag 15) and a tag no version of the client knows arrive as Tagged values: the
 // request succeeds and the socket stays (before: the whole socket was closed, failing every agent
 // on it).

@@ -21,6 +21,9 @@
 //   --mode ping-flood      WebSocket pings as fast as the socket takes them, never reading again
 //   --mode unknown-tag     {id, result: [15("{ future }"), 4000([1])]} (a 2.x future and a tag nobody knows)
 //   --mode slowloris       {id, result: 1} written one byte of the WebSocket frame every 300 ms
+//   --mode close-frame     a WebSocket close frame with code 4001 (and no reply)
+//   --mode fragmented      {id, result: "x" × 70000} in three WebSocket frames (two continuations)
+//   --mode big-reply       {id, result: "x" × 2 MiB} in one frame
 // Prints "listening on HOST:PORT" like tools/surrealdb-local/server.js; /health answers 200.
 const http = require('node:http');
 const path = require('node:path');
@@ -123,6 +126,15 @@ const hostile = {
   },
   'wrong-id': (ws) => ws.send(cbor.buildMap([['id', Buffer.from([0x1a, 0x00, 0x0f, 0x42, 0x40 + 2])], ['result', Buffer.from([0x01])]])),
   'text-frame': (ws, id) => ws.send(cbor.buildMap([['id', id], ['result', Buffer.from([0x01])]]), { binary: false }),
+  'close-frame': (ws) => ws.close(4001, 'closing for a test'),
+  fragmented: (ws, id) => {
+    const whole = cbor.buildMap([['id', id], ['result', cbor.textItem('x'.repeat(70000))]]);
+    const third = Math.ceil(whole.length / 3);
+    ws.send(whole.subarray(0, third), { binary: true, fin: false });
+    ws.send(whole.subarray(third, 2 * third), { fin: false });
+    ws.send(whole.subarray(2 * third), { fin: true });
+  },
+  'big-reply': (ws, id, reply) => reply('result', cbor.textItem('x'.repeat(2 << 20))),
   'unknown-tag': (ws, id, reply) => reply('result', Buffer.concat([Buffer.from([0x82, 0xcf]), cbor.textItem('{ future }'),
     Buffer.from([0xd9, 0x0f, 0xa0, 0x81, 0x01])])),
   slowloris: (ws, id) => {
