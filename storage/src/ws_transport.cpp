@@ -125,7 +125,11 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
     if (endpoint_.is_tls()) tls_ = detail::make_tls_client_context(options_, endpoint_.host);
     socket_ = std::make_shared<detail::StreamSocket>(io_, tls_.get());
     detail::async_open(socket_, endpoint_, strand_, [self = shared_from_this()](std::error_code ec, const std::string& why) {
-      if (self->state_ != State::connecting) return;
+      if (self->state_ != State::connecting) {  // aborted meanwhile: a connect that completed anyway is closed
+        std::error_code ignored;
+        self->socket_->lowest().close(ignored);
+        return;
+      }
       if (ec) return self->fail_open(Errc::connect_failed, why);
       self->fd_.store(self->socket_->lowest().native_handle());
       self->upgrade();
