@@ -108,9 +108,9 @@ namespace {
 // every caller's (and a connection's own), so they would leak one caller's namespace, variables or
 // identity into the others' calls. (A `query` holding USE or LET cannot be told apart by method.)
 bool changes_session(const std::string& method) {
-  static const char* const methods[] = {"use",        "let",    "set",   "unset", "signin", "signup", "authenticate",
+  static constexpr std::string_view methods[] = {"use",        "let",    "set",   "unset", "signin", "signup", "authenticate",
                                         "invalidate", "reset",  "attach", "detach", "begin", "commit", "cancel"};
-  for (const char* m : methods) {
+  for (std::string_view m : methods) {  // sizes first: no strlen per name
     if (method == m) return true;
   }
   return false;

@@ -204,6 +204,29 @@ struct SharedPath::Impl {
     };
   }
 
+  std::shared_ptr<RpcConnection> least_loaded_locked() const {
+    std::shared_ptr<RpcConnection> best;
+    for (const auto& e : entries) {
+      if (usable(e) && (!best || e.conn->in_flight() < best->in_flight())) best = e.conn;
+    }
+    return best;
+  }
+
+  // The usual case, without the queue's bookkeeping: the least-loaded open connection, the call
+  // counted in `inflight` (and missing connections opened, as pick() does); null when none is open.
+  std::shared_ptr<RpcConnection> ready_connection() {
+    std::shared_ptr<RpcConnection> best;
+    std::vector<std::size_t> to_open;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (closed || !(best = least_loaded_locked())) return nullptr;
+      ++inflight;
+      open_missing_locked(to_open);
+    }
+    for (auto i : to_open) open(i);
+    return best;
+  }
+
   // The least-loaded open connection now, else queues `q` for the first to open (starting
   // attempts) — until `deadline` at the latest, when one is given — else fails it at once with the
   // last connect error (backing off) or pool_closed.
@@ -218,9 +241,7 @@ struct SharedPath::Impl {
         fail_ec = make_error_code(Errc::pool_closed);
         fail_why = "the shared path to " + params.url + " is closed";
       } else {
-        for (const auto& e : entries) {
-          if (usable(e) && (!best || e.conn->in_flight() < best->in_flight())) best = e.conn;
-        }
+        best = least_loaded_locked();
         const bool opening = open_missing_locked(to_open);  // also replaces dead ones
         if (!best && !opening) {
           fail_ec = last_ec ? last_ec : make_error_code(Errc::connect_failed);
@@ -249,6 +270,9 @@ SharedPath::SharedPath(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SharedPath::~SharedPath() { close(); }
 
 void SharedPath::async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler) {
+  if (auto conn = impl_->ready_connection()) {
+    return run_counted(*conn, std::move(request), std::move(options), std::move(handler));
+  }
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     ++impl_->inflight;

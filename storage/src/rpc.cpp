@@ -1,5 +1,7 @@
 #include "cortex/storage/rpc.hpp"
 
+#include <string_view>
+
 #include "cortex/storage/error.hpp"
 
 namespace cortex::storage {
@@ -138,9 +140,10 @@ QueryResult QueryResult::parse(const Value& raw) {
 namespace rpc {
 std::optional<std::string> token_after(const Request& request, const Value& result) {
   const auto text = [](const Value& v) { return v.is<std::string>() ? v.get<std::string>() : std::string(); };
-  if (request.method == "signin" || request.method == "signup" || request.method == "refresh") return text(result.is<std::string>() ? result : result["access"]);
-  if (request.method == "authenticate") return request.params.empty() ? std::string() : text(request.params[0]);
-  if (request.method == "invalidate" || request.method == "reset") return std::string();
+  const std::string_view m = request.method;  // compared by size first: cheap for every other method
+  if (m == "signin" || m == "signup" || m == "refresh") return text(result.is<std::string>() ? result : result["access"]);
+  if (m == "authenticate") return request.params.empty() ? std::string() : text(request.params[0]);
+  if (m == "invalidate" || m == "reset") return std::string();
   return std::nullopt;
 }
 }  // namespace rpc

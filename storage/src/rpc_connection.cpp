@@ -33,9 +33,9 @@ namespace {
 
 // Sessions, transactions and refresh tokens exist from SurrealDB 3.0 on.
 bool needs_3x(const Request& r, const RequestOptions& o) {
-  static const char* const methods[] = {"attach", "detach", "sessions", "begin", "commit", "cancel", "refresh", "revoke"};
+  static constexpr std::string_view methods[] = {"attach", "detach", "sessions", "begin", "commit", "cancel", "refresh", "revoke"};
   if (o.session || o.txn) return true;
-  for (const char* m : methods) {
+  for (std::string_view m : methods) {  // sizes first: no strlen per name
     if (r.method == m) return true;
   }
   return false;
@@ -45,10 +45,10 @@ bool needs_3x(const Request& r, const RequestOptions& o) {
 // auth, variables, live queries, sessions) as it was; any other call may change it. `query` may
 // hold USE or LET statements, so it counts as changing.
 bool keeps_session(const Request& r, const RequestOptions& o) {
-  static const char* const methods[] = {"ping",   "version", "info",  "select", "create", "insert", "insert_relation",
+  static constexpr std::string_view methods[] = {"ping",   "version", "info",  "select", "create", "insert", "insert_relation",
                                         "update", "upsert",  "merge", "patch",  "delete", "relate", "run"};
   if (o.session || o.txn) return false;
-  for (const char* m : methods) {
+  for (std::string_view m : methods) {  // sizes first: no strlen per name
     if (r.method == m) return true;
   }
   return false;

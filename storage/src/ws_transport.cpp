@@ -131,6 +131,8 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
         return;
       }
       if (ec) return self->fail_open(Errc::connect_failed, why);
+      std::error_code ignored;
+      self->socket_->lowest().non_blocking(true, ignored);  // flush() writes without blocking
       self->fd_.store(self->socket_->lowest().native_handle());
       self->upgrade();
     });
@@ -323,33 +325,52 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
     asio::post(strand_, [self = shared_from_this()] { self->flush(); });
   }
 
-  // On the strand, with write_busy_ set: writes what is queued, then again while more came.
+  // On the strand, with write_busy_ set: writes what is queued, then again while more came. Over
+  // plain TCP the bytes go straight to the (non-blocking) socket, which takes a batch of RPC frames
+  // whole: no completion handler and no reactor turn per write; what it does not take, and every
+  // TLS write, goes through async_write.
   void flush() {
-    bool idle = false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (out_.empty() || state_ == State::closed) {
-        write_busy_ = false;
-        idle = true;
-      } else {
-        writing_.swap(out_);
-        out_tags_.clear();  // handed to the socket: no longer unsent
+    for (;;) {
+      bool idle = false;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (out_.empty() || state_ == State::closed) {
+          write_busy_ = false;
+          idle = true;
+        } else {
+          writing_.swap(out_);
+          out_tags_.clear();  // handed to the socket: no longer unsent
+        }
       }
-    }
-    if (idle) {
-      if (close_after_write_ && state_ == State::closing) terminate(closing_reason_);  // our echo is out
-      return;
+      if (idle) {
+        if (close_after_write_ && state_ == State::closing) terminate(closing_reason_);  // our echo is out
+        return;
+      }
+      if (socket_->plain) {
+        std::error_code ec;
+        const std::size_t n = socket_->plain->write_some(asio::buffer(writing_), ec);
+        if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return write_failed(ec);
+        if (!ec && n == writing_.size()) {
+          writing_.clear();  // keeps its capacity: the next batch reuses it
+          continue;
+        }
+        writing_.erase(0, ec ? 0 : n);
+      }
+      break;
     }
     socket_->with_stream([&](auto& stream) {
       asio::async_write(stream, asio::buffer(writing_), asio::bind_executor(strand_, [self = shared_from_this()](std::error_code ec, std::size_t) {
-                          self->writing_.clear();  // keeps its capacity: the next batch reuses it
-                          if (ec) {
-                            if (self->state_ == State::closing) return self->terminate(self->closing_reason_);
-                            return self->terminate("writing failed: " + ec.message());
-                          }
+                          self->writing_.clear();
+                          if (ec) return self->write_failed(ec);
                           self->flush();
                         }));
     });
+  }
+
+  void write_failed(std::error_code ec) {
+    writing_.clear();
+    if (state_ == State::closing) return terminate(closing_reason_);
+    terminate("writing failed: " + ec.message());
   }
 
   // On the strand: our close frame after what is queued; the socket closes when the server
