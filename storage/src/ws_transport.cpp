@@ -166,7 +166,9 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
     }
     if (!response_.headers_ready()) return;
     if (response_.get_status_code() != websocketpp::http::status_code::switching_protocols) {
-      if (response_.ready()) refused_upgrade();  // else its body is still coming
+      // The status says enough; the body is only read for the error's excerpt, and no further:
+      // websocketpp's response parser would keep whatever Content-Length the server claims.
+      if (response_.ready() || response_.get_body().size() >= kMaxErrorBody) refused_upgrade();
       return;
     }
     if (auto ec = processor_.validate_server_handshake_response(request_, response_)) {

@@ -243,6 +243,24 @@ TEST(HostileServer, ACloseFrameEndsTheRequestTypedWithTheServersCode) {
   EXPECT_FALSE(c->is_open());
 }
 
+// A refused upgrade whose body never ends (401 claiming 1 TiB, sent as fast as we read): the
+// connect fails typed with the status at once, and the body is not kept.
+TEST(HostileServer, ARefusedUpgradeWithAnEndlessBodyFailsTypedAtOnce) {
+  LocalServer server(cortex::test::fault_server_options("http-error-endless"));
+  IoRunner io(1);
+  ConnectOptions o;
+  o.connect_timeout = std::chrono::minutes(5);  // the refusal must not wait for this
+  const auto before = cortex::test::resident_bytes();
+  const auto start = Clock::now();
+  const auto [ec, why] = cortex::test::failure_of([&] { RpcConnection::connect(io.context(), server.url(), o); });
+  EXPECT_EQ(ec, make_error_code(Errc::handshake_failed));
+  EXPECT_NE(why.find("HTTP 401"), std::string::npos) << why;
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(60));  // a hang guard, far below the 5 min
+  if (cortex::test::kResidentMemoryIsMeaningful) {
+    EXPECT_LT(cortex::test::resident_bytes() - std::min(cortex::test::resident_bytes(), before), std::size_t{16} << 20);
+  }
+}
+
 // A reply split over a frame and two continuation frames arrives whole, and the socket stays.
 TEST(HostileServer, AReplyInContinuationFramesArrivesWhole) {
   Hostile h("fragmented");

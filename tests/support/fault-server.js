@@ -3,6 +3,7 @@
 // A misbehaving "SurrealDB" for fault tests of the client (never a stand-in for the database):
 //   --mode no-subprotocol  upgrade without choosing `cbor`
 //   --mode http-error      answer the upgrade with HTTP 401
+//   --mode http-error-endless  answer the upgrade with HTTP 401 claiming a 1 TiB body, and send it
 //   --mode garbage         accept, then answer every frame with bytes that are not CBOR
 //   --mode idless-error    answer `version`, then every other frame with an id-less -32700 error
 //   --mode v2              claim to be SurrealDB 2.1.0 (answers `version`, NONE to anything else)
@@ -70,6 +71,16 @@ const server = http.createServer((req, res) => {
 });
 const wss = new WebSocketServer({ noServer: true, handleProtocols: () => (mode === 'no-subprotocol' ? false : 'cbor') });
 server.on('upgrade', (req, socket, head) => {
+  if (mode === 'http-error-endless') {
+    socket.on('error', () => {});
+    socket.write('HTTP/1.1 401 Unauthorized\r\nContent-Length: 1099511627776\r\n\r\n');
+    const chunk = Buffer.alloc(65536, 0x61);
+    const pump = () => {
+      while (!socket.destroyed && socket.write(chunk)) { /* until the socket's buffer is full */ }
+      if (!socket.destroyed) socket.once('drain', pump);
+    };
+    return pump();
+  }
   if (mode === 'http-error') {
     socket.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 12\r\nConnection: close\r\n\r\nbad password');
     return;
