@@ -9,7 +9,6 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,6 +17,7 @@
 #include <string>
 
 #include "bench_auth.hpp"
+#include "e2e_common.hpp"
 #include "cortex/storage/cbor.hpp"
 #include "cortex/storage/rpc.hpp"
 #include "cortex/storage/url.hpp"
@@ -25,12 +25,6 @@
 using namespace cortex::storage;
 
 namespace {
-
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
 // One masked binary frame (mask key 0: masking is then the identity, which RFC 6455 allows).
 std::string frame(const Request& r, std::int64_t id) {
@@ -74,17 +68,11 @@ std::size_t count_frames(std::string& in) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string url;
-  long queries = 20000;
-  int inflight = 64;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    if (k == "--url") url = argv[i + 1];
-    else if (k == "--queries") queries = std::atol(argv[i + 1]);
-    else if (k == "--inflight") inflight = std::atoi(argv[i + 1]);
-  }
-  if (url.empty() || queries <= 0 || inflight <= 0) die("usage: bench_e2e_floor --url ws://IPV4:PORT/rpc [--queries N] [--inflight K]");
-  const Endpoint ep = parse_endpoint(url);
+  E2eArgs args;
+  if (!args.parse(argc, argv)) die("usage: bench_e2e_floor --url ws://IPV4:PORT/rpc [--queries N] [--inflight K]");
+  const long queries = args.queries;
+  const int inflight = args.inflight;
+  const Endpoint ep = parse_endpoint(args.url);
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -134,9 +122,9 @@ int main(int argc, char** argv) {
     }
   };
   measure(queries / 10 + 1);  // warm-up
-  const double cpu0 = cpu_seconds();
+  const double cpu0 = process_cpu_seconds();
   measure(queries);
-  const double cpu = cpu_seconds() - cpu0;
+  const double cpu = process_cpu_seconds() - cpu0;
   std::printf("{\"name\":\"floor.return1.inflight%d.client_cpu\",\"value\":%.2f,\"unit\":\"us/query\"}\n", inflight,
               cpu / static_cast<double>(queries) * 1e6);
   ::close(fd);

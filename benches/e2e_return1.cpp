@@ -2,8 +2,6 @@
 // Prints JSON lines: throughput (queries/s) and client CPU per query (getrusage user+sys of this
 // process, io thread included). Usage: bench_e2e_return1 --url ws://HOST:PORT/rpc
 //        [--queries N] [--inflight K] [--label NAME]
-#include <sys/resource.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +10,7 @@
 #include <string>
 
 #include "bench_auth.hpp"
+#include "e2e_common.hpp"
 #include "cortex/pool/connection_manager.hpp"
 #include "cortex/storage/io_runner.hpp"
 #include "cortex/storage/rpc_connection.hpp"
@@ -19,12 +18,6 @@
 using namespace cortex::storage;
 
 namespace {
-
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
 // Keeps `inflight` requests outstanding until `total` have completed. Client = RpcConnection or
 // ConnectionManager (both have async_call).
@@ -51,21 +44,16 @@ void run(Client& c, long total, int inflight) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string url, label = "cpp", path = "connection";
-  long queries = 20000;
-  int inflight = 64;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    if (k == "--url") url = argv[i + 1];
-    else if (k == "--queries") queries = std::atol(argv[i + 1]);
-    else if (k == "--inflight") inflight = std::atoi(argv[i + 1]);
-    else if (k == "--label") label = argv[i + 1];
-    else if (k == "--path") path = argv[i + 1];
-  }
-  if (url.empty() || queries <= 0 || inflight <= 0) {
-    std::fprintf(stderr, "usage: bench_e2e_return1 --url URL [--queries N] [--inflight K] [--label NAME]\n");
+  E2eArgs args;
+  if (!args.parse(argc, argv)) {
+    std::fprintf(stderr, "usage: bench_e2e_return1 --url URL [--queries N] [--inflight K] [--label NAME] [--path connection|manager]\n");
     return 2;
   }
+  const std::string& url = args.url;
+  const std::string& path = args.path;
+  std::string label = args.label;
+  const long queries = args.queries;
+  const int inflight = args.inflight;
   IoRunner io(1);
   std::shared_ptr<RpcConnection> conn;
   std::unique_ptr<cortex::pool::ConnectionManager> manager;
@@ -86,11 +74,11 @@ int main(int argc, char** argv) {
     else run(*conn, n, inflight);
   };
   measure(queries / 10 + 1);  // warm-up
-  const double cpu0 = cpu_seconds();
+  const double cpu0 = process_cpu_seconds();
   const auto t0 = std::chrono::steady_clock::now();
   measure(queries);
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double cpu = cpu_seconds() - cpu0;
+  const double cpu = process_cpu_seconds() - cpu0;
   const std::string name = label + ".return1.inflight" + std::to_string(inflight);
   std::printf("{\"name\":\"%s.throughput\",\"value\":%.1f,\"unit\":\"queries/s\"}\n", name.c_str(), queries / wall);
   std::printf("{\"name\":\"%s.client_cpu\",\"value\":%.2f,\"unit\":\"us/query\"}\n", name.c_str(), cpu / queries * 1e6);
