@@ -41,15 +41,13 @@ std::string ConnectionManager::Impl::Failover::summary() const {
   return out;
 }
 
-std::shared_ptr<ConnectionManager::Impl::Failover> ConnectionManager::Impl::new_failover() {
-  auto f = std::make_shared<Failover>();
-  f->tried.assign(endpoints.size(), false);
-  return f;
-}
-
 /// Tries endpoints in the order `choose` gives (the strategy's pure choice over the breakers and
 /// health scores), each at most once, until the work is done or none is left.
 void ConnectionManager::Impl::run(std::shared_ptr<Failover> f) {
+  if (f->tried.empty()) {  // the first try
+    f->owner = weak_from_this();
+    f->tried.assign(endpoints.size(), false);
+  }
   std::optional<std::size_t> idx;
   for (;;) {  // skip endpoints whose breaker refuses: they count as tried, with that reason
     idx = choose(f->tried);
@@ -62,16 +60,28 @@ void ConnectionManager::Impl::run(std::shared_ptr<Failover> f) {
     const auto ec = f->last ? f->last : make_error_code(Errc::circuit_open);
     return f->exhausted(ec, f->reasons.empty() ? std::string("no endpoint to try") : f->summary());
   }
-  Endpoint& ep = *endpoints[*idx];
-  f->attempt(ep, untried_left(f->tried), [weak = weak_from_this(), f, &ep](std::error_code ec, const std::string& why) {
-    f->last = ec;
-    f->reasons.push_back(ep.url() + ": " + why);
-    auto self = weak.lock();
-    if (!self || self->closed || !self->untried_left(f->tried)) return f->exhausted(ec, f->summary());
-    self->metrics->failovers.fetch_add(1);
-    self->metrics->emit({metrics::PoolEventKind::failover, ep.url(), {}, {}, ec, why});
-    self->run(f);
-  });
+  f->ep = endpoints[*idx].get();
+  f->started = Clock::now();
+  const bool others_left = untried_left(f->tried);
+  auto& work = *f;
+  work.attempt(std::move(f), others_left);
+}
+
+void ConnectionManager::Impl::failed(std::shared_ptr<Failover> f, std::error_code ec, const std::string& why) {
+  f->last = ec;
+  auto self = f->owner.lock();
+  if (!self) return f->exhausted(ec, why);  // its endpoints are gone with it
+  f->reasons.push_back(f->ep->url() + ": " + why);
+  if (self->closed || !self->untried_left(f->tried)) return f->exhausted(ec, f->summary());
+  self->metrics->failovers.fetch_add(1);
+  self->metrics->emit({metrics::PoolEventKind::failover, f->ep->url(), {}, {}, ec, why});
+  self->run(std::move(f));
+}
+
+bool ConnectionManager::Impl::record(const Failover& f, std::error_code ec) {
+  auto self = f.owner.lock();
+  if (self) f.ep->record(ec, Clock::now() - f.started);
+  return self != nullptr;
 }
 
 bool ConnectionManager::Impl::untried_left(const std::vector<bool>& tried) const {
@@ -80,67 +90,80 @@ bool ConnectionManager::Impl::untried_left(const std::vector<bool>& tried) const
 
 // -- the three kinds of work ----------------------------------------------------------------
 
-void ConnectionManager::Impl::route_call(storage::Request request, storage::RequestOptions options, storage::Handler handler) {
-  auto f = new_failover();
-  auto req = std::make_shared<storage::Request>(std::move(request));
-  auto h = std::make_shared<storage::Handler>(std::move(handler));
-  f->exhausted = [h](std::error_code ec, const std::string& why) { (*h)(ec, storage::Value(why)); };
-  f->attempt = [weak = weak_from_this(), req, options, h](Endpoint& ep, bool others_left, auto next) {
+struct ConnectionManager::Impl::CallWork final : Failover {
+  storage::Request request;
+  storage::RequestOptions options;
+  storage::Handler handler;
+  CallWork(storage::Request r, storage::RequestOptions o, storage::Handler h)
+      : request(std::move(r)), options(std::move(o)), handler(std::move(h)) {}
+
+  void attempt(std::shared_ptr<Failover> self, bool others_left) override {
     // Kept for a resend only when another endpoint could take it.
-    storage::Request r = others_left ? *req : std::move(*req);
-    const auto start = Clock::now();
-    ep.shared().async_call(std::move(r), options, [weak, &ep, start, h, next](std::error_code ec, storage::Value v) {
-      if (weak.lock()) ep.record(ec, Clock::now() - start);
+    storage::Request r = others_left ? request : std::move(request);
+    ep->shared().async_call(std::move(r), options, [self = std::move(self)](std::error_code ec, storage::Value v) mutable {
+      auto& w = static_cast<CallWork&>(*self);
+      record(w, ec);
       // Never written to the server: safe to send elsewhere.
-      if (ec && is_safe_to_retry(ec)) return next(ec, v.is<std::string>() ? v.get<std::string>() : ec.message());
-      (*h)(ec, std::move(v));
+      if (ec && is_safe_to_retry(ec)) {
+        return failed(std::move(self), ec, v.is<std::string>() ? v.get<std::string>() : ec.message());
+      }
+      w.handler(ec, std::move(v));
     });
-  };
-  run(std::move(f));
+  }
+  void exhausted(std::error_code ec, const std::string& why) override { handler(ec, storage::Value(why)); }
+};
+
+struct ConnectionManager::Impl::ConnectionWork final : Failover {
+  ConnHandler handler;
+  explicit ConnectionWork(ConnHandler h) : handler(std::move(h)) {}
+
+  void attempt(std::shared_ptr<Failover> self, bool) override {
+    ep->shared().async_connection([self = std::move(self)](std::error_code ec, const std::string& why,
+                                                           std::shared_ptr<storage::RpcConnection> c) mutable {
+      auto& w = static_cast<ConnectionWork&>(*self);
+      record(w, ec);
+      if (ec && is_safe_to_retry(ec)) return failed(std::move(self), ec, why);
+      w.handler(ec, why, std::move(c));
+    });
+  }
+  void exhausted(std::error_code ec, const std::string& why) override { handler(ec, why, nullptr); }
+};
+
+struct ConnectionManager::Impl::LeaseWork final : Failover {
+  LeaseHandler handler;
+  const char* file;
+  int line;
+  LeaseWork(LeaseHandler h, const char* f, int l) : handler(std::move(h)), file(f), line(l) {}
+
+  void attempt(std::shared_ptr<Failover> self, bool) override {
+    ep->pool().async_acquire(
+        [self = std::move(self)](std::error_code ec, PooledConnection lease) mutable {
+          auto& w = static_cast<LeaseWork&>(*self);
+          if (!w.owner.lock()) return w.handler(ec, ec ? ec.message() : "", std::move(lease));
+          const bool busy = ec == make_error_code(Errc::pool_timeout) || ec == make_error_code(Errc::pool_closed) ||
+                            ec == make_error_code(Errc::pool_exhausted);
+          if (busy) w.ep->unadmit();  // busy or closed says nothing about the endpoint's health
+          else record(w, ec);
+          const std::string why = ec ? w.ep->pool().describe(ec) : std::string();
+          // Could not reach this endpoint (connect failed…): another may serve the lease. A busy
+          // pool is not failed over: its waiters keep their FIFO place and deadline.
+          if (ec && !busy && is_safe_to_retry(ec)) return failed(std::move(self), ec, why);
+          w.handler(ec, why, std::move(lease));
+        },
+        file, line);
+  }
+  void exhausted(std::error_code ec, const std::string& why) override { handler(ec, why, PooledConnection{}); }
+};
+
+void ConnectionManager::Impl::route_call(storage::Request request, storage::RequestOptions options, storage::Handler handler) {
+  run(std::make_shared<CallWork>(std::move(request), std::move(options), std::move(handler)));
 }
 
-
-void ConnectionManager::Impl::route_connection(ConnHandler then) {
-  auto f = new_failover();
-  auto h = std::make_shared<ConnHandler>(std::move(then));
-  f->exhausted = [h](std::error_code ec, const std::string& why) { (*h)(ec, why, nullptr); };
-  f->attempt = [weak = weak_from_this(), h](Endpoint& ep, bool, auto next) {
-    const auto start = Clock::now();
-    ep.shared().async_connection([weak, &ep, start, h, next](std::error_code ec, const std::string& why,
-                                                             std::shared_ptr<storage::RpcConnection> c) {
-      if (weak.lock()) ep.record(ec, Clock::now() - start);
-      if (ec && is_safe_to_retry(ec)) return next(ec, why);
-      (*h)(ec, why, std::move(c));
-    });
-  };
-  run(std::move(f));
-}
-
+void ConnectionManager::Impl::route_connection(ConnHandler then) { run(std::make_shared<ConnectionWork>(std::move(then))); }
 
 void ConnectionManager::Impl::route_acquire(LeaseHandler done, const char* file, int line) {
   if (closed.load()) return done(make_error_code(Errc::pool_closed), "the connection manager is shut down", {});
-  auto f = new_failover();
-  auto h = std::make_shared<LeaseHandler>(std::move(done));
-  f->exhausted = [h](std::error_code ec, const std::string& why) { (*h)(ec, why, PooledConnection{}); };
-  f->attempt = [weak = weak_from_this(), h, file, line](Endpoint& ep, bool, auto next) {
-    const auto start = Clock::now();
-    ep.pool().async_acquire(
-        [weak, &ep, start, h, next](std::error_code ec, PooledConnection lease) {
-          auto self = weak.lock();
-          if (!self) return (*h)(ec, ec ? ec.message() : "", std::move(lease));
-          const bool busy = ec == make_error_code(Errc::pool_timeout) || ec == make_error_code(Errc::pool_closed) ||
-                            ec == make_error_code(Errc::pool_exhausted);
-          if (busy) ep.unadmit();  // busy or closed says nothing about the endpoint's health
-          else ep.record(ec, Clock::now() - start);
-          const std::string why = ec ? ep.pool().describe(ec) : std::string();
-          // Could not reach this endpoint (connect failed…): another may serve the lease. A busy
-          // pool is not failed over: its waiters keep their FIFO place and deadline.
-          if (ec && !busy && is_safe_to_retry(ec)) return next(ec, why);
-          (*h)(ec, why, std::move(lease));
-        },
-        file, line);
-  };
-  run(std::move(f));
+  run(std::make_shared<LeaseWork>(std::move(done), file, line));
 }
 
 }  // namespace cortex::pool

@@ -3,6 +3,7 @@
 // balancer and the Hybrid sync. Routing with failover is in failover.cpp; the public API, health
 // and shutdown in connection_manager.cpp.
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -51,26 +52,40 @@ struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager:
   /// (admit() asks the breaker; a single endpoint needs no choosing, the hot path of Local mode.)
   std::optional<std::size_t> choose(const std::vector<bool>& tried);
 
-  /// One piece of work's way through the endpoints: which were tried, and why each failed.
+  /// One piece of work's way through the endpoints: which were tried, and why each failed. A
+  /// kind of work (failover.cpp: a call, a shared connection, a lease) derives from it and holds
+  /// what it needs; the attempt's completion handler holds only the work (it fits a
+  /// std::function's inline storage: no allocation per attempt beyond the work itself).
   struct Failover {
+    virtual ~Failover() = default;
+    std::weak_ptr<Impl> owner;  // the endpoints live as long as the manager: checked before use
     std::vector<bool> tried;
     std::vector<std::string> reasons;  // "URL: why", in the order tried
     std::error_code last;
-    /// Runs the work on `ep` (`others_left`: another endpoint could still take it). It finishes the
-    /// work itself (success, or a failure that may have reached the endpoint), or calls
-    /// `next(ec, why)` when its failure proves the endpoint never got it, so that another may take
-    /// it. It must not hold the Failover (a cycle): `next` does, while the attempt runs.
-    std::function<void(Endpoint& ep, bool others_left, std::function<void(std::error_code, const std::string&)> next)> attempt;
+    Endpoint* ep = nullptr;  // the endpoint of the attempt in flight
+    std::chrono::steady_clock::time_point started;  // when it started: its latency, for health
+    /// Runs the work on `*ep` (`others_left`: another endpoint could still take it). It finishes
+    /// the work itself (success, or a failure that may have reached the endpoint), or calls
+    /// `Impl::failed(self, ec, why)` when its failure proves the endpoint never got it, so that
+    /// another may take it.
+    virtual void attempt(std::shared_ptr<Failover> self, bool others_left) = 0;
     /// No endpoint is left: `why` names every endpoint tried and why it failed.
-    std::function<void(std::error_code, const std::string& why)> exhausted;
+    virtual void exhausted(std::error_code ec, const std::string& why) = 0;
 
     std::string summary() const;
   };
-  std::shared_ptr<Failover> new_failover();
   /// Tries endpoints in the order `choose` gives, each at most once, until the work is done or
   /// none is left.
   void run(std::shared_ptr<Failover> f);
+  /// The attempt on `f->ep` failed without reaching the endpoint: the next endpoint, if any.
+  static void failed(std::shared_ptr<Failover> f, std::error_code ec, const std::string& why);
+  /// The attempt on `f->ep` ended (`ec` or not): its latency and outcome count for the endpoint's
+  /// health and breaker while the manager lives. False when the manager is gone.
+  static bool record(const Failover& f, std::error_code ec);
   bool untried_left(const std::vector<bool>& tried) const;
+  struct CallWork;        // failover.cpp: the kinds of work
+  struct ConnectionWork;
+  struct LeaseWork;
 
   // The three kinds of work, each through run().
   void route_call(storage::Request request, storage::RequestOptions options, storage::Handler handler);

@@ -4,6 +4,7 @@
 // and the decoded form is charged against a budget proportional to the input. Strict: text is
 // UTF-8, map keys are unique, tagged payloads are well-formed.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -93,8 +94,11 @@ class Decoder {
     if (h.major != 5) fail("top level is not a map");
     if (!h.indefinite && h.arg > left() / 2) fail("map longer than the input");
     // Keys seen so far, to refuse duplicates (an envelope with two ids): views into the input, or
-    // into `owned` for indefinite-length keys. Envelopes have a handful of keys: a linear scan.
-    std::vector<std::string_view> seen;
+    // into `owned` for indefinite-length keys. Envelopes have a handful of keys: a linear scan,
+    // over a few kept in place (no allocation per frame) and the rest in `more`.
+    std::array<std::string_view, 6> first;
+    std::size_t n_first = 0;
+    std::vector<std::string_view> more;
     std::vector<std::string> owned;
     for (std::uint64_t i = 0; h.indefinite ? !at_break() : i < h.arg; ++i) {
       const Head k = head();
@@ -109,10 +113,13 @@ class Decoder {
         p_ += k.arg;
         if (!valid_utf8(key)) fail("map key is not UTF-8");
       }
-      for (const auto& s : seen) {
-        if (s == key) fail("duplicate map key '" + echo(key) + "'");
+      const auto duplicate = [&](std::string_view s) { return s == key; };
+      if (std::any_of(first.begin(), first.begin() + static_cast<std::ptrdiff_t>(n_first), duplicate) ||
+          std::any_of(more.begin(), more.end(), duplicate)) {
+        fail("duplicate map key '" + echo(key) + "'");
       }
-      seen.push_back(key);
+      if (n_first < first.size()) first[n_first++] = key;
+      else more.push_back(key);
       on_entry(key, item(1));
     }
   }
@@ -237,15 +244,24 @@ class Decoder {
     Object o;
     if (!h.indefinite && h.arg > left() / 2) fail("map longer than the input");
     for (std::uint64_t i = 0; h.indefinite ? !at_break() : i < h.arg; ++i) {
-      Value k = item(depth + 1);
-      if (!k.is<std::string>()) fail(std::string("map key is ") + k.type_name() + ", not text");
+      std::string key = key_text(depth + 1);
       Value v = item(depth + 1);
       charge(kMapNode);
-      auto& key = k.get<std::string>();
       // try_emplace leaves the key as it was when it is there already: the message can name it.
       if (!o.try_emplace(std::move(key), std::move(v)).second) fail("duplicate map key '" + echo(key) + "'");
     }
     return o;
+  }
+  // A map key: text read straight into the key's string (the same checks and charges as item()).
+  std::string key_text(std::size_t depth) {
+    if (depth > max_) fail("nesting deeper than " + std::to_string(max_));
+    charge(sizeof(Value));
+    const char* const start = p_;
+    const Head h = head();
+    if (h.major == 3) return chunks(h, 3);
+    p_ = start;  // anything else is decoded whole, so that the message can name its type
+    const Value k = item(depth);
+    fail(std::string("map key is ") + k.type_name() + ", not text");
   }
   static constexpr std::size_t kMapNode = 48;  // a map node's links and colour, beyond its key and value
   Value simple(const Head& h) {

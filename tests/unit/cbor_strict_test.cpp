@@ -96,6 +96,24 @@ TEST(CborStrict, DuplicateMapKeysAreRefused) {
   EXPECT_EQ(cbor::decode(bytes({0xa2, 0x61, 'a', 0x01, 0x61, 'b', 0x02})).get<Object>().size(), 2u);
 }
 
+// The envelope's walk keeps its first keys in place and the rest aside: a duplicate is found in
+// either, whichever key repeats.
+TEST(CborStrict, DecodeMapRefusesADuplicateAmongManyKeys) {
+  for (char repeated : {'a', 'f', 'h'}) {
+    std::string frame = bytes({0xa9});  // 9 entries: a..h, then `repeated` again
+    for (char k = 'a'; k <= 'h'; ++k) frame += bytes({0x61, k, 0x01});
+    frame += bytes({0x61, repeated, 0x02});
+    std::string visited;
+    EXPECT_THROW(cbor::decode_map(frame, [&](std::string_view key, Value&&) { visited += key; }), cortex::Error) << repeated;
+    EXPECT_EQ(visited, "abcdefgh") << repeated;
+  }
+  std::string distinct = bytes({0xa9});
+  for (char k = 'a'; k <= 'i'; ++k) distinct += bytes({0x61, k, 0x01});
+  std::size_t n = 0;
+  cbor::decode_map(distinct, [&](std::string_view, Value&&) { ++n; });
+  EXPECT_EQ(n, 9u);
+}
+
 // Before: each level reserved its claimed count before reading (200 × 2^20 × 72 B).
 TEST(CborStrict, NestedLengthClaimsReserveNothingLarge) {
   std::string in;
