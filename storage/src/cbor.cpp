@@ -15,19 +15,24 @@ enum Tag : std::uint64_t {
   kSet = 56, kGeoFirst = 88, kGeoLast = 94,
 };
 
-void put_be(std::string& out, std::uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+/// `first`, then the low `bytes` bytes of v, big-endian: built in place and appended at once
+/// (requests are encoded on every call).
+void append_be(std::string& out, char first, std::uint64_t v, int bytes) {
+  char buf[9];
+  buf[0] = first;
+  for (int i = 0; i < bytes; ++i) buf[1 + i] = static_cast<char>((v >> (8 * (bytes - 1 - i))) & 0xff);
+  out.append(buf, static_cast<std::size_t>(1 + bytes));
 }
 
 }  // namespace
 
 void write_head(std::string& out, unsigned major, std::uint64_t arg) {
-  const auto m = static_cast<std::uint8_t>(major << 5);
-  if (arg < 24) { out.push_back(static_cast<char>(m | arg)); }
-  else if (arg <= 0xff) { out.push_back(static_cast<char>(m | 24)); put_be(out, arg, 1); }
-  else if (arg <= 0xffff) { out.push_back(static_cast<char>(m | 25)); put_be(out, arg, 2); }
-  else if (arg <= 0xffffffffULL) { out.push_back(static_cast<char>(m | 26)); put_be(out, arg, 4); }
-  else { out.push_back(static_cast<char>(m | 27)); put_be(out, arg, 8); }
+  const auto m = static_cast<char>(major << 5);
+  if (arg < 24) return out.push_back(static_cast<char>(m | static_cast<char>(arg)));
+  if (arg <= 0xff) return append_be(out, static_cast<char>(m | 24), arg, 1);
+  if (arg <= 0xffff) return append_be(out, static_cast<char>(m | 25), arg, 2);
+  if (arg <= 0xffffffffULL) return append_be(out, static_cast<char>(m | 26), arg, 4);
+  append_be(out, static_cast<char>(m | 27), arg, 8);
 }
 
 void write_text(std::string& out, std::string_view s) {
@@ -60,8 +65,7 @@ struct Encoder {
   void operator()(double d) {
     std::uint64_t bits;
     std::memcpy(&bits, &d, sizeof bits);
-    out.push_back(static_cast<char>(0xfb));
-    put_be(out, bits, 8);
+    append_be(out, static_cast<char>(0xfb), bits, 8);
   }
   void operator()(const Decimal& d) { tag(kDecimal); write_text(out, d.text); }
   void operator()(const std::string& s) { write_text(out, s); }

@@ -207,21 +207,22 @@ class Decoder {
     }
   }
   std::string chunks(const Head& h, unsigned major) {
-    std::string s;
-    if (!h.indefinite) {
+    if (!h.indefinite) {  // the common case: the string is made straight from the input
       if (h.arg > left()) fail("string longer than the input");
       charge(static_cast<std::size_t>(h.arg));
-      s.assign(p_, static_cast<std::size_t>(h.arg));
+      const std::string_view view(p_, static_cast<std::size_t>(h.arg));
+      if (major == 3 && !valid_utf8(view)) fail("text is not UTF-8");
       p_ += h.arg;
-    } else {
-      while (!at_break()) {
-        const Head c = head();
-        if (c.major != major || c.indefinite) fail("bad chunk in indefinite string");
-        if (c.arg > left()) fail("string longer than the input");
-        charge(static_cast<std::size_t>(c.arg));
-        s.append(p_, static_cast<std::size_t>(c.arg));
-        p_ += c.arg;
-      }
+      return std::string(view);
+    }
+    std::string s;
+    while (!at_break()) {
+      const Head c = head();
+      if (c.major != major || c.indefinite) fail("bad chunk in indefinite string");
+      if (c.arg > left()) fail("string longer than the input");
+      charge(static_cast<std::size_t>(c.arg));
+      s.append(p_, static_cast<std::size_t>(c.arg));
+      p_ += c.arg;
     }
     if (major == 3 && !valid_utf8(s)) fail("text is not UTF-8");
     return s;
@@ -404,6 +405,17 @@ class Decoder {
 bool valid_utf8(std::string_view s) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const auto* const e = p + s.size();
+  {  // most text is ASCII: one pass that only ORs the bytes together settles it
+    std::uint64_t any = 0;
+    const auto* q = p;
+    for (; e - q >= 8; q += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, q, 8);
+      any |= w;
+    }
+    for (; q < e; ++q) any |= *q;
+    if ((any & 0x8080808080808080ULL) == 0) return true;
+  }
   while (p < e) {
     if (e - p >= 8) {  // ASCII runs eight bytes at a time
       std::uint64_t w;

@@ -108,6 +108,15 @@ TEST(Cbor, WireFormsMatchProtocol) {
   EXPECT_EQ(hex(cbor::encode(Value(Duration{3, 0}))), "ce8103");
   EXPECT_EQ(hex(cbor::encode(Value(Decimal{"1.5"}))), "ca63312e35");
   EXPECT_EQ(hex(cbor::encode(Value(-1))), "20");
+  // Each width of a head's argument (RFC 8949 §3), and a double whatever its bits.
+  EXPECT_EQ(hex(cbor::encode(Value(23))), "17");
+  EXPECT_EQ(hex(cbor::encode(Value(24))), "1818");
+  EXPECT_EQ(hex(cbor::encode(Value(256))), "190100");
+  EXPECT_EQ(hex(cbor::encode(Value(65536))), "1a00010000");
+  EXPECT_EQ(hex(cbor::encode(Value(std::int64_t{1} << 32))), "1b0000000100000000");
+  EXPECT_EQ(hex(cbor::encode(Value(-257))), "390100");
+  EXPECT_EQ(hex(cbor::encode(Value(0.0))), "fb0000000000000000");
+  EXPECT_EQ(hex(cbor::encode(Value(1.5))), "fb3ff8000000000000");
   EXPECT_EQ(hex(cbor::encode(Value(Uuid::parse("00000000-0000-0000-0000-000000000001")))),
             "d8255000000000000000000000000000000001");
 }
