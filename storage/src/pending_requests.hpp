@@ -4,7 +4,8 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
-#include <set>
+#include <algorithm>
+#include <functional>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -33,7 +34,8 @@ class PendingRequests {
     const auto id = next_id_++;
     entry.id = id;
     bytes_ += entry.bytes;
-    by_deadline_.emplace(entry.deadline, id);
+    by_deadline_.emplace_back(entry.deadline, id);
+    std::push_heap(by_deadline_.begin(), by_deadline_.end(), Later{});
     entries_.emplace(id, std::move(entry));
     return id;
   }
@@ -44,22 +46,24 @@ class PendingRequests {
     if (it == entries_.end()) return std::nullopt;
     Entry e = std::move(it->second);
     entries_.erase(it);
-    by_deadline_.erase({e.deadline, id});
     bytes_ -= e.bytes;
+    drop_taken();
     return e;
   }
 
   /// Removes and returns every request whose deadline is at or before `now`.
   std::vector<Entry> take_expired(Clock::time_point now) {
     std::vector<Entry> out;
-    while (!by_deadline_.empty() && by_deadline_.begin()->first <= now) {
-      const auto id = by_deadline_.begin()->second;
-      by_deadline_.erase(by_deadline_.begin());
+    while (!by_deadline_.empty() && by_deadline_.front().first <= now) {
+      const auto id = by_deadline_.front().second;
+      pop_earliest();
       auto it = entries_.find(id);
+      if (it == entries_.end()) continue;  // taken before: its deadline was left in the heap
       bytes_ -= it->second.bytes;
       out.push_back(std::move(it->second));
       entries_.erase(it);
     }
+    drop_taken();
     return out;
   }
 
@@ -76,17 +80,40 @@ class PendingRequests {
 
   std::optional<Clock::time_point> earliest() const {
     if (by_deadline_.empty()) return std::nullopt;
-    return by_deadline_.begin()->first;
+    return by_deadline_.front().first;  // a pending request's: drop_taken() keeps it so
   }
   std::size_t size() const noexcept { return entries_.size(); }
   /// Bytes of the requests pending (what a server that stopped reading holds us to).
   std::size_t bytes() const noexcept { return bytes_; }
+  /// Deadlines held, taken requests' included (at most about twice size(): see drop_taken).
+  std::size_t deadlines_held() const noexcept { return by_deadline_.size(); }
 
  private:
+  using Deadline = std::pair<Clock::time_point, std::uint64_t>;
+  struct Later {  // the heap's order: the earliest deadline on top
+    bool operator()(const Deadline& a, const Deadline& b) const noexcept { return a > b; }
+  };
+  void pop_earliest() {
+    std::pop_heap(by_deadline_.begin(), by_deadline_.end(), Later{});
+    by_deadline_.pop_back();
+  }
+  // A taken request's deadline stays in the heap (removing it from the middle would cost a search)
+  // until it reaches the top, where it is dropped here: the top is always a pending request's.
+  // Replies come mostly in order, so the top is usually the request just taken. Behind one slow
+  // request the dropped ones pile up; the heap is rebuilt from the pending ones when they are
+  // more than half of it.
+  void drop_taken() {
+    while (!by_deadline_.empty() && entries_.count(by_deadline_.front().second) == 0) pop_earliest();
+    if (by_deadline_.size() <= 2 * entries_.size() + 64) return;
+    by_deadline_.clear();
+    for (const auto& [id, e] : entries_) by_deadline_.emplace_back(e.deadline, id);
+    std::make_heap(by_deadline_.begin(), by_deadline_.end(), Later{});
+  }
+
   std::uint64_t next_id_ = 1;
   std::size_t bytes_ = 0;
   std::unordered_map<std::uint64_t, Entry> entries_;
-  std::set<std::pair<Clock::time_point, std::uint64_t>> by_deadline_;
+  std::vector<Deadline> by_deadline_;  // a min-heap of (deadline, id), with taken ones left in
 };
 
 }  // namespace cortex::storage

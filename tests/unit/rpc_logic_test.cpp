@@ -120,6 +120,41 @@ TEST(RpcBuilders, TokenAfterNamesTheTokenAnAuthCallLeaves) {
 }
 
 // The bytes of pending requests, for ConnectOptions::max_pending_bytes: every way out subtracts.
+// Deadlines live in a heap from which taken requests' leave lazily: behind one slow request the
+// heap must neither report a taken request's deadline nor grow with every request answered.
+TEST(PendingRequests, BehindASlowRequestTheEarliestDeadlineIsAPendingOnesAndTheHeapStaysBounded) {
+  using Clock = PendingRequests::Clock;
+  PendingRequests p;
+  const auto t0 = Clock::time_point{} + std::chrono::hours(1);
+  auto entry = [&](std::chrono::milliseconds after) {
+    PendingRequests::Entry e;
+    e.handler = [](std::error_code, Value) {};
+    e.deadline = t0 + after;
+    return e;
+  };
+  const auto slow = p.add(entry(std::chrono::milliseconds(60'000)));
+  std::vector<std::uint64_t> window;
+  for (int i = 0; i < 10'003; ++i) {  // three left pending at the end
+    window.push_back(p.add(entry(std::chrono::milliseconds(1'000 + i))));
+    if (window.size() == 8) {  // answered out of order: newest first
+      for (auto it = window.rbegin(); it != window.rend(); ++it) ASSERT_TRUE(p.take(*it));
+      window.clear();
+      ASSERT_EQ(p.earliest(), t0 + std::chrono::milliseconds(60'000));
+    }
+  }
+  EXPECT_LE(p.deadlines_held(), 2 * p.size() + 64);
+  // The three still pending expire; the slow one only at its own deadline.
+  const auto expired = p.take_expired(t0 + std::chrono::milliseconds(59'999));
+  ASSERT_EQ(window.size(), 3u);
+  ASSERT_EQ(expired.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(expired[i].id, window[i]);
+  EXPECT_EQ(p.size(), 1u);
+  EXPECT_EQ(p.earliest(), t0 + std::chrono::milliseconds(60'000));
+  EXPECT_TRUE(p.take(slow));
+  EXPECT_FALSE(p.earliest());
+  EXPECT_EQ(p.deadlines_held(), 0u);
+}
+
 TEST(PendingRequests, CountsTheBytesOfWhatIsPending) {
   PendingRequests p;
   const auto t0 = PendingRequests::Clock::now();
