@@ -56,7 +56,9 @@ bool keeps_session(const Request& r, const RequestOptions& o) {
 
 std::string encode_request(std::uint64_t id, const Request& r, const RequestOptions& o) {
   std::string out;
-  out.reserve(32 + r.method.size());
+  // The envelope's keys and id take ~25 bytes; a short query and its empty vars fit in the rest
+  // (one allocation for a typical request, not two).
+  out.reserve(64 + r.method.size());
   cbor::write_head(out, 5, 3 + (o.session ? 1 : 0) + (o.txn ? 1 : 0));
   cbor::write_text(out, "id");
   cbor::write_int(out, static_cast<std::int64_t>(id));
