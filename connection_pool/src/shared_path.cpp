@@ -1,7 +1,5 @@
 #include "shared_path.hpp"
 
-#include <asio/steady_timer.hpp>
-
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -10,6 +8,7 @@
 #include <vector>
 
 #include "cortex/storage/error.hpp"
+#include "call_deadline.hpp"
 #include "connection_node.hpp"
 #include "connection_setup.hpp"
 
@@ -182,25 +181,16 @@ struct SharedPath::Impl {
 
   // A queued caller with its own deadline: whichever comes first, a connection (or the failure to
   // open one) or the deadline, runs it; the other finds it gone.
-  struct Once {
-    std::mutex mu;
-    Queued q;
-    Queued take() {
-      std::lock_guard<std::mutex> lock(mu);
-      return std::move(q);
-    }
-  };
-  Queued with_deadline(Queued q, Clock::time_point deadline) {
-    auto once = std::make_shared<Once>();
-    once->q = std::move(q);
-    auto timer = std::make_shared<asio::steady_timer>(io, deadline);
-    timer->async_wait([once, timer, url = params.url](const std::error_code&) {
-      if (auto queued = once->take()) {
-        queued(make_error_code(Errc::pool_timeout), "no shared connection to " + url + " opened within the call's deadline", nullptr);
-      }
+  // Queued until `at` at the latest: the first of the connection and the deadline answers it.
+  Queued with_deadline(Queued q, Clock::time_point at) {
+    auto d = std::make_shared<detail::CallDeadline>();
+    d->at = at;
+    auto queued = std::make_shared<Queued>(std::move(q));
+    detail::arm_deadline(io, d, [queued, url = params.url] {
+      (*queued)(make_error_code(Errc::pool_timeout), "no shared connection to " + url + " opened within the call's deadline", nullptr);
     });
-    return [once](std::error_code ec, const std::string& why, std::shared_ptr<RpcConnection> c) {
-      if (auto queued = once->take()) queued(ec, why, std::move(c));
+    return [d, queued](std::error_code ec, const std::string& why, std::shared_ptr<RpcConnection> c) {
+      if (d->try_send()) (*queued)(ec, why, std::move(c));
     };
   }
 

@@ -3,8 +3,6 @@
 // transaction_log_store.cpp, live queries in live_subscriptions.cpp.
 #include "agent_session_impl.hpp"
 
-#include <asio/steady_timer.hpp>
-
 #include <future>
 #include <stdexcept>
 
@@ -91,12 +89,8 @@ void AgentSession::Impl::submit(storage::Request request, storage::RequestOption
     }
     h(ec, std::move(v));
   };
-  auto timer = std::make_shared<asio::steady_timer>(io, deadline->at);
-  deadline->cancel_timer = [timer] { timer->cancel(); };
-  timer->async_wait([answer, deadline, timer](const std::error_code& ec) {
-    if (ec != asio::error::operation_aborted && deadline->try_expire()) {
-      answer(make_error_code(Errc::pool_timeout), Value(std::string("not sent before the call's deadline (waiting for its turn or a connection)")));
-    }
+  pool::detail::arm_deadline(io, deadline, [answer] {
+    answer(make_error_code(Errc::pool_timeout), Value(std::string("not sent before the call's deadline (waiting for its turn or a connection)")));
   });
   auto finish = [g = gate, answer](std::error_code ec, Value v) {
     g->done();  // the next agent's turn (may start its operation on this thread)

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "agent_scheduler.hpp"
+#include "call_deadline.hpp"
 #include "connection_setup.hpp"
 #include "cortex/metrics/latency_histogram.hpp"
 #include "cortex/sessions/agent_session.hpp"
@@ -74,38 +75,7 @@ struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
   void retire_binding(std::shared_ptr<Bound> b);
   void bind_done(std::error_code ec, const std::string& why, std::shared_ptr<Bound> b);
   void unbound(const Bound* gone);
-  /// One call's race between being sent and its deadline, which covers the fair-queue turn and
-  /// the binding too: whichever settles first decides, so a call the deadline catches unsent is
-  /// answered pool_timeout (never sent, safe to retry) and is then never sent.
-  struct CallDeadline {
-    std::chrono::steady_clock::time_point at;
-    std::mutex mu;
-    bool sent = false, expired = false;
-    std::atomic<bool> answered{false};
-    std::function<void()> cancel_timer;  // frees the deadline's timer once the call is on the wire
-    bool try_send() {
-      std::function<void()> cancel;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        if (expired) return false;
-        sent = true;
-        cancel = std::move(cancel_timer);
-      }
-      if (cancel) cancel();  // the request's own deadline takes over
-      return true;
-    }
-    void unsend() {
-      std::lock_guard<std::mutex> lock(mu);
-      sent = false;
-    }
-    bool try_expire() {
-      std::lock_guard<std::mutex> lock(mu);
-      if (sent) return false;
-      expired = true;
-      return true;
-    }
-    bool claim_answer() { return !answered.exchange(true); }
-  };
+  using CallDeadline = pool::detail::CallDeadline;  // the call's race between being sent and its deadline
 
   void send(storage::Request request, storage::RequestOptions options, storage::Handler h, int attempt,
             std::shared_ptr<CallDeadline> deadline);
