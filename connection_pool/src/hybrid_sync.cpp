@@ -104,6 +104,14 @@ struct HybridSync::Impl {
 
   std::shared_ptr<RpcConnection> open(const std::string& url) {
     auto c = connect_unless_stopped(url);
+    // The conflict rule compares versionstamps as times, which 2.x's (counters) are not: a 2.x
+    // site's changes would lose to every change of a 3.x one. Not synced, and said why.
+    if (c->server_major() < 3) {
+      c->close();
+      throw Error(make_error_code(Errc::unsupported_by_server),
+                  "the server is " + (c->server_version().empty() ? std::string("of unknown version") : c->server_version()) +
+                      "; Hybrid sync needs SurrealDB 3.x (2.x versionstamps are counters, not times)");
+    }
     auto [ec, why] = storage::block_on<std::error_code, const std::string&>([&](auto done) {
       auto plan = detail::setup_plan(params.session, tokens[url].get());
       plan.metrics = params.metrics.get();

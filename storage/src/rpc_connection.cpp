@@ -756,6 +756,7 @@ void RpcConnection::remove_on_closed(std::uint64_t token) {
 }
 
 const std::string& RpcConnection::server_version() const noexcept { return impl_->version; }
+int RpcConnection::server_major() const noexcept { return impl_->major; }
 bool RpcConnection::supports_sessions() const noexcept {
   // 3.x over a transport that can carry them (not HTTP RPC, where each request runs on its own).
   return impl_->major >= 3 && impl_->transport && impl_->transport->refusal(Request{"attach", {}}, true) == nullptr;

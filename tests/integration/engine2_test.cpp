@@ -42,6 +42,7 @@ TEST(Engine2, BareConnectionSpeaks2xAndRefuses3xMethodsBeforeSending) {
   IoRunner io(1);
   auto c = cortex::test::connect_signed_in(io.context(), engine2().url());
   EXPECT_EQ(c->server_version(), "surrealdb-2.1.1");
+  EXPECT_EQ(c->server_major(), 2);
   EXPECT_FALSE(c->supports_sessions());
   c->call(rpc::use("v2", "bare"));
   c->call(rpc::create(record("note", Value("a")), Object{{"text", Value("two")}}));

@@ -31,6 +31,7 @@ TEST(HttpRpc, ASessionKeptClientSideRidesEveryRequest) {
   IoRunner io(1);
   auto c = RpcConnection::connect(io.context(), http_url());
   EXPECT_EQ(c->server_version(), "surrealdb-3.0.2");
+  EXPECT_EQ(c->server_major(), 3);
   EXPECT_FALSE(c->supports_sessions());  // HTTP runs each request on its own
   const auto refused = make_error_code(cortex::ServerErrc::not_allowed);
   EXPECT_EQ(error_of([&] { c->query("RETURN 1"); }), refused);  // a guest, as on ws://

@@ -7,6 +7,8 @@
 
 #include <array>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "cortex/pool/connection_manager.hpp"
 #include "cortex/storage/local_server.hpp"
@@ -26,6 +28,28 @@ LocalServerOptions engine(bool persistent) {
   return o;
 }
 
+LocalServerOptions engine2x() {
+  auto o = cortex::test::private_engine_options();
+  o.engine = 2;
+  return o;
+}
+
+// Hybrid over `cache` and `remotes`, signed in, in namespace `ns`; passes run at start and when a
+// test asks (sync_now).
+DatabaseConfig hybrid_config(const std::string& cache, std::vector<std::string> remotes, const std::string& ns) {
+  DatabaseConfig c;
+  c.credentials = cortex::test::root_credentials();
+  ConnectionMode::Hybrid h;
+  h.local_cache = cache;
+  h.remote_sync = std::move(remotes);
+  h.sync_interval = std::chrono::hours(1);
+  h.tables = {"note"};
+  c.connection_mode.mode = h;
+  c.pool_config.min_connections = 0;
+  c.namespace_ = ns;
+  return c;
+}
+
 struct Sites {
   explicit Sites(bool persistent_cache = false, bool persistent_remote = false)
       : local(engine(persistent_cache)),
@@ -36,18 +60,9 @@ struct Sites {
   std::string ns = cortex::test::unique_name("hybrid");
 
   DatabaseConfig config() const {
-    DatabaseConfig c;
-    c.credentials = cortex::test::root_credentials();
-    ConnectionMode::Hybrid h;
-    h.local_cache = local.url();
-    h.remote_sync = {remotes[0]->url(), remotes[1]->url()};
-    h.sync_interval = std::chrono::hours(1);  // passes run when the test asks (sync_now) and at start
-    h.tables = {"note"};
-    c.connection_mode.mode = h;
-    c.pool_config.min_connections = 0;
+    DatabaseConfig c = hybrid_config(local.url(), {remotes[0]->url(), remotes[1]->url()}, ns);
     c.pool_config.connection_timeout = std::chrono::seconds(5);
     c.circuit_breaker.failure_threshold = 1;
-    c.namespace_ = ns;
     return c;
   }
 
@@ -144,6 +159,41 @@ TEST(Hybrid, WithTheLocalCacheDownCallsGoToTheRemotes) {
   EXPECT_FALSE(h.endpoints[0].healthy);
   EXPECT_FALSE(h.endpoints[0].last_error.empty());
   EXPECT_FALSE(h.sync->cache_serving);
+}
+
+// The conflict rule reads versionstamps as times; a 2.x server's are counters, so its changes
+// would lose to every change of the cache. A 2.x remote is left out of the sync, which says why,
+// while the cache and the manager keep working.
+TEST(Hybrid, A2xRemoteIsNotSyncedAndTheSyncSaysWhy) {
+  LocalServer cache(engine(false));
+  LocalServer v2(engine2x());
+  ConnectionManager m(hybrid_config(cache.url(), {v2.url()}, cortex::test::unique_name("hybrid2x")));
+  m.query("CREATE note:one SET text = 'cache'").throw_if_error();
+  EXPECT_FALSE(m.sync_now(std::chrono::seconds(30)));
+  const auto health = m.health_status();
+  ASSERT_TRUE(health.sync);
+  EXPECT_NE(health.sync->last_error.find("needs SurrealDB 3.x"), std::string::npos) << health.sync->last_error;
+  EXPECT_NE(health.sync->last_error.find(v2.url()), std::string::npos) << health.sync->last_error;
+  EXPECT_EQ(health.sync->shipped_changes, 0u);
+  EXPECT_TRUE(health.sync->cache_serving);  // the cache has nothing to catch up from
+  EXPECT_EQ(m.query("SELECT VALUE text FROM ONLY note:one").at(0), Value("cache"));
+}
+
+// A 2.x cache is never synced, so it never serves: the remote takes the calls.
+TEST(Hybrid, A2xCacheNeverServesAndTheRemoteTakesTheCalls) {
+  LocalServer v2(engine2x());
+  LocalServer remote(engine(false));
+  const auto c = hybrid_config(v2.url(), {remote.url()}, cortex::test::unique_name("hybrid2x"));
+  ConnectionManager m(c);
+  EXPECT_FALSE(m.sync_now(std::chrono::seconds(30)));
+  const auto health = m.health_status();
+  ASSERT_TRUE(health.sync);
+  EXPECT_NE(health.sync->last_error.find("needs SurrealDB 3.x"), std::string::npos) << health.sync->last_error;
+  EXPECT_FALSE(health.sync->cache_serving);
+  m.query("CREATE note:one SET text = 'remote'").throw_if_error();
+  auto direct = cortex::test::connect_signed_in(cortex::test::io(), remote.url());
+  direct->call(rpc::use(c.namespace_, c.database));
+  EXPECT_EQ(direct->query("SELECT VALUE text FROM ONLY note:one").at(0), Value("remote"));
 }
 
 // -- both ways ------------------------------------------------------------------------------

@@ -133,6 +133,9 @@ class RpcConnection {
 
   /// e.g. "surrealdb-3.0.2".
   const std::string& server_version() const noexcept;
+  /// The major version in server_version() (3 for "surrealdb-3.0.2"); 1 when the answer could
+  /// not be read (an old server is assumed: 3.x features stay refused).
+  int server_major() const noexcept;
   /// True when server-side sessions and transactions can be used: a 3.x server over a WebSocket
   /// (HTTP RPC runs each request on its own).
   bool supports_sessions() const noexcept;
