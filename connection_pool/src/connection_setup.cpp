@@ -1,5 +1,7 @@
 #include "connection_setup.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include <string_view>
@@ -24,6 +26,13 @@ SetupPlan setup_plan(const SessionDefaults& defaults, const std::string& token, 
   }
   if (defaults.ns || defaults.db) plan.steps.push_back(storage::rpc::use(defaults.ns, defaults.db));
   if (!schema.empty()) plan.steps.push_back(storage::rpc::query(schema));
+  return plan;
+}
+
+SetupPlan setup_plan(const SessionDefaults& defaults, std::shared_ptr<TokenCache> tokens, const std::string& schema,
+                     bool reset_first) {
+  SetupPlan plan = setup_plan(defaults, tokens->get(), schema, reset_first);
+  plan.tokens = std::move(tokens);
   return plan;
 }
 
@@ -76,7 +85,26 @@ void step(std::shared_ptr<Run> run, std::size_t i, int conflicts) {
 
 void run_setup(std::weak_ptr<RpcConnection> conn, SetupPlan plan, StepsDone done) {
   plan.options.counted = false;  // set-up has its own counter (setup_requests), not request metrics
-  step(std::make_shared<Run>(Run{std::move(conn), std::move(plan), std::move(done)}), 0, 0);
+  auto run = std::make_shared<Run>(Run{std::move(conn), std::move(plan), std::move(done)});
+  auto tokens = run->plan.tokens;
+  if (!tokens) return step(std::move(run), 0, 0);
+  auto& steps = run->plan.steps;
+  const auto signin = std::find_if(steps.begin(), steps.end(), [](const storage::Request& r) { return r.method == "signin"; });
+  const bool signs_in = signin != steps.end();
+  const auto at = static_cast<std::size_t>(signin - steps.begin());
+  tokens->before_setup(signs_in, [run, tokens, at](const std::string& token, bool signer) {
+    if (!token.empty()) {  // another setup's signin got one meanwhile: authenticate with it
+      run->plan.signin_fallback = std::move(run->plan.steps[at]);
+      run->plan.steps[at] = storage::rpc::authenticate(token);
+    }
+    run->done = [tokens, signer, conn = run->conn, done = std::move(run->done)](std::error_code ec, const std::string& why) {
+      auto c = conn.lock();
+      if (!ec && c) tokens->learn(*c);
+      else if (signer) tokens->signin_failed();
+      done(ec, why);
+    };
+    step(run, 0, 0);
+  });
 }
 
 namespace {
@@ -129,17 +157,56 @@ std::optional<std::chrono::steady_clock::time_point> renew_by(const std::string&
 
 std::string TokenCache::get() const {
   std::lock_guard<std::mutex> lock(mu_);
+  return usable_locked();
+}
+
+std::string TokenCache::usable_locked() const {
   if (renew_by_ && std::chrono::steady_clock::now() >= *renew_by_) return {};  // due: sign in afresh
   return token_;
 }
 
-void TokenCache::learn(const RpcConnection& conn) {
-  std::string t = conn.auth_token();
-  if (t.empty()) return;
-  auto by = renew_by(t);
-  std::lock_guard<std::mutex> lock(mu_);
-  token_ = std::move(t);
-  renew_by_ = by;
+void TokenCache::learn(const RpcConnection& conn) { learn_token(conn.auth_token()); }
+
+void TokenCache::learn_token(std::string t) {
+  std::string usable;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!t.empty()) {
+      renew_by_ = renew_by(t);
+      token_ = std::move(t);
+    }
+    usable = usable_locked();
+  }
+  release(usable);
+}
+
+void TokenCache::before_setup(bool signs_in, Then then) {
+  std::string token;
+  bool signer = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (signs_in) {
+      token = usable_locked();
+      if (token.empty() && signing_in_) return waiting_.push_back(std::move(then));
+      signer = token.empty();
+      if (signer) signing_in_ = true;
+    }
+  }
+  then(token, signer);
+}
+
+void TokenCache::signin_failed() { release({}); }
+
+// Ends the signin in flight: its waiters go on with `token` ("" = each signs in itself).
+void TokenCache::release(const std::string& token) {
+  std::vector<Then> go;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!signing_in_) return;
+    signing_in_ = false;
+    go.swap(waiting_);
+  }
+  for (auto& t : go) t(token, false);
 }
 
 }  // namespace cortex::pool::detail

@@ -18,6 +18,8 @@
 
 namespace cortex::pool::detail {
 
+class TokenCache;
+
 /// What to send, in order, to bring a session to its defaults.
 struct SetupPlan {
   std::vector<storage::Request> steps;
@@ -30,6 +32,11 @@ struct SetupPlan {
   /// When set, receives the token the session was authenticated with (signin/signup's answer, or
   /// authenticate's token): its owner renews the session before that token expires (renew_by).
   std::shared_ptr<std::string> token_out;
+  /// The endpoint's token cache, when the plan came from it (setup_plan with a TokenCache): a
+  /// plan that would sign in with the password while another setup of the same cache is signing
+  /// in waits for that signin and authenticates with its token instead (one password signin, not
+  /// one per connection, for a burst of new connections); a successful setup's token is learned.
+  std::shared_ptr<TokenCache> tokens;
 };
 
 /// `reset` first when asked (a returned lease), then authenticate with `token` when one is known
@@ -37,6 +44,10 @@ struct SetupPlan {
 /// schema if any. A password signin costs the server ~100 ms of hashing, `authenticate` ~1 ms:
 /// the token a connection got from its first signin serves every later setup of the same user.
 SetupPlan setup_plan(const SessionDefaults& defaults, const std::string& token, const std::string& schema = {},
+                     bool reset_first = false);
+/// The same with the endpoint's token cache: its token now, and the cache in the plan (see
+/// SetupPlan::tokens).
+SetupPlan setup_plan(const SessionDefaults& defaults, std::shared_ptr<TokenCache> tokens, const std::string& schema = {},
                      bool reset_first = false);
 
 using StepsDone = std::function<void(std::error_code, const std::string& why)>;
@@ -66,13 +77,32 @@ class TokenCache {
  public:
   /// The token, while it is not due for renewal (renew_by); else "" (the next setup signs in).
   std::string get() const;
-  /// Remembers `conn`'s token after a successful setup (no-op when it has none).
+  /// Remembers `conn`'s token after a successful setup (no-op when it has none); ends the signin
+  /// in flight, if any.
   void learn(const storage::RpcConnection& conn);
 
+  /// Single flight of password signins. A setup about to sign in (`signs_in`) asks first:
+  /// `then(token, signer)` runs at once with the token when one is known now (signer false: it
+  /// authenticates instead), or with "" and signer true when no signin is in flight (it signs in,
+  /// and must end with learn() or signin_failed()), or later, when the signin in flight ends,
+  /// with its token ("" when it failed: then it signs in itself). A setup that does not sign in
+  /// goes at once: then("", false).
+  using Then = std::function<void(const std::string& token, bool signer)>;
+  void before_setup(bool signs_in, Then then);
+  /// The signer's setup failed: the setups waiting for it go on (each signs in itself).
+  void signin_failed();
+  /// learn()'s core, for tests: `token` ("" = none) ends the signin in flight.
+  void learn_token(std::string token);
+
  private:
+  std::string usable_locked() const;
+  void release(const std::string& token);
+
   mutable std::mutex mu_;
   std::string token_;
   std::optional<std::chrono::steady_clock::time_point> renew_by_;
+  bool signing_in_ = false;
+  std::vector<Then> waiting_;  // setups waiting for the signin in flight
 };
 
 }  // namespace cortex::pool::detail

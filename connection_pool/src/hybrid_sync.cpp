@@ -41,7 +41,7 @@ struct HybridSync::Impl {
   std::shared_ptr<std::atomic<std::uint64_t>> local_losses = std::make_shared<std::atomic<std::uint64_t>>(0);
   std::atomic<bool> catch_up_wanted{false};
   std::string last_logged;  // the last pass's error (sync thread only)
-  std::map<std::string, detail::TokenCache> tokens;  // by URL: one password signin per server
+  std::map<std::string, std::shared_ptr<detail::TokenCache>> tokens;  // by URL: one password signin per server
 
   mutable std::mutex mu;
   std::condition_variable wake, passed;
@@ -113,12 +113,13 @@ struct HybridSync::Impl {
                       "; Hybrid sync needs SurrealDB 3.x (2.x versionstamps are counters, not times)");
     }
     auto [ec, why] = storage::block_on<std::error_code, const std::string&>([&](auto done) {
-      auto plan = detail::setup_plan(params.session, tokens[url].get());
+      auto& cache = tokens[url];
+      if (!cache) cache = std::make_shared<detail::TokenCache>();
+      auto plan = detail::setup_plan(params.session, cache);
       plan.metrics = params.metrics.get();
       detail::run_setup(c, std::move(plan), std::move(done));
     });
     if (ec) throw Error(ec, why);
-    tokens[url].learn(*c);
     return c;
   }
 

@@ -49,7 +49,8 @@ struct ConnectionPool::Impl : PoolDriver<Conn, Clock, ConnectionPool::Impl> {
   ConnectionPoolParams params;
   std::weak_ptr<ConnectionPool> self;
 
-  detail::TokenCache tokens;  // the pool user's token: setups and restores authenticate with it
+  // The pool user's token: setups and restores authenticate with it (run_setup learns it).
+  std::shared_ptr<detail::TokenCache> tokens = std::make_shared<detail::TokenCache>();
   asio::steady_timer timer;
   std::atomic<bool> shut{false};
   bool owns_metrics = false;                    // created them: installs their gauge source
@@ -119,7 +120,7 @@ struct ConnectionPool::Impl : PoolDriver<Conn, Clock, ConnectionPool::Impl> {
       std::lock_guard<std::mutex> lock(mu);
       setting_up.insert(conn);
     }
-    auto plan = detail::setup_plan(params.defaults, tokens.get(), params.schema);
+    auto plan = detail::setup_plan(params.defaults, tokens, params.schema);
     plan.metrics = metrics.get();
     plan.options.timeout = params.connect.connect_timeout;  // set-up is part of connecting
     detail::run_setup(conn, std::move(plan), [weak = self, wc = std::weak_ptr<storage::RpcConnection>(conn), node](std::error_code ec, const std::string& why) {
@@ -132,7 +133,6 @@ struct ConnectionPool::Impl : PoolDriver<Conn, Clock, ConnectionPool::Impl> {
         if (c) impl.setting_up.erase(c);
       }
       if (!c) return impl.finish_create(make_error_code(Errc::connection_lost), "connection gone during setup", nullptr, node);
-      if (!ec) impl.tokens.learn(*c);
       if (!ec && impl.params.on_connection_create) impl.params.on_connection_create(*c);
       impl.finish_create(ec, why, std::move(c), node);
     });
@@ -142,15 +142,14 @@ struct ConnectionPool::Impl : PoolDriver<Conn, Clock, ConnectionPool::Impl> {
   // session state is put back, then the node decides (idle, or retired).
   void restore(Core::SlotPtr slot) {
     // reset, authenticate with the pool's token, use: no password signin per lease.
-    auto plan = detail::setup_plan(params.defaults, tokens.get(), {}, true);
+    auto plan = detail::setup_plan(params.defaults, tokens, {}, true);
     plan.metrics = metrics.get();
     std::weak_ptr<storage::RpcConnection> conn = slot->conn;
     const Core::Slot* raw = hold(std::move(slot));
-    detail::run_setup(conn, std::move(plan), [weak = self, raw, conn](std::error_code ec, const std::string&) {
+    detail::run_setup(conn, std::move(plan), [weak = self, raw](std::error_code ec, const std::string&) {
       auto pool = weak.lock();
       if (!pool) return;
       auto& impl = *pool->impl_;
-      if (auto c = conn.lock(); c && !ec) impl.tokens.learn(*c);
       auto back = impl.unhold(raw);
       if (!back) return;
       const auto& c = back->conn;

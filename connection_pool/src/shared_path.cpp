@@ -39,7 +39,8 @@ struct SharedPath::Impl {
   std::weak_ptr<SharedPath> self;
 
   mutable std::mutex mu;
-  detail::TokenCache tokens;  // see ConnectionPool: authenticate instead of a password signin
+  // See ConnectionPool: authenticate instead of a password signin (run_setup learns the token).
+  std::shared_ptr<detail::TokenCache> tokens = std::make_shared<detail::TokenCache>();
   mutable std::condition_variable drained;
   std::vector<Entry> entries;
   std::deque<Queued> queued;  // calls waiting for a connection to open
@@ -90,7 +91,7 @@ struct SharedPath::Impl {
         if (!ec) impl.entries[i].setting_up = c;  // the steps hold it only weakly
       }
       if (ec) return impl.opened(i, ec, "connect to " + impl.params.url + " failed: " + ec.message(), nullptr);
-      auto plan = detail::setup_plan(impl.params.defaults, impl.tokens.get(), impl.params.schema);
+      auto plan = detail::setup_plan(impl.params.defaults, impl.tokens, impl.params.schema);
       plan.metrics = impl.params.metrics.get();
       plan.options.timeout = impl.params.connect.connect_timeout;  // set-up is part of connecting
       detail::run_setup(c, std::move(plan), [weak, i](std::error_code sec, const std::string& why) {
@@ -101,7 +102,6 @@ struct SharedPath::Impl {
           std::lock_guard<std::mutex> lock(l->impl_->mu);
           set_up = std::move(l->impl_->entries[i].setting_up);
         }
-        if (set_up && !sec) l->impl_->tokens.learn(*set_up);
         if (!set_up && !sec) sec = make_error_code(Errc::pool_closed);
         l->impl_->opened(i, sec, why, std::move(set_up));
       });

@@ -2,6 +2,8 @@
 // paths, execute_with_retry's idempotency rule, health status, shutdown.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -85,6 +87,36 @@ TEST(Manager, ExecuteWithRetryRetriesOnlyWhatIsSafe) {
   }),
                cortex::Error);
   EXPECT_EQ(calls, 1);
+}
+
+// A cold burst of leases under root auth: the new connections' setups sign in with the password
+// once, the others authenticate with that signin's token (before: one ~100 ms signin each, 19 of
+// 50 in bench_burst).
+TEST(Manager, AColdBurstOfLeasesSignsInWithThePasswordOnce) {
+  auto c = local_config(cortex::test::engine_url());
+  c.pool_config.min_connections = 0;
+  c.pool_config.max_connections = 8;
+  ConnectionManager m(c);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<PooledConnection> leases;
+  std::vector<std::error_code> failures;
+  for (int i = 0; i < 8; ++i) {  // all at once: each needs a new connection
+    m.async_acquire([&](std::error_code ec, PooledConnection lease) {
+      std::lock_guard<std::mutex> lock(mu);
+      if (ec) failures.push_back(ec);
+      else leases.push_back(std::move(lease));
+      cv.notify_all();
+    });
+  }
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return leases.size() + failures.size() == 8; }));
+  }
+  EXPECT_TRUE(failures.empty()) << failures.front().message();
+  for (auto& l : leases) EXPECT_EQ(l->query("RETURN 1").at(0), Value(std::int64_t{1}));
+  EXPECT_EQ(m.metrics().snapshot().password_signins, 1u);
+  leases.clear();
 }
 
 TEST(Manager, ShutdownRefusesNewWorkTyped) {
