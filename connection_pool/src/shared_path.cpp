@@ -179,9 +179,8 @@ struct SharedPath::Impl {
     for (auto& c : idle) c->close();
   }
 
-  // A queued caller with its own deadline: whichever comes first, a connection (or the failure to
-  // open one) or the deadline, runs it; the other finds it gone.
-  // Queued until `at` at the latest: the first of the connection and the deadline answers it.
+  // A queued caller with its own deadline `at`: whichever comes first, a connection (or the
+  // failure to open one) or the deadline, runs it; the other finds it answered.
   Queued with_deadline(Queued q, Clock::time_point at) {
     auto d = std::make_shared<detail::CallDeadline>();
     d->at = at;
