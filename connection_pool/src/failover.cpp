@@ -78,10 +78,8 @@ void ConnectionManager::Impl::failed(std::shared_ptr<Failover> f, std::error_cod
   self->run(std::move(f));
 }
 
-bool ConnectionManager::Impl::record(const Failover& f, std::error_code ec) {
-  auto self = f.owner.lock();
-  if (self) f.ep->record(ec, Clock::now() - f.started);
-  return self != nullptr;
+void ConnectionManager::Impl::record(const Failover& f, std::error_code ec) {
+  if (auto self = f.owner.lock()) f.ep->record(ec, Clock::now() - f.started);
 }
 
 bool ConnectionManager::Impl::untried_left(const std::vector<bool>& tried) const {

@@ -54,8 +54,8 @@ struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager:
 
   /// One piece of work's way through the endpoints: which were tried, and why each failed. A
   /// kind of work (failover.cpp: a call, a shared connection, a lease) derives from it and holds
-  /// what it needs; the attempt's completion handler holds only the work (it fits a
-  /// std::function's inline storage: no allocation per attempt beyond the work itself).
+  /// what it needs; the attempt's completion handler holds only the work (one pointer: no copy
+  /// of the request, the handler or the failover state per attempt).
   struct Failover {
     virtual ~Failover() = default;
     std::weak_ptr<Impl> owner;  // the endpoints live as long as the manager: checked before use
@@ -80,8 +80,8 @@ struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager:
   /// The attempt on `f->ep` failed without reaching the endpoint: the next endpoint, if any.
   static void failed(std::shared_ptr<Failover> f, std::error_code ec, const std::string& why);
   /// The attempt on `f->ep` ended (`ec` or not): its latency and outcome count for the endpoint's
-  /// health and breaker while the manager lives. False when the manager is gone.
-  static bool record(const Failover& f, std::error_code ec);
+  /// health and breaker while the manager lives.
+  static void record(const Failover& f, std::error_code ec);
   bool untried_left(const std::vector<bool>& tried) const;
   struct CallWork;        // failover.cpp: the kinds of work
   struct ConnectionWork;

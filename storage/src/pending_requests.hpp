@@ -1,11 +1,10 @@
 #pragma once
 // Sans-I/O book-keeping of in-flight requests: ids, handlers and deadlines. Not thread-safe: the
 // owning RpcConnection serialises access. Unit-tested with explicit time points.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
-#include <algorithm>
-#include <functional>
 #include <unordered_map>
 #include <utility>
 #include <vector>
