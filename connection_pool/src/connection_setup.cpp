@@ -42,6 +42,7 @@ struct Run {
   std::weak_ptr<RpcConnection> conn;
   SetupPlan plan;
   StepsDone done;
+  std::shared_ptr<SigninTurn> turn;  // this setup's password signin is the one in flight
 };
 
 bool is_server_error(std::error_code ec) { return ec.category() == cortex::server_category(); }
@@ -67,8 +68,12 @@ void step(std::shared_ptr<Run> run, std::size_t i, int conflicts) {
       run->plan.signin_fallback.reset();
       return step(run, i, conflicts);
     }
-    if (!ec && run->plan.token_out) {
-      if (auto token = storage::rpc::token_after(run->plan.steps[i], v)) *run->plan.token_out = std::move(*token);
+    if (!ec && (run->plan.token_out || (run->turn && method == "signin"))) {
+      if (auto token = storage::rpc::token_after(run->plan.steps[i], v)) {
+        // The setups waiting for this signin need its token, not the rest of this setup.
+        if (run->turn && method == "signin") run->turn->succeeded(*token);
+        if (run->plan.token_out) *run->plan.token_out = std::move(*token);
+      }
     }
     if (!ec && method == "query") {
       for (const auto& s : storage::QueryResult::parse(v).statements) {
@@ -85,22 +90,24 @@ void step(std::shared_ptr<Run> run, std::size_t i, int conflicts) {
 
 void run_setup(std::weak_ptr<RpcConnection> conn, SetupPlan plan, StepsDone done) {
   plan.options.counted = false;  // set-up has its own counter (setup_requests), not request metrics
-  auto run = std::make_shared<Run>(Run{std::move(conn), std::move(plan), std::move(done)});
+  auto run = std::make_shared<Run>(Run{std::move(conn), std::move(plan), std::move(done), nullptr});
   auto tokens = run->plan.tokens;
   if (!tokens) return step(std::move(run), 0, 0);
   auto& steps = run->plan.steps;
   const auto signin = std::find_if(steps.begin(), steps.end(), [](const storage::Request& r) { return r.method == "signin"; });
   const bool signs_in = signin != steps.end();
   const auto at = static_cast<std::size_t>(signin - steps.begin());
-  tokens->before_setup(signs_in, [run, tokens, at](const std::string& token, bool signer) {
+  tokens->before_setup(signs_in, [run, at](const std::string& token, std::shared_ptr<SigninTurn> turn) {
     if (!token.empty()) {  // another setup's signin got one meanwhile: authenticate with it
       run->plan.signin_fallback = std::move(run->plan.steps[at]);
       run->plan.steps[at] = storage::rpc::authenticate(token);
     }
-    run->done = [tokens, signer, conn = run->conn, done = std::move(run->done)](std::error_code ec, const std::string& why) {
+    run->turn = turn;
+    run->done = [tokens = run->plan.tokens, turn = std::move(turn), conn = run->conn, done = std::move(run->done)](std::error_code ec,
+                                                                                                                const std::string& why) {
       auto c = conn.lock();
       if (!ec && c) tokens->learn(*c);
-      else if (signer) tokens->signin_failed();
+      else if (turn) turn->failed();
       done(ec, why);
     };
     step(run, 0, 0);
@@ -177,36 +184,55 @@ void TokenCache::learn_token(std::string t) {
     }
     usable = usable_locked();
   }
-  release(usable);
+  end_signin(0, usable, /*call_waiters=*/true);
 }
 
 void TokenCache::before_setup(bool signs_in, Then then) {
   std::string token;
-  bool signer = false;
+  std::shared_ptr<SigninTurn> turn;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (signs_in) {
       token = usable_locked();
       if (token.empty() && signing_in_) return waiting_.push_back(std::move(then));
-      signer = token.empty();
-      if (signer) signing_in_ = true;
+      if (token.empty()) {
+        signing_in_ = true;
+        turn = std::make_shared<SigninTurn>(shared_from_this(), ++turn_);
+      }
     }
   }
-  then(token, signer);
+  then(token, std::move(turn));
 }
 
-void TokenCache::signin_failed() { release({}); }
-
-// Ends the signin in flight: its waiters go on with `token` ("" = each signs in itself).
-void TokenCache::release(const std::string& token) {
+// Ends the signin in flight — any (turn 0), or `turn` only while it is the one in flight (a late
+// end of an older signin leaves a newer one alone): its waiters go on with `token` ("" = each
+// signs in itself), or are dropped uncalled (the signer was abandoned, see SigninTurn).
+void TokenCache::end_signin(std::uint64_t turn, const std::string& token, bool call_waiters) {
   std::vector<Then> go;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!signing_in_) return;
+    if (!signing_in_ || (turn != 0 && turn != turn_)) return;
     signing_in_ = false;
     go.swap(waiting_);
   }
-  for (auto& t : go) t(token, false);
+  if (!call_waiters) return;
+  for (auto& t : go) t(token, nullptr);
+}
+
+SigninTurn::~SigninTurn() {
+  if (!ended_) cache_->end_signin(turn_, {}, /*call_waiters=*/false);
+}
+
+void SigninTurn::succeeded(std::string token) {
+  if (ended_) return;
+  ended_ = true;
+  cache_->learn_token(std::move(token));
+}
+
+void SigninTurn::failed() {
+  if (ended_) return;
+  ended_ = true;
+  cache_->end_signin(turn_, {}, /*call_waiters=*/true);
 }
 
 }  // namespace cortex::pool::detail

@@ -3,6 +3,7 @@
 // back to a password signin when the token is refused), use, schema, variables — for pooled
 // connections, a returned lease, shared connections, agent sessions and the Hybrid sync alike.
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -72,37 +73,61 @@ std::function<void(std::chrono::nanoseconds, std::error_code)> count_requests(
 /// so that renewal has time; nullopt when the token carries no expiry (or is no JWT).
 std::optional<std::chrono::steady_clock::time_point> renew_by(const std::string& token);
 
+class SigninTurn;
+
 /// Where a setup's token is kept between setups of the same user on one endpoint. Thread-safe.
-class TokenCache {
+/// Owned by a shared_ptr (a signer's SigninTurn holds it).
+class TokenCache : public std::enable_shared_from_this<TokenCache> {
  public:
   /// The token, while it is not due for renewal (renew_by); else "" (the next setup signs in).
   std::string get() const;
   /// Remembers `conn`'s token after a successful setup (no-op when it has none); ends the signin
-  /// in flight, if any.
+  /// in flight, if any: any usable token serves its waiters.
   void learn(const storage::RpcConnection& conn);
 
   /// Single flight of password signins. A setup about to sign in (`signs_in`) asks first:
-  /// `then(token, signer)` runs at once with the token when one is known now (signer false: it
-  /// authenticates instead), or with "" and signer true when no signin is in flight (it signs in,
-  /// and must end with learn() or signin_failed()), or later, when the signin in flight ends,
-  /// with its token ("" when it failed: then it signs in itself). A setup that does not sign in
-  /// goes at once: then("", false).
-  using Then = std::function<void(const std::string& token, bool signer)>;
+  /// `then(token, turn)` runs at once with the token when one is known now (no turn: it
+  /// authenticates instead), or with "" and a turn when no signin is in flight (it signs in, and
+  /// ends the turn with SigninTurn::succeeded or failed), or later, when the signin in flight
+  /// ends, with its token ("" when it failed: then it signs in itself). A setup that does not sign
+  /// in goes at once: then("", nullptr).
+  using Then = std::function<void(const std::string& token, std::shared_ptr<SigninTurn> turn)>;
   void before_setup(bool signs_in, Then then);
-  /// The signer's setup failed: the setups waiting for it go on (each signs in itself).
-  void signin_failed();
   /// learn()'s core, for tests: `token` ("" = none) ends the signin in flight.
   void learn_token(std::string token);
 
  private:
+  friend class SigninTurn;
   std::string usable_locked() const;
-  void release(const std::string& token);
+  void end_signin(std::uint64_t turn, const std::string& token, bool call_waiters);
 
   mutable std::mutex mu_;
   std::string token_;
   std::optional<std::chrono::steady_clock::time_point> renew_by_;
   bool signing_in_ = false;
+  std::uint64_t turn_ = 0;     // the signin in flight's number, from 1 (a late end of an older one is ignored)
   std::vector<Then> waiting_;  // setups waiting for the signin in flight
+};
+
+/// The signer's hold on its signin: ends it with a token or a failure. Destroyed without either —
+/// its setup's handler dropped uncalled, which happens only when the io context stops with it
+/// queued — it drops the setups waiting for it uncalled as well (they would otherwise keep the
+/// cache, and themselves, alive through their plans: a reference cycle).
+class SigninTurn {
+ public:
+  SigninTurn(std::shared_ptr<TokenCache> cache, std::uint64_t turn) : cache_(std::move(cache)), turn_(turn) {}
+  ~SigninTurn();
+  SigninTurn(const SigninTurn&) = delete;
+  SigninTurn& operator=(const SigninTurn&) = delete;
+  /// The signin answered `token`: remembered, and the waiters authenticate with it.
+  void succeeded(std::string token);
+  /// The signer's setup failed: the waiters go on, each signing in itself.
+  void failed();
+
+ private:
+  std::shared_ptr<TokenCache> cache_;
+  std::uint64_t turn_;
+  bool ended_ = false;
 };
 
 }  // namespace cortex::pool::detail
