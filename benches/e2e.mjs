@@ -2,6 +2,7 @@
 // official JS SDK, against one local server started here, at 1 and 64 in flight. Prints every
 // figure and the ratios as JSON lines. Usage: node benches/e2e.mjs BUILD_DIR [QUERIES]
 import { spawn, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -36,16 +37,35 @@ function record(output) {
     (samples[f.name] ??= []).push(f.value);
   }
 }
+// The server's CPU (every thread, utime+stime from /proc) per query of each client's run, when the
+// server was started here: on 2 cores client and server share the CPU, so what one client leaves
+// the server, and how it batches, shows here. Over the run's warm-up and measured queries both
+// (every client warms up with a tenth), its signin included (~1 % of the figure).
+const ticksPerSecond = 100;  // USER_HZ, the unit of /proc/PID/stat's times on Linux
+function serverTicks() {
+  const fields = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(fields[11]) + Number(fields[12]);  // utime, stime (fields 14 and 15)
+}
+function run(file, args, name) {
+  const before = server ? serverTicks() : 0;
+  const output = execFileSync(file, args, { encoding: 'utf8' });
+  record(output);
+  if (server) {
+    const perQuery = (serverTicks() - before) / ticksPerSecond / (Number(queries) + Math.floor(Number(queries) / 10) + 1) * 1e6;
+    record(JSON.stringify({ name: `${name}.server_cpu`, value: +perQuery.toFixed(2), unit: 'us/query' }));
+  }
+}
 const cpp = path.join(buildDir, 'benches', 'bench_e2e_return1');
 for (let round = 0; round < rounds; round++) {
   for (const inflight of ['1', '64']) {
-    record(execFileSync(cpp, ['--url', url, '--queries', queries, '--inflight', inflight], { encoding: 'utf8' }));
+    run(cpp, ['--url', url, '--queries', queries, '--inflight', inflight], `cpp.return1.inflight${inflight}`);
     if (inflight === '64') {
-      record(execFileSync(cpp, ['--url', url, '--queries', queries, '--inflight', inflight, '--path', 'manager'], { encoding: 'utf8' }));
+      run(cpp, ['--url', url, '--queries', queries, '--inflight', inflight, '--path', 'manager'], `cpp_manager.return1.inflight${inflight}`);
     }
-    record(execFileSync('node', [path.join(here, 'js_sdk_return1.mjs'), url, queries, inflight], { encoding: 'utf8' }));
-    // The yardstick: the least CPU any client spends per query here (bench_e2e_floor.cpp).
-    record(execFileSync(path.join(buildDir, 'benches', 'bench_e2e_floor'), ['--url', url, '--queries', queries, '--inflight', inflight], { encoding: 'utf8' }));
+    run('node', [path.join(here, 'js_sdk_return1.mjs'), url, queries, inflight], `js_sdk.return1.inflight${inflight}`);
+    // The yardstick: the least CPU any client spends per query here, and the most throughput any
+    // client gets (bench_e2e_floor.cpp).
+    run(path.join(buildDir, 'benches', 'bench_e2e_floor'), ['--url', url, '--queries', queries, '--inflight', inflight], `floor.return1.inflight${inflight}`);
   }
 }
 const figures = {};
@@ -62,6 +82,8 @@ for (const inflight of [1, 64]) {
   // The most any client could reach here (JS SDK over the floor), and how far above the floor we are.
   ratio(`ratio.return1.inflight${inflight}.client_cpu_js_over_floor`, figures[`${j}.client_cpu`] / figures[`floor.return1.inflight${inflight}.client_cpu`]);
   ratio(`ratio.return1.inflight${inflight}.client_cpu_cpp_over_floor`, figures[`${c}.client_cpu`] / figures[`floor.return1.inflight${inflight}.client_cpu`]);
+  // The most throughput any client could show against the JS SDK here.
+  ratio(`ratio.return1.inflight${inflight}.throughput_floor_over_js`, figures[`floor.return1.inflight${inflight}.throughput`] / figures[`${j}.throughput`]);
 }
 const mgr = 'cpp_manager.return1.inflight64';
 console.log(JSON.stringify({ name: 'ratio.return1.inflight64.throughput_manager_over_js', value: +(figures[`${mgr}.throughput`] / figures['js_sdk.return1.inflight64.throughput']).toFixed(2), unit: 'ratio' }));
