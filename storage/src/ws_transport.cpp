@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <mutex>
 
 #include <asio/bind_executor.hpp>
@@ -302,8 +303,23 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
     out_ += frame::prepare_header(head, ext);
     const std::size_t at = out_.size();
     out_ += payload;
-    auto* bytes = reinterpret_cast<std::uint8_t*>(&out_[at]);
-    frame::byte_mask(bytes, bytes + payload.size(), bytes, key);
+    mask(&out_[at], payload.size(), key);
+  }
+
+  // RFC 6455 masking (byte i ^= key[i % 4]), eight bytes at a time: websocketpp's byte_mask goes
+  // byte by byte, which was ~300 instructions of a typical request's frame.
+  static void mask(char* p, std::size_t n, const frame::masking_key_type& key) {
+    std::uint64_t k8 = 0;
+    std::memcpy(&k8, key.c, 4);
+    std::memcpy(reinterpret_cast<char*>(&k8) + 4, key.c, 4);
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p + i, 8);
+      w ^= k8;
+      std::memcpy(p + i, &w, 8);
+    }
+    for (; i < n; ++i) p[i] = static_cast<char>(p[i] ^ key.c[i % 4]);
   }
 
   // On the strand: a control frame, written with whatever is queued.
