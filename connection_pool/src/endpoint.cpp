@@ -58,8 +58,8 @@ Endpoint::~Endpoint() {
   shared_->close();  // the pool lives on while leases hold it
 }
 
-std::string Endpoint::settle_locked() {
-  const auto state = breaker_.state(Clock::now());
+std::string Endpoint::settle_locked(Clock::time_point now) {
+  const auto state = breaker_.state(now);
   if (breaker_.transitions() == reported_transitions_) return {};
   metrics_->breaker_transitions.fetch_add(breaker_.transitions() - reported_transitions_);
   reported_transitions_ = breaker_.transitions();
@@ -87,7 +87,7 @@ EndpointView Endpoint::view(bool with_active, bool with_score) {
       v.error_rate = score_.error_rate(now);
       v.latency_ms = score_.latency_ms(now);
     }
-    change = settle_locked();
+    change = settle_locked(now);
   }
   report(change);
   return v;
@@ -122,10 +122,10 @@ void Endpoint::record(std::error_code ec, std::chrono::nanoseconds latency) {
       breaker_.release_probe();
     } else {
       breaker_.on_success(now);
-      last_failure_->set({});
+      if (last_failure_->has_text.load(std::memory_order_relaxed)) last_failure_->set({});
     }
     score_.record(!failed && !late, latency, now);
-    change = settle_locked();
+    change = settle_locked(now);
   }
   report(change, failed ? ec : std::error_code{});
 }
@@ -167,7 +167,7 @@ BreakerState Endpoint::breaker_state() {
   BreakerState s;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    change = settle_locked();
+    change = settle_locked(Clock::now());
     s = reported_state_;
   }
   report(change);

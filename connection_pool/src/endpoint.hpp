@@ -58,8 +58,8 @@ class Endpoint {
   std::shared_ptr<SharedPath> shared_;
   std::shared_ptr<metrics::PoolMetrics> metrics_;
   /// Counts and describes breaker state changes since the last call (some happen lazily, when
-  /// time passes). Under mu_; the caller logs the message outside the lock.
-  std::string settle_locked();
+  /// time passes), as of `now`. Under mu_; the caller logs the message outside the lock.
+  std::string settle_locked(Clock::time_point now);
   void report(const std::string& change, std::error_code cause = {});
 
   std::mutex mu_;  // breaker, score and what was reported
@@ -76,9 +76,11 @@ class Endpoint {
     std::string text;
     std::atomic<std::uint64_t> connect_failures{0};
     std::atomic<std::uint64_t> connections_lost{0};  // shared connections the server dropped
+    std::atomic<bool> has_text{false};  // text is not empty: a success need not take the lock
     void set(std::string t) {
       std::lock_guard<std::mutex> lock(mu);
       text = std::move(t);
+      has_text.store(!text.empty(), std::memory_order_relaxed);
     }
   };
   std::shared_ptr<LastFailure> last_failure_ = std::make_shared<LastFailure>();

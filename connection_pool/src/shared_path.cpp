@@ -54,22 +54,23 @@ struct SharedPath::Impl {
 
   // Serving, and the retire predicate keeps it (open, before its lifetime: the token it signed in
   // with still has a quarter of its life left).
-  static bool usable(const Entry& e) {
+  static bool usable(const Entry& e, Clock::time_point now) {
     return e.conn && e.node && e.node->state() == NodeState::idle &&
-           !e.node->retire_reason(e.conn->is_open(), Clock::now(), RetireCheck::before_lending, {}, false);
+           !e.node->retire_reason(e.conn->is_open(), now, RetireCheck::before_lending, {}, false);
   }
 
   // Starts opening every missing connection, unless backing off after failures. Returns whether an
   // attempt is (now) in flight. Under `mu`.
   bool open_missing_locked(std::vector<std::size_t>& to_open) {
     bool any = false;
+    const auto now = Clock::now();
     for (std::size_t i = 0; i < entries.size(); ++i) {
       auto& e = entries[i];
       if (e.opening()) {
         any = true;
         continue;
       }
-      if (usable(e) || !backoff.may_attempt(Clock::now())) continue;
+      if (usable(e, now) || !backoff.may_attempt(now)) continue;
       // Due for renewal but still open: calls on it finish there; it closes once they have.
       if (e.conn && e.conn->is_open()) retiring.push_back(std::move(e.conn));
       e.conn.reset();
@@ -193,12 +194,19 @@ struct SharedPath::Impl {
     };
   }
 
-  std::shared_ptr<RpcConnection> least_loaded_locked() const {
-    std::shared_ptr<RpcConnection> best;
+  // `all_usable`, when given, is cleared if any entry is not (missing, opening, dead or due for
+  // renewal): only then is there anything for open_missing_locked to do.
+  std::shared_ptr<RpcConnection> least_loaded_locked(bool* all_usable = nullptr) const {
+    const Entry* best = nullptr;
+    const auto now = Clock::now();
     for (const auto& e : entries) {
-      if (usable(e) && (!best || e.conn->in_flight() < best->in_flight())) best = e.conn;
+      if (!usable(e, now)) {
+        if (all_usable) *all_usable = false;
+        continue;
+      }
+      if (!best || e.conn->in_flight() < best->conn->in_flight()) best = &e;
     }
-    return best;
+    return best ? best->conn : nullptr;
   }
 
   // The usual case, without the queue's bookkeeping: the least-loaded open connection, the call
@@ -208,9 +216,10 @@ struct SharedPath::Impl {
     std::vector<std::size_t> to_open;
     {
       std::lock_guard<std::mutex> lock(mu);
-      if (closed || !(best = least_loaded_locked())) return nullptr;
+      bool all_usable = true;
+      if (closed || !(best = least_loaded_locked(&all_usable))) return nullptr;
       ++inflight;
-      open_missing_locked(to_open);
+      if (!all_usable) open_missing_locked(to_open);
     }
     for (auto i : to_open) open(i);
     return best;
@@ -344,7 +353,9 @@ void SharedPath::close() {
 
 std::size_t SharedPath::open_connections() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  return static_cast<std::size_t>(std::count_if(impl_->entries.begin(), impl_->entries.end(), Impl::usable));
+  const auto now = Clock::now();
+  return static_cast<std::size_t>(
+      std::count_if(impl_->entries.begin(), impl_->entries.end(), [now](const Impl::Entry& e) { return Impl::usable(e, now); }));
 }
 
 }  // namespace cortex::pool
