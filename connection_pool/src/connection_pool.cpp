@@ -83,8 +83,8 @@ void ConnectionPool::acquire_until(std::optional<std::chrono::steady_clock::time
   // Turns a slot into a lease, with metrics: the one way a lease is made. `waited_from`: set when
   // it came through the slow path, whose wait is timed; the fast lane's is too short to time.
   using Since = std::optional<Clock::time_point>;
-  auto hand_over = [start, file, line](std::shared_ptr<ConnectionPool> pool, Core::SlotPtr slot, Since waited_from,
-                                       const std::function<void(std::error_code, PooledConnection)>& to) {
+  using Handler = std::function<void(std::error_code, PooledConnection)>;
+  auto hand_over = [start, file, line](std::shared_ptr<ConnectionPool> pool, Core::SlotPtr slot, Since waited_from, const Handler& to) {
     pool->impl_->lend_out(*slot, start, file, line, waited_from);
     slot->session_changes_at_lease = slot->conn->session_changes();
     PooledConnection lease;
@@ -93,62 +93,65 @@ void ConnectionPool::acquire_until(std::optional<std::chrono::steady_clock::time
     lease.slot_ = std::move(slot);
     to({}, std::move(lease));
   };
-  // An idle connection (from the bag or the core's idle list) is checked before it is handed out.
-  auto from_idle = [&](Core::SlotPtr slot, Since waited_from) {
-    switch (slot->node.check_out(slot->conn->is_open(), start, impl.params.validate_after_idle)) {
+  // The one check before a connection reaches its caller, whichever way it came (the bag, the
+  // core's idle list, or handed over by a release): dead or past its lifetime → closed and look
+  // again within the same deadline; idle longer than `validate_after` (0 = never) → pinged first,
+  // within what is left of the caller's deadline; else handed out.
+  auto check_out = [hand_over, until, start, file, line](std::shared_ptr<ConnectionPool> pool, Core::SlotPtr slot, Clock::time_point now,
+                                                          std::chrono::milliseconds validate_after, Since waited_from, Handler to) {
+    auto& pi = *pool->impl_;
+    switch (slot->node.check_out(slot->conn->is_open(), now, validate_after)) {
       case NodeAction::close:  // died while idle (its eviction has not run yet) or outlived its lifetime
-        impl.settle(std::move(slot));
-        return acquire_until(until, std::move(handler), file, line);  // look again, same deadline
+        pi.settle(std::move(slot));
+        return pool->acquire_until(until, std::move(to), file, line);  // look again, same deadline
       case NodeAction::hand_out:
-        return hand_over(std::move(self), std::move(slot), waited_from, handler);
+        return hand_over(std::move(pool), std::move(slot), waited_from, to);
       default:
         break;  // validate
     }
-    // Idle for long: make sure the server still answers before handing it out, within what is
-    // left of the caller's deadline.
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
     if (left.count() <= 0) {
       slot->node.unlend();  // unchecked, not dead: back to the pool as it was
-      impl.settle(std::move(slot));
-      impl.metrics->acquisition_timeouts.fetch_add(1, std::memory_order_relaxed);
-      return handler(make_error_code(Errc::pool_timeout), PooledConnection{});
+      pi.settle(std::move(slot));
+      pi.metrics->acquisition_timeouts.fetch_add(1, std::memory_order_relaxed);
+      return to(make_error_code(Errc::pool_timeout), PooledConnection{});
     }
     storage::RequestOptions ping;
     ping.timeout = std::min(left, std::chrono::milliseconds(2000));
     ping.counted = false;  // the pool's own check, not a user's request
     auto conn = slot->conn;
-    const Core::Slot* raw = impl.hold(std::move(slot));
+    const Core::Slot* raw = pi.hold(std::move(slot));
     conn->async_call(storage::rpc::ping(), ping,
-                     [weak = std::weak_ptr<ConnectionPool>(self), raw, hand_over, handler, file, line, until,
+                     [weak = std::weak_ptr<ConnectionPool>(pool), raw, hand_over, handler = std::move(to), file, line, until,
                       waited_from = waited_from.value_or(start)](std::error_code ec, storage::Value) mutable {
-                       auto pool = weak.lock();
-                       if (!pool) return handler(make_error_code(Errc::pool_closed), PooledConnection{});
-                       auto held = pool->impl_->unhold(raw);
+                       auto alive = weak.lock();
+                       if (!alive) return handler(make_error_code(Errc::pool_closed), PooledConnection{});
+                       auto held = alive->impl_->unhold(raw);
                        if (!held) return handler(make_error_code(Errc::pool_closed), PooledConnection{});
                        if (held->node.validated(ec) == NodeAction::hand_out) {
-                         return hand_over(std::move(pool), std::move(held), waited_from, handler);
+                         return hand_over(std::move(alive), std::move(held), waited_from, handler);
                        }
-                       pool->impl_->metrics->health_checks_failed.fetch_add(1, std::memory_order_relaxed);
-                       pool->impl_->settle(std::move(held));  // dead: closed, replaced
-                       pool->acquire_until(until, std::move(handler), file, line);  // and try again, same deadline
+                       alive->impl_->metrics->health_checks_failed.fetch_add(1, std::memory_order_relaxed);
+                       alive->impl_->settle(std::move(held));  // dead: closed, replaced
+                       alive->acquire_until(until, std::move(handler), file, line);  // and try again, same deadline
                      });
   };
-  if (auto parked = impl.take_parked()) return from_idle(std::move(*parked), std::nullopt);
+  if (auto parked = impl.take_parked()) {
+    return check_out(std::move(self), std::move(*parked), start, impl.params.validate_after_idle, std::nullopt, std::move(handler));
+  }
   const auto waited_from = Clock::now();
-  auto deliver = [self, waited_from, handler, hand_over, until, file, line](std::error_code ec, Core::SlotPtr slot) {
+  auto deliver = [self, waited_from, handler, check_out](std::error_code ec, Core::SlotPtr slot) {
     if (!ec) {
-      // Handed over by a release or a drained fast lane: the same check as an idle one gets
-      // (its socket may have died meanwhile), without the ping — it was in use just now.
-      if (slot->node.check_out(slot->conn->is_open(), coarse_now(), std::chrono::milliseconds(0)) == NodeAction::close) {
-        self->impl_->settle(std::move(slot));
-        return self->acquire_until(until, handler, file, line);  // look again, same deadline
-      }
-      return hand_over(self, std::move(slot), waited_from, handler);
+      // Handed over by a release or a drained fast lane: the same check, without the ping (it was
+      // in use just now; its socket may have died meanwhile).
+      return check_out(self, std::move(slot), coarse_now(), std::chrono::milliseconds(0), waited_from, handler);
     }
     self->impl_->metrics->acquire_wait.record(Clock::now() - waited_from);
     handler(ec, PooledConnection{});
   };
-  if (auto idle = impl.take_or_wait(until, std::move(deliver))) from_idle(std::move(*idle), waited_from);
+  if (auto idle = impl.take_or_wait(until, std::move(deliver))) {
+    check_out(std::move(self), std::move(*idle), start, impl.params.validate_after_idle, waited_from, std::move(handler));
+  }
 }
 
 PooledConnection ConnectionPool::acquire(const char* file, int line) {
