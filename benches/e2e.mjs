@@ -30,12 +30,16 @@ if (!url) {
 // after the per-round lines; the ratios are taken between medians.
 const rounds = Number(process.env.CORTEX_BENCH_ROUNDS ?? 3);
 const samples = {};
+// Prints and keeps each figure of `output`; returns the first figure's name.
 function record(output) {
+  const names = [];
   for (const line of output.split('\n').filter(Boolean)) {
     console.log(line);
     const f = JSON.parse(line);
     (samples[f.name] ??= []).push(f.value);
+    names.push(f.name);
   }
+  return names[0];
 }
 // The server's CPU (every thread, utime+stime from /proc) per query of each client's run, when the
 // server was started here: on 2 cores client and server share the CPU, so what one client leaves
@@ -46,11 +50,13 @@ function serverTicks() {
   const fields = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(fields[11]) + Number(fields[12]);  // utime, stime (fields 14 and 15)
 }
-function run(file, args, name) {
+// Runs one client; its server CPU figure is named like its own (`cpp.return1.inflight1.throughput`
+// → `cpp.return1.inflight1.server_cpu`).
+function run(file, args) {
   const before = server ? serverTicks() : 0;
-  const output = execFileSync(file, args, { encoding: 'utf8' });
-  record(output);
+  const first = record(execFileSync(file, args, { encoding: 'utf8' }));
   if (server) {
+    const name = first.slice(0, first.lastIndexOf('.'));
     const perQuery = (serverTicks() - before) / ticksPerSecond / (Number(queries) + Math.floor(Number(queries) / 10) + 1) * 1e6;
     record(JSON.stringify({ name: `${name}.server_cpu`, value: +perQuery.toFixed(2), unit: 'us/query' }));
   }
@@ -58,14 +64,14 @@ function run(file, args, name) {
 const cpp = path.join(buildDir, 'benches', 'bench_e2e_return1');
 for (let round = 0; round < rounds; round++) {
   for (const inflight of ['1', '64']) {
-    run(cpp, ['--url', url, '--queries', queries, '--inflight', inflight], `cpp.return1.inflight${inflight}`);
+    run(cpp, ['--url', url, '--queries', queries, '--inflight', inflight]);
     if (inflight === '64') {
-      run(cpp, ['--url', url, '--queries', queries, '--inflight', inflight, '--path', 'manager'], `cpp_manager.return1.inflight${inflight}`);
+      run(cpp, ['--url', url, '--queries', queries, '--inflight', inflight, '--path', 'manager']);
     }
-    run('node', [path.join(here, 'js_sdk_return1.mjs'), url, queries, inflight], `js_sdk.return1.inflight${inflight}`);
+    run('node', [path.join(here, 'js_sdk_return1.mjs'), url, queries, inflight]);
     // The yardstick: the least CPU any client spends per query here, and the most throughput any
     // client gets (bench_e2e_floor.cpp).
-    run(path.join(buildDir, 'benches', 'bench_e2e_floor'), ['--url', url, '--queries', queries, '--inflight', inflight], `floor.return1.inflight${inflight}`);
+    run(path.join(buildDir, 'benches', 'bench_e2e_floor'), ['--url', url, '--queries', queries, '--inflight', inflight]);
   }
 }
 const figures = {};

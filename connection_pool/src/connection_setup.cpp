@@ -68,10 +68,11 @@ void step(std::shared_ptr<Run> run, std::size_t i, int conflicts) {
       run->plan.signin_fallback.reset();
       return step(run, i, conflicts);
     }
-    if (!ec && (run->plan.token_out || (run->turn && method == "signin"))) {
+    // The setups waiting for this signin need its token, not the rest of this setup.
+    const bool waited_for = run->turn && method == "signin";
+    if (!ec && (run->plan.token_out || waited_for)) {
       if (auto token = storage::rpc::token_after(run->plan.steps[i], v)) {
-        // The setups waiting for this signin need its token, not the rest of this setup.
-        if (run->turn && method == "signin") run->turn->succeeded(*token);
+        if (waited_for) run->turn->succeeded(*token);
         if (run->plan.token_out) *run->plan.token_out = std::move(*token);
       }
     }

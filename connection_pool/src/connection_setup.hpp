@@ -93,7 +93,8 @@ class TokenCache : public std::enable_shared_from_this<TokenCache> {
   /// in goes at once: then("", nullptr).
   using Then = std::function<void(const std::string& token, std::shared_ptr<SigninTurn> turn)>;
   void before_setup(bool signs_in, Then then);
-  /// learn()'s core, for tests: `token` ("" = none) ends the signin in flight.
+  /// learn()'s core (also the signer's SigninTurn::succeeded, and tests): remembers `token` ("" =
+  /// none) and ends the signin in flight.
   void learn_token(std::string token);
 
  private:

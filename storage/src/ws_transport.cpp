@@ -307,7 +307,9 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
   }
 
   // RFC 6455 masking (byte i ^= key[i % 4]), eight bytes at a time: websocketpp's byte_mask goes
-  // byte by byte, which was ~300 instructions of a typical request's frame.
+  // byte by byte, which was ~300 instructions of a typical request's frame, and its
+  // word_mask_exact reads the payload through a size_t* at whatever offset the frame starts in
+  // out_ (a misaligned access, undefined behaviour); memcpy words are safe at any offset.
   static void mask(char* p, std::size_t n, const frame::masking_key_type& key) {
     std::uint64_t k8 = 0;
     std::memcpy(&k8, key.c, 4);
