@@ -11,6 +11,7 @@
 #include <asio/steady_timer.hpp>
 
 #include "cortex/storage/block_on.hpp"
+#include "cortex/storage/rpc_methods.hpp"
 #include "manager_impl.hpp"
 
 namespace cortex::pool {
@@ -103,25 +104,14 @@ storage::QueryResult ConnectionManager::query(std::string sql, storage::Object v
   return storage::QueryResult::parse(call(storage::rpc::query(std::move(sql), std::move(vars)), std::move(options)));
 }
 
-namespace {
-// Methods that change the state of the session they run in. On the shared path that session is
-// every caller's (and a connection's own), so they would leak one caller's namespace, variables or
-// identity into the others' calls. (A `query` holding USE or LET cannot be told apart by method.)
-bool changes_session(const std::string& method) {
-  static constexpr std::string_view methods[] = {"use",        "let",    "set",   "unset", "signin", "signup", "authenticate",
-                                        "invalidate", "reset",  "attach", "detach", "begin", "commit", "cancel"};
-  for (std::string_view m : methods) {  // sizes first: no strlen per name
-    if (method == m) return true;
-  }
-  return false;
-}
-}  // namespace
-
 void ConnectionManager::async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler) {
   if (impl_->closed.load()) {
     return handler(make_error_code(Errc::pool_closed), storage::Value(std::string("the connection manager is shut down")));
   }
-  if (changes_session(request.method)) {
+  // On the shared path the session is every caller's (and a connection's own): a method that
+  // changes who it is, where it is or what it holds would leak one caller's identity, namespace or
+  // variables into the others' calls. (A `query` holding USE or LET cannot be told apart by method.)
+  if (storage::rpc::method_facts(request.method).changes_identity()) {
     return handler(make_error_code(Errc::session_state_on_shared_path),
                    storage::Value("'" + request.method + "' changes session state: the shared path (manager.call/query) "
                                   "is shared by every caller; run it on a lease (acquire()) or an AgentSession"));

@@ -41,7 +41,6 @@ void DatabaseConfig::validate() const {
     for (const auto& t : h.tables) {
       if (!is_identifier(t)) throw std::invalid_argument("ConnectionMode::Hybrid::tables: '" + t + "' is not a plain identifier");
     }
-    if (h.sync_name.empty()) throw std::invalid_argument("ConnectionMode::Hybrid::sync_name: must not be empty");
   }
 }
 

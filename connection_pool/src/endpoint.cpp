@@ -109,6 +109,10 @@ void Endpoint::record(std::error_code ec, std::chrono::nanoseconds latency) {
   // endpoint is down: a dead socket shows as connection_lost (keepalive) and a dead server as a
   // connect failure. The breaker ignores it; the health score counts it as slowness.
   const bool late = ec == make_error_code(Errc::timeout);
+  // No connection opened within the call's deadline: nothing reached the endpoint, so the breaker
+  // neither opens nor closes on it (a half-open probe stays unanswered), but it is never a success:
+  // health shows why until a call or a connect succeeds.
+  const bool unreached = ec == make_error_code(Errc::pool_timeout);
   const auto now = Clock::now();
   std::string change;
   {
@@ -118,13 +122,14 @@ void Endpoint::record(std::error_code ec, std::chrono::nanoseconds latency) {
       ++request_failures_;
       breaker_.on_failure(now);
       last_failure_->set(ec.message());
-    } else if (late) {
+    } else if (late || unreached) {
       breaker_.release_probe();
+      if (unreached) last_failure_->set("no connection opened within a call's deadline");
     } else {
       breaker_.on_success(now);
       if (last_failure_->has_text.load(std::memory_order_relaxed)) last_failure_->set({});
     }
-    score_.record(!failed && !late, latency, now);
+    score_.record(!failed && !late && !unreached, latency, now);
     change = settle_locked(now);
   }
   report(change, failed ? ec : std::error_code{});

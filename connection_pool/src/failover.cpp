@@ -4,6 +4,7 @@
 // each one tried and why.
 #include <algorithm>
 
+#include "cortex/storage/rpc_methods.hpp"
 #include "manager_impl.hpp"
 
 namespace cortex::pool {
@@ -73,6 +74,7 @@ void ConnectionManager::Impl::failed(std::shared_ptr<Failover> f, std::error_cod
   if (!self) return f->exhausted(ec, why);  // its endpoints are gone with it
   f->reasons.push_back(f->ep->url() + ": " + why);
   if (self->closed || !self->untried_left(f->tried)) return f->exhausted(ec, f->summary());
+  if (Clock::now() >= f->deadline) return f->exhausted(ec, f->summary() + " (the deadline passed before another endpoint was tried)");
   self->metrics->failovers.fetch_add(1);
   self->metrics->emit({metrics::PoolEventKind::failover, f->ep->url(), {}, {}, ec, why});
   self->run(std::move(f));
@@ -98,11 +100,16 @@ struct ConnectionManager::Impl::CallWork final : Failover {
   void attempt(std::shared_ptr<Failover> self, bool others_left) override {
     // Kept for a resend only when another endpoint could take it.
     storage::Request r = others_left ? request : std::move(request);
-    ep->shared().async_call(std::move(r), options, [self = std::move(self)](std::error_code ec, storage::Value v) mutable {
+    storage::RequestOptions o = options;
+    o.timeout = left();
+    ep->shared().async_call(std::move(r), std::move(o), [self = std::move(self)](std::error_code ec, storage::Value v) mutable {
       auto& w = static_cast<CallWork&>(*self);
       record(w, ec);
-      // Never written to the server: safe to send elsewhere.
-      if (ec && is_safe_to_retry(ec)) {
+      // Never written to the server, or a read the endpoint lost (sent again, it changes
+      // nothing): another endpoint may take it, within what is left of the deadline.
+      const bool lost_read = ec == make_error_code(Errc::connection_lost) &&
+                             storage::rpc::method_facts(w.request.method).safe_to_resend;
+      if (ec && (is_safe_to_retry(ec) || lost_read)) {
         return failed(std::move(self), ec, v.is<std::string>() ? v.get<std::string>() : ec.message());
       }
       w.handler(ec, std::move(v));
@@ -116,13 +123,14 @@ struct ConnectionManager::Impl::ConnectionWork final : Failover {
   explicit ConnectionWork(ConnHandler h) : handler(std::move(h)) {}
 
   void attempt(std::shared_ptr<Failover> self, bool) override {
+    const auto until = deadline;
     ep->shared().async_connection([self = std::move(self)](std::error_code ec, const std::string& why,
                                                            std::shared_ptr<storage::RpcConnection> c) mutable {
       auto& w = static_cast<ConnectionWork&>(*self);
       record(w, ec);
       if (ec && is_safe_to_retry(ec)) return failed(std::move(self), ec, why);
       w.handler(ec, why, std::move(c));
-    });
+    }, until);
   }
   void exhausted(std::error_code ec, const std::string& why) override { handler(ec, why, nullptr); }
 };
@@ -134,8 +142,9 @@ struct ConnectionManager::Impl::LeaseWork final : Failover {
   LeaseWork(LeaseHandler h, const char* f, int l) : handler(std::move(h)), file(f), line(l) {}
 
   void attempt(std::shared_ptr<Failover> self, bool) override {
-    ep->pool().async_acquire(
-        [self = std::move(self)](std::error_code ec, PooledConnection lease) mutable {
+    const auto until = deadline;
+    ep->pool().acquire_until(
+        until, [self = std::move(self)](std::error_code ec, PooledConnection lease) mutable {
           auto& w = static_cast<LeaseWork&>(*self);
           if (!w.owner.lock()) return w.handler(ec, ec ? ec.message() : "", std::move(lease));
           const bool busy = ec == make_error_code(Errc::pool_timeout) || ec == make_error_code(Errc::pool_closed) ||
@@ -154,14 +163,23 @@ struct ConnectionManager::Impl::LeaseWork final : Failover {
 };
 
 void ConnectionManager::Impl::route_call(storage::Request request, storage::RequestOptions options, storage::Handler handler) {
-  run(std::make_shared<CallWork>(std::move(request), std::move(options), std::move(handler)));
+  const auto timeout = options.timeout.count() > 0 ? options.timeout : endpoints.front()->shared().default_timeout();
+  auto work = std::make_shared<CallWork>(std::move(request), std::move(options), std::move(handler));
+  work->deadline = Clock::now() + timeout;
+  run(std::move(work));
 }
 
-void ConnectionManager::Impl::route_connection(ConnHandler then) { run(std::make_shared<ConnectionWork>(std::move(then))); }
+void ConnectionManager::Impl::route_connection(ConnHandler then) {
+  auto work = std::make_shared<ConnectionWork>(std::move(then));
+  work->deadline = Clock::now() + config.pool_config.connection_timeout;  // as one pool's acquire
+  run(std::move(work));
+}
 
 void ConnectionManager::Impl::route_acquire(LeaseHandler done, const char* file, int line) {
   if (closed.load()) return done(make_error_code(Errc::pool_closed), "the connection manager is shut down", {});
-  run(std::make_shared<LeaseWork>(std::move(done), file, line));
+  auto work = std::make_shared<LeaseWork>(std::move(done), file, line);
+  work->deadline = Clock::now() + config.pool_config.connection_timeout;
+  run(std::move(work));
 }
 
 }  // namespace cortex::pool

@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "connection_setup.hpp"
 #include "sync_plan.hpp"
@@ -26,13 +27,31 @@ namespace {
 constexpr int kBatch = 1000;  // entries per SHOW CHANGES read, changes per transaction
 // How often a pass runs while the cache is behind (it takes no calls until one completes).
 constexpr std::chrono::milliseconds kCatchUpPoll{250};
+// A ship's refusal when a remote record changed after it was read ("can be retried": the pass
+// runs again at once, see is_retryable_conflict).
+constexpr const char* kChangedMeanwhile = "cortex sync: a remote record changed during the ship; can be retried";
+
+using ShipHook = std::function<void(const std::string&)>;
+std::mutex hook_mu;
+std::shared_ptr<const ShipHook> ship_hook;  // under hook_mu
+
+std::shared_ptr<const ShipHook> before_ship_hook() {
+  std::lock_guard<std::mutex> lock(hook_mu);
+  return ship_hook;
+}
 
 }  // namespace
 
-struct HybridSync::Impl {
-  explicit Impl(HybridSyncParams p) : params(std::move(p)) {}
+void set_before_ship_for_testing(std::function<void(const std::string& remote_url)> h) {
+  std::lock_guard<std::mutex> lock(hook_mu);
+  ship_hook = h ? std::make_shared<const ShipHook>(std::move(h)) : nullptr;
+}
 
-  HybridSyncParams params;
+struct HybridSync::Impl {
+  explicit Impl(HybridSyncParams p) : params(std::move(p)), own_named(params.name.empty()) {}
+
+  HybridSyncParams params;  // its name: the sync thread's (and the constructor's, before it starts)
+  const bool own_named;     // no name configured: the cache's own (own_name)
   storage::IoRunner io{1};
   std::shared_ptr<RpcConnection> local;
   std::vector<std::shared_ptr<RpcConnection>> remotes;
@@ -150,7 +169,25 @@ struct HybridSync::Impl {
     }
     if (local_ready) return;
     define_tables(*local);
+    if (own_named) params.name = own_name(*local);  // again after a reconnect: the cache may be a new one
     local_ready = true;
+  }
+
+  // The cache's own stream name: made once, kept in the cache. Two caches on one remote must not
+  // share a name (each would take the other's shipments for its own echoes and drop them); a
+  // restarted cache with its data keeps its name and so its positions. A cache that lost its data
+  // gets a new name, and is seeded from the remotes as any new cache.
+  static std::string own_name(RpcConnection& c) {
+    const Value self_id(storage::RecordId{"_cortex_sync", storage::Box<Value>(Value("self"))});
+    const auto read = [&] { return c.query("SELECT VALUE name FROM ONLY $id", {{"id", self_id}}).at(0); };
+    auto name = read();
+    if (!name.is<std::string>()) {
+      // Two managers on one new cache may race here: the loser's CREATE fails, and both read the winner's.
+      c.query("CREATE $id SET name = 'cache-' + <string> rand::uuid::v7()", {{"id", self_id}});
+      name = read();
+    }
+    if (!name.is<std::string>()) throw Error(make_error_code(Errc::protocol_error), "the cache holds no sync name in _cortex_sync:self");
+    return name.get<std::string>();
   }
 
   static std::optional<std::int64_t> position(RpcConnection& c, const Value& id) {
@@ -195,7 +232,12 @@ struct HybridSync::Impl {
 
   // Applies a plan to `target`, each chunk in one transaction with the position it reaches (and,
   // for copies into the cache, the original versionstamps, which the conflict rule reads).
-  std::uint64_t apply(RpcConnection& target, const sync::Plan& plan, const Value& position_id, bool with_stamps) {
+  // `expected` (ships): each record as the remote held it when the ship was planned; a record
+  // that differs now was written meanwhile, and the chunk is refused whole (the pass runs again and
+  // the conflict rule sees that write) instead of overwriting a newer version.
+  using Held = std::unordered_map<std::string, Value>;
+  std::uint64_t apply(RpcConnection& target, const sync::Plan& plan, const Value& position_id, bool with_stamps,
+                      const Held* expected = nullptr) {
     std::uint64_t applied = 0;
     for (const auto& chunk : plan.chunks) {
       std::string sql = "BEGIN;\n";
@@ -205,6 +247,12 @@ struct HybridSync::Impl {
         const auto& ch = chunk.changes[i];
         const std::string r = "r" + std::to_string(i), c = "c" + std::to_string(i);
         vars[r] = ch.id;
+        if (expected) {
+          const std::string e = "e" + std::to_string(i);
+          const auto it = expected->find(sync::record_key(ch.id));
+          vars[e] = it == expected->end() ? Value::none() : it->second;
+          sql += "IF (SELECT * FROM ONLY $" + r + ") != $" + e + " { THROW '" + kChangedMeanwhile + "' };\n";
+        }
         if (ch.deleted()) {
           sql += "DELETE $" + r + ";\n";
         } else {
@@ -235,11 +283,38 @@ struct HybridSync::Impl {
 
   // Ships the cache's changes to remote i (after the pulls: records the remote itself changed
   // later are copies from it by now, and are left out).
+  //
+  // A remote write may land after this pass's pull: the ship reads what the remote holds of the
+  // records it will write, then the remote's feed since the pull (a newer write there wins and is
+  // left out of the ship; the next pull copies it), and writes each record only if the remote
+  // still holds what was read (else the chunk is refused and the pass runs again).
   std::uint64_t ship(std::size_t i) {
     auto& remote = *remotes[i];
+    const auto& url = params.remote_urls[i];
     const Value pos_id = sync::ship_position_id(params.name);
     const auto pending = read_feed(*local, position(remote, pos_id).value_or(0));
-    return apply(remote, sync::plan_ship(pending, params.remote_urls[i], kBatch), pos_id, false);
+    auto plan = sync::plan_ship(pending, url, kBatch);
+    if (plan.chunks.empty()) return 0;
+    if (auto hook = before_ship_hook()) (*hook)(url);
+    const Held held = holding(remote, plan);
+    if (const auto since = position(*local, sync::pull_position_id(params.name, url))) {
+      sync::drop_overtaken(plan, read_feed(remote, *since));
+    }
+    return apply(remote, plan, pos_id, false, &held);
+  }
+
+  // What `remote` holds now of the records `plan` writes (absent: not in the map).
+  static Held holding(RpcConnection& remote, const sync::Plan& plan) {
+    Held held;
+    for (const auto& chunk : plan.chunks) {
+      storage::Array ids;
+      for (const auto& ch : chunk.changes) ids.push_back(ch.id);
+      if (ids.empty()) continue;
+      const auto rows = remote.query("SELECT * FROM $ids", {{"ids", Value(std::move(ids))}}).at(0);
+      if (!rows.is<storage::Array>()) continue;
+      for (const auto& row : rows.get<storage::Array>()) held[sync::record_key(row["id"])] = row;
+    }
+    return held;
   }
 
   std::uint64_t cache_failures() const {

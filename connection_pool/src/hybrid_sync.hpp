@@ -25,7 +25,10 @@ struct HybridSyncParams {
   std::string local_url;                 ///< ws:// URL of the local cache
   std::vector<std::string> remote_urls;  ///< ws:// URLs of the remotes
   std::vector<std::string> tables;       ///< validated identifiers
-  std::string name;                      ///< the stream's name in `_cortex_sync`
+  /// The stream's name in `_cortex_sync`; empty: the cache's own, made once and kept in the cache
+  /// (`_cortex_sync:self`), so that caches sharing a remote never take each other's shipments for
+  /// their own echoes.
+  std::string name;
   std::chrono::milliseconds interval{60000};
   SessionDefaults session;               ///< namespace, database, credentials on every connection
   std::shared_ptr<metrics::PoolMetrics> metrics;
@@ -33,6 +36,11 @@ struct HybridSyncParams {
   /// the cache serves again once a pass that began after the latest one has caught it up.
   std::function<std::uint64_t()> cache_failures;
 };
+
+/// Tests (tests/history): runs on a sync thread between a pass's pulls and its ship of pending
+/// changes to `remote_url`, the window in which a remote write races the ship. Process-wide;
+/// nullptr removes it.
+void set_before_ship_for_testing(std::function<void(const std::string& remote_url)> hook);
 
 class HybridSync {
  public:

@@ -2,6 +2,7 @@
 // ConnectionManager::Impl: the manager's endpoints (pool + shared path + breaker each), the load
 // balancer and the Hybrid sync. Routing with failover is in failover.cpp; the public API, health
 // and shutdown in connection_manager.cpp.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -64,6 +65,15 @@ struct ConnectionManager::Impl : std::enable_shared_from_this<ConnectionManager:
     std::error_code last;
     Endpoint* ep = nullptr;  // the endpoint of the attempt in flight
     std::chrono::steady_clock::time_point started;  // when it started: its latency, for health
+    // The work's one deadline across every endpoint it tries: a failover hands the next endpoint
+    // only what is left (never a fresh timeout per endpoint).
+    std::chrono::steady_clock::time_point deadline;
+    /// Rounded up: an attempt's own deadline is never before the work's, so that once an attempt
+    /// ran out of time, so has the work (no endpoint is then tried with the last millisecond).
+    std::chrono::milliseconds left() const {
+      return std::max(std::chrono::milliseconds(1),
+                      std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+    }
     /// Runs the work on `*ep` (`others_left`: another endpoint could still take it). It finishes
     /// the work itself (success, or a failure that may have reached the endpoint), or calls
     /// `Impl::failed(self, ec, why)` when its failure proves the endpoint never got it, so that

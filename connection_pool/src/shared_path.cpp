@@ -317,9 +317,12 @@ void SharedPath::run_counted(RpcConnection& conn, storage::Request request, stor
                   });
 }
 
-void SharedPath::async_connection(std::function<void(std::error_code, const std::string&, std::shared_ptr<RpcConnection>)> then) {
-  impl_->pick(std::move(then));
+void SharedPath::async_connection(std::function<void(std::error_code, const std::string&, std::shared_ptr<RpcConnection>)> then,
+                                  std::optional<Clock::time_point> deadline) {
+  impl_->pick(std::move(then), deadline);
 }
+
+std::chrono::milliseconds SharedPath::default_timeout() const { return impl_->params.connect.request_timeout; }
 
 std::size_t SharedPath::in_flight() const {
   std::lock_guard<std::mutex> lock(impl_->mu);

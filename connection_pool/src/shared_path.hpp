@@ -54,7 +54,12 @@ class SharedPath : public std::enable_shared_from_this<SharedPath> {
 
   /// The least-loaded open connection (opening one if none is), for callers that need affinity
   /// (server-side sessions live on one connection). Same failures as async_call.
-  void async_connection(std::function<void(std::error_code, const std::string& why, std::shared_ptr<storage::RpcConnection>)> then);
+  /// `deadline`: when a connection is still opening, the caller gives up then with pool_timeout
+  /// (none: it waits for the open attempt's own outcome).
+  void async_connection(std::function<void(std::error_code, const std::string& why, std::shared_ptr<storage::RpcConnection>)> then,
+                        std::optional<std::chrono::steady_clock::time_point> deadline = std::nullopt);
+  /// How long a call with no timeout of its own may take (its connections' request_timeout).
+  std::chrono::milliseconds default_timeout() const;
 
   /// Calls accepted and not yet completed (queued or on the wire).
   std::size_t in_flight() const;

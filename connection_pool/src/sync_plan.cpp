@@ -23,6 +23,19 @@ std::int64_t as_int(const Value& v) { return v.is<std::int64_t>() ? v.get<std::i
 // Records are compared by their encoding: ids of any key type (text, number, array, object).
 std::string key_of(const Value& id) { return storage::cbor::encode(id); }
 
+// The newest versionstamp per record of `feed`'s changes not written by this sync.
+std::unordered_map<std::string, std::int64_t> newest_by_others(const Feed& feed) {
+  std::unordered_map<std::string, std::int64_t> out;
+  for (const auto& e : feed.entries) {
+    if (e.shipped) continue;
+    for (const auto& c : e.changes) {
+      auto& v = out[key_of(c.id)];
+      v = std::max(v, c.vs);
+    }
+  }
+  return out;
+}
+
 const RecordId* record(const Value& id) { return id.is<RecordId>() ? &id.get<RecordId>() : nullptr; }
 
 // One occurrence of a record in a feed: the entry it is in and the change.
@@ -128,6 +141,25 @@ void append(Feed& feed, Feed more) {
 
 Plan plan_ship(const Feed& local, const std::string& url, std::size_t chunk_changes) {
   return collapse(local, chunk_changes, [&](const FeedEntry& e, const Change&) { return e.origin != url; });
+}
+
+std::string record_key(const Value& id) { return key_of(id); }
+
+std::size_t drop_overtaken(Plan& plan, const Feed& remote_since) {
+  const auto newer = newest_by_others(remote_since);
+  if (newer.empty()) return 0;
+  std::size_t dropped = 0;
+  for (auto& chunk : plan.chunks) {
+    auto& ch = chunk.changes;
+    const auto keep_end = std::remove_if(ch.begin(), ch.end(), [&](const Change& c) {
+      const auto it = newer.find(key_of(c.id));
+      return it != newer.end() && it->second > c.vs;  // a tie goes to the cache, as in plan_pull
+    });
+    dropped += static_cast<std::size_t>(ch.end() - keep_end);
+    ch.erase(keep_end, ch.end());
+  }
+  plan.skipped += dropped;
+  return dropped;
 }
 
 Plan plan_pull(const Feed& remote, const Feed& local_unshipped, const std::string& url, std::size_t chunk_changes) {

@@ -73,6 +73,15 @@ Plan plan_ship(const Feed& local, const std::string& url, std::size_t chunk_chan
 /// position; those win and reach the remote by the next ship).
 Plan plan_pull(const Feed& remote, const Feed& local_unshipped, const std::string& url, std::size_t chunk_changes);
 
+/// A record id's key for maps of records (ids of any key type compare by their encoding).
+std::string record_key(const storage::Value& id);
+
+/// Leaves out of a ship `plan` the changes a remote overtook after the pass's pull: `remote_since`
+/// is the remote's feed from the pull position, and a record it changed (not by this sync) at a
+/// newer versionstamp than the cache's change keeps the remote's version (the next pull copies it
+/// into the cache). Returns how many changes it left out.
+std::size_t drop_overtaken(Plan& plan, const Feed& remote_since);
+
 /// Whether the Hybrid cache may take calls: only once a sync pass that began after its latest
 /// failure has copied the remotes' changes in (writes made on the remotes meanwhile are then
 /// readable from the cache). Until the first such pass it may not.

@@ -32,6 +32,7 @@
 
 #include "cortex/storage/cbor.hpp"
 #include "cortex/storage/error.hpp"
+#include "cortex/storage/rpc_methods.hpp"
 #include "cortex/storage/rpc.hpp"
 #include "stream_socket.hpp"
 #include "tls_client.hpp"
@@ -161,10 +162,7 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
   }
 
   const char* refusal(const Request& r, bool session_or_txn) const override {
-    static const char* const methods[] = {"live", "kill", "attach", "detach", "sessions", "begin", "commit", "cancel"};
-    bool refused = session_or_txn;
-    for (const char* m : methods) refused = refused || r.method == m;
-    return refused ? "an http:// endpoint carries no live queries, sessions or transactions (SurrealDB's HTTP RPC runs "
+    return session_or_txn || !rpc::method_facts(r.method).over_http ? "an http:// endpoint carries no live queries, sessions or transactions (SurrealDB's HTTP RPC runs "
                      "each request on its own): use ws://"
                    : nullptr;
   }
@@ -200,34 +198,35 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
     const auto& m = job.request.method;
     const auto& p = job.request.params;
     const auto text = [](const Value& v) { return v.is<std::string>() ? v.get<std::string>() : std::string(); };
-    if (m == "use") {
-      for (std::size_t i = 0; i < 2 && i < p.size(); ++i) {
-        std::string& field = i == 0 ? ns_ : db_;
-        if (p[i].is_null()) field.clear();
-        else if (p[i].is<std::string>()) field = p[i].get<std::string>();
-      }
-      if (ns_.empty()) db_.clear();
-      if (!header_safe(ns_) || !header_safe(db_)) {
+    const auto& facts = rpc::method_facts(m);
+    // What changes the session kept here is answered here (SurrealDB's HTTP RPC would forget it).
+    if (facts.changes_ns_db || facts.changes_vars || facts.auth == rpc::AuthEffect::cleared) {
+      if (facts.auth == rpc::AuthEffect::cleared) token_.clear();
+      if (facts.changes_ns_db && m != "use") {  // reset
         ns_.clear();
         db_.clear();
-        return answer_locally(job.tag, envelope(job.tag, "error", Object{{"code", Value(-32602)}, {"message", Value("a namespace or database name holds a line break")}}));
       }
-      return answer_locally(job.tag, envelope(job.tag, "result", Value()));
-    }
-    if (m == "let" || m == "set") {
-      if (!p.empty()) vars_[text(p[0])] = p.size() > 1 ? p[1] : Value();
-      return answer_locally(job.tag, envelope(job.tag, "result", Value()));
-    }
-    if (m == "unset") {
-      if (!p.empty()) vars_.erase(text(p[0]));
-      return answer_locally(job.tag, envelope(job.tag, "result", Value()));
-    }
-    if (m == "invalidate" || m == "reset") {
-      token_.clear();
-      if (m == "reset") {
-        ns_.clear();
-        db_.clear();
-        vars_.clear();
+      if (facts.changes_ns_db && m == "use") {
+        for (std::size_t i = 0; i < 2 && i < p.size(); ++i) {
+          std::string& field = i == 0 ? ns_ : db_;
+          if (p[i].is_null()) field.clear();
+          else if (p[i].is<std::string>()) field = p[i].get<std::string>();
+        }
+        if (ns_.empty()) db_.clear();
+        if (!header_safe(ns_) || !header_safe(db_)) {
+          ns_.clear();
+          db_.clear();
+          return answer_locally(job.tag, envelope(job.tag, "error", Object{{"code", Value(-32602)}, {"message", Value("a namespace or database name holds a line break")}}));
+        }
+      }
+      if (facts.changes_vars) {
+        if (m == "unset") {
+          if (!p.empty()) vars_.erase(text(p[0]));
+        } else if (m == "let" || m == "set") {
+          if (!p.empty()) vars_[text(p[0])] = p.size() > 1 ? p[1] : Value();
+        } else {
+          vars_.clear();  // reset
+        }
       }
       return answer_locally(job.tag, envelope(job.tag, "result", Value()));
     }
@@ -399,7 +398,7 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
   // A successful signin, signup or authenticate leaves its token on the session kept here.
   void keep_token(const Job& job, const std::string& reply) {
     const auto& m = job.request.method;
-    if (m != "signin" && m != "signup" && m != "authenticate" && m != "refresh") return;
+    if (!rpc::method_facts(m).changes_auth()) return;
     try {
       const Value env = cbor::decode(reply);
       if (!env["error"].is_none()) return;

@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "cortex/storage/error.hpp"
+#include "cortex/storage/rpc_methods.hpp"
 
 namespace cortex::storage {
 namespace rpc {
@@ -140,10 +141,12 @@ QueryResult QueryResult::parse(const Value& raw) {
 namespace rpc {
 std::optional<std::string> token_after(const Request& request, const Value& result) {
   const auto text = [](const Value& v) { return v.is<std::string>() ? v.get<std::string>() : std::string(); };
-  const std::string_view m = request.method;  // compared by size first: cheap for every other method
-  if (m == "signin" || m == "signup" || m == "refresh") return text(result.is<std::string>() ? result : result["access"]);
-  if (m == "authenticate") return request.params.empty() ? std::string() : text(request.params[0]);
-  if (m == "invalidate" || m == "reset") return std::string();
+  switch (method_facts(request.method).auth) {
+    case AuthEffect::from_result: return text(result.is<std::string>() ? result : result["access"]);
+    case AuthEffect::from_param: return request.params.empty() ? std::string() : text(request.params[0]);
+    case AuthEffect::cleared: return std::string();
+    case AuthEffect::none: break;
+  }
   return std::nullopt;
 }
 }  // namespace rpc

@@ -18,6 +18,7 @@
 #include "cortex/storage/cbor.hpp"
 #include "cortex/storage/error.hpp"
 #include "cortex/storage/log.hpp"
+#include "cortex/storage/rpc_methods.hpp"
 #include "cortex/storage/value_json.hpp"
 #include "background_decoder.hpp"
 #include "keepalive_monitor.hpp"
@@ -30,29 +31,6 @@ using Clock = PendingRequests::Clock;
 using ConnectHandler = std::function<void(std::error_code, const std::string&, std::shared_ptr<RpcConnection>)>;
 
 namespace {
-
-// Sessions, transactions and refresh tokens exist from SurrealDB 3.0 on.
-bool needs_3x(const Request& r, const RequestOptions& o) {
-  static constexpr std::string_view methods[] = {"attach", "detach", "sessions", "begin", "commit", "cancel", "refresh", "revoke"};
-  if (o.session || o.txn) return true;
-  for (std::string_view m : methods) {  // sizes first: no strlen per name
-    if (r.method == m) return true;
-  }
-  return false;
-}
-
-// Methods that only read or write data and leave the connection's session (namespace, database,
-// auth, variables, live queries, sessions) as it was; any other call may change it. `query` may
-// hold USE or LET statements, so it counts as changing.
-bool keeps_session(const Request& r, const RequestOptions& o) {
-  static constexpr std::string_view methods[] = {"ping",   "version", "info",  "select", "create", "insert", "insert_relation",
-                                        "update", "upsert",  "merge", "patch",  "delete", "relate", "run"};
-  if (o.session || o.txn) return false;
-  for (std::string_view m : methods) {  // sizes first: no strlen per name
-    if (r.method == m) return true;
-  }
-  return false;
-}
 
 std::string encode_request(std::uint64_t id, const Request& r, const RequestOptions& o) {
   std::string out;
@@ -171,7 +149,9 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       if (const char* why = transport->refusal(r, o.session.has_value() || o.txn.has_value())) {
         return post_failure(std::move(h), Errc::unsupported_by_server, r.method + ": " + why, counted);
       }
-      if (major != 0 && major < 3 && needs_3x(r, o)) {
+      const auto& facts = rpc::method_facts(r.method);
+      // Sessions, transactions and refresh tokens exist from SurrealDB 3.0 on.
+      if (major != 0 && major < 3 && (o.session || o.txn || facts.needs_3x)) {
         return post_failure(std::move(h), Errc::unsupported_by_server,
                             r.method + ": sessions, transactions and refresh tokens need SurrealDB 3.0 or later; server is " + version,
                             counted);
@@ -187,7 +167,9 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
                             counted);
       }
       pending.add({std::move(h), now + timeout, std::move(on_notify), now, counted, bytes.size()});
-      if (!keeps_session(r, o)) session_changes.fetch_add(1, std::memory_order_relaxed);
+      // A call in its own session or transaction leaves the connection's session alone, but is
+      // counted all the same (the count only has to move when the session may have changed).
+      if (o.session || o.txn || !facts.keeps_session()) session_changes.fetch_add(1, std::memory_order_relaxed);
       arm_deadline_locked();
     }
     if (auto ec = transport->send(std::move(bytes), id, std::move(r))) {
@@ -198,10 +180,11 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
 
   // Keeps auth_token current for the connection's own session (RpcConnection::auth_token).
   Handler track_auth(const Request& r, Handler h) {
-    if (!rpc::token_after(r, Value()).has_value()) return h;  // leaves auth as it was
+    const auto effect = rpc::method_facts(r.method).auth;
+    if (effect == rpc::AuthEffect::none) return h;  // leaves auth as it was
     // Only what token_after reads of the request travels with the handler: its method, and
     // authenticate's token.
-    Request kept{r.method, r.method == "authenticate" ? r.params : Array{}};
+    Request kept{r.method, effect == rpc::AuthEffect::from_param ? r.params : Array{}};
     return [weak = weak_from_this(), kept = std::move(kept), h = std::move(h)](std::error_code ec, Value v) {
       if (auto self = weak.lock(); self && !ec) {
         std::string token = rpc::token_after(kept, v).value_or(std::string());

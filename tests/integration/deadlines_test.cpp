@@ -5,7 +5,9 @@
 // sync's request timeout): they tell a deadline that holds from one that does not, not speed.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include "cortex/pool/connection_manager.hpp"
@@ -14,6 +16,7 @@
 #include "engine.hpp"
 #include "error_of.hpp"
 #include "fault_proxy.hpp"
+#include "within.hpp"
 
 using namespace cortex::pool;
 using namespace cortex::storage;
@@ -102,4 +105,44 @@ TEST(Deadlines, ShutdownWithASyncBlockedOnABlackHoledRemoteEndsPromptly) {
   const auto took = since(t0);
   EXPECT_LT(took, milliseconds(3000)) << took.count() << " ms";  // before: the sync's 30 s request timeout
   proxy.heal();
+}
+
+// A shared call over three silent endpoints (their connects hang): one deadline for the whole call,
+// not a fresh one per endpoint (before: 2 s took 6 s, one timeout per endpoint). The endpoint tried
+// is not healthy afterwards: no connection opened there within the deadline is no success (before:
+// pool_timeout was recorded as one, so every endpoint read healthy with an empty last_error).
+TEST(Deadlines, FailoverKeepsTheCallsOneDeadlineAcrossSilentEndpoints) {
+  std::array<std::unique_ptr<cortex::test::FaultProxy>, 3> proxies;
+  for (auto& p : proxies) {
+    p = std::make_unique<cortex::test::FaultProxy>(cortex::test::engine_url());
+    p->black_hole();
+  }
+  DatabaseConfig c;
+  c.credentials = cortex::test::root_credentials();
+  c.connection_mode.mode = ConnectionMode::Remote{{proxies[0]->url(), proxies[1]->url(), proxies[2]->url()},
+                                                  LoadBalancingStrategy::RoundRobin};
+  c.pool_config.min_connections = 0;
+  c.pool_config.connection_timeout = std::chrono::seconds(20);  // the connects' own timeout
+  c.namespace_ = cortex::test::unique_name("deadline");
+  ConnectionManager m(c);
+  const auto timeout = milliseconds(2000);
+  const auto t0 = Clock::now();
+  const auto [ec, why] = cortex::test::failure_of([&] { m.query("RETURN 1", {}, cortex::test::within(timeout)); });
+  const auto took = since(t0);
+  EXPECT_EQ(ec, make_error_code(Errc::pool_timeout)) << why;
+  // The deadline was spent on the first endpoint: no other was tried.
+  int named = 0;
+  for (const auto& p : proxies) named += why.find(p->url()) != std::string::npos;
+  EXPECT_LE(named, 1) << why;
+  EXPECT_LT(took, timeout + milliseconds(1500)) << took.count() << " ms";  // before: 3 × 2 s
+  const auto health = m.health_status();
+  int unhealthy = 0;
+  for (const auto& e : health.endpoints) {
+    if (!e.healthy) {
+      ++unhealthy;
+      EXPECT_FALSE(e.last_error.empty()) << e.url;
+    }
+  }
+  EXPECT_EQ(unhealthy, 1);  // the one tried: it opened nothing within the deadline
+  for (auto& p : proxies) p->heal();
 }

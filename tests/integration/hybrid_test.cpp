@@ -316,3 +316,30 @@ TEST(HybridBothWays, ACacheRestartedEmptyIsSeededFromTheRemotesBeforeItServes) {
   EXPECT_EQ(s.notes(fresh.url()), all);
   EXPECT_EQ(m2.query("SELECT * FROM note ORDER BY id").at(0), all);
 }
+
+// Two caches on one remote, both with the default configuration (before: both used the sync name
+// "cortex-hybrid", each dropped the other's shipments as its own echoes, and B's writes never
+// reached the remote nor A, while every pass said it succeeded).
+TEST(HybridBothWays, TwoCachesOnOneRemoteWithDefaultSettingsEachGetTheOthersWrites) {
+  LocalServer cache_a(engine(false)), cache_b(engine(false)), remote(engine(false));
+  const std::string ns = cortex::test::unique_name("two_caches");
+  ConnectionManager a(hybrid_config(cache_a.url(), {remote.url()}, ns));
+  ConnectionManager b(hybrid_config(cache_b.url(), {remote.url()}, ns));
+  a.query("CREATE note:a SET text = 'from a'").throw_if_error();
+  b.query("CREATE note:b SET text = 'from b'").throw_if_error();
+  for (int round = 0; round < 3; ++round) {
+    ASSERT_TRUE(a.sync_now(std::chrono::seconds(30)));
+    ASSERT_TRUE(b.sync_now(std::chrono::seconds(30)));
+  }
+  const auto texts = [&](const std::string& url) {
+    auto c = cortex::test::connect_signed_in(cortex::test::io(), url);
+    c->call(rpc::use(ns, "main"));
+    return c->query("SELECT VALUE text FROM note ORDER BY text").at(0);
+  };
+  const Value both(Array{Value("from a"), Value("from b")});
+  EXPECT_EQ(texts(remote.url()), both);
+  EXPECT_EQ(texts(cache_a.url()), both);
+  EXPECT_EQ(texts(cache_b.url()), both);
+  EXPECT_GT(b.health_status().sync->shipped_changes, 0u);
+  EXPECT_GT(b.health_status().sync->pulled_changes, 0u);
+}

@@ -32,7 +32,8 @@ inline std::string reply_frame(std::int64_t id, const storage::Value& result) {
 
 class FakeTransport : public storage::Transport {
  public:
-  explicit FakeTransport(asio::io_context& io) : io_(io) {}
+  explicit FakeTransport(asio::io_context& io, std::string version = "surrealdb-3.0.2")
+      : io_(io), version_(std::move(version)) {}
   /// Which frames (by tag) stay queued instead of being written; none by default.
   std::function<bool(std::uint64_t tag)> held;
 
@@ -44,7 +45,7 @@ class FakeTransport : public storage::Transport {
     if (closed_) return make_error_code(Errc::not_connected);
     if (!probed_) {  // the version probe: answered, so that the connection opens
       probed_ = true;
-      std::string reply = reply_frame(storage::cbor::peek_id(payload).value_or(1), storage::Value("surrealdb-3.0.2"));
+      std::string reply = reply_frame(storage::cbor::peek_id(payload).value_or(1), storage::Value(version_));
       asio::post(io_, [this, reply] { cb_.on_message(std::string(reply)); });
     } else if (held && held(tag)) {
       queued_.push_back(tag);
@@ -63,6 +64,7 @@ class FakeTransport : public storage::Transport {
 
  private:
   asio::io_context& io_;
+  std::string version_;
   storage::TransportCallbacks cb_;
   bool probed_ = false, closed_ = false;
   std::vector<std::uint64_t> queued_;
@@ -71,10 +73,11 @@ class FakeTransport : public storage::Transport {
 /// Connects an RpcConnection over a FakeTransport on `io` (polling it until open); the transport
 /// is left in `*transport`. nullptr if it did not open.
 inline std::shared_ptr<storage::RpcConnection> connect_fake(asio::io_context& io, storage::ConnectOptions options,
-                                                            std::shared_ptr<FakeTransport>* transport) {
-  storage::set_transport_factory_for_testing([transport](asio::io_context& ctx, const storage::Endpoint&,
-                                                         const storage::TransportOptions&) {
-    *transport = std::make_shared<FakeTransport>(ctx);
+                                                            std::shared_ptr<FakeTransport>* transport,
+                                                            const std::string& version = "surrealdb-3.0.2") {
+  storage::set_transport_factory_for_testing([transport, version](asio::io_context& ctx, const storage::Endpoint&,
+                                                                  const storage::TransportOptions&) {
+    *transport = std::make_shared<FakeTransport>(ctx, version);
     return *transport;
   });
   options.keepalive_interval = std::chrono::milliseconds(0);

@@ -76,6 +76,12 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
   /// Async form; the handler runs on the io context.
   void async_acquire(std::function<void(std::error_code, PooledConnection)> handler,
                      const char* file = __builtin_FILE(), int line = __builtin_LINE());
+  /// Async form that waits until `deadline` at the latest instead of config.connection_timeout
+  /// (nullopt: connection_timeout from now): a caller that already spent part of its own deadline
+  /// elsewhere (failover from another endpoint) passes what is left of it.
+  void acquire_until(std::optional<std::chrono::steady_clock::time_point> deadline,
+                     std::function<void(std::error_code, PooledConnection)> handler,
+                     const char* file = __builtin_FILE(), int line = __builtin_LINE());
   /// The message acquire() throws with for an async_acquire error (counts, the connect error…).
   std::string describe(std::error_code ec) const;
 
@@ -100,8 +106,6 @@ class ConnectionPool : public std::enable_shared_from_this<ConnectionPool> {
 
  private:
   explicit ConnectionPool(std::unique_ptr<Impl> impl);
-  void acquire_until(std::optional<std::chrono::steady_clock::time_point> deadline,
-                     std::function<void(std::error_code, PooledConnection)> handler, const char* file, int line);
   friend class PooledConnection;
   std::unique_ptr<Impl> impl_;
 };

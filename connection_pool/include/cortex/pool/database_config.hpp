@@ -37,9 +37,12 @@ struct ConnectionMode {
     /// Tables whose changes are shipped (identifiers: letters, digits, _). The sync defines them on
     /// the local cache with a changefeed if they do not exist; an existing table needs one.
     std::vector<std::string> tables;
-    /// Names this sync stream in the position record kept on each remote (`_cortex_sync`), so a
-    /// restarted manager resumes where it stopped. Default "cortex-hybrid".
-    std::string sync_name = "cortex-hybrid";
+    /// Names this sync stream in the position records (`_cortex_sync`) kept on each remote and on
+    /// the cache, so a restarted manager resumes where it stopped. Default "": the cache's own name,
+    /// made once and kept in the cache (`_cortex_sync:self`), so that any number of caches share a
+    /// remote with default settings. Set it only to give a cache a name of your choosing; two
+    /// caches on one remote must never share one (each would drop the other's writes as its own).
+    std::string sync_name;
   };
   std::variant<Local, Remote, Hybrid> mode = Local{};
 };
