@@ -159,7 +159,9 @@ std::string MetricsSnapshot::to_json() const {
   j["agents"] = per_agent;
   j["acquire_wait"] = latency_json(acquire_wait);
   j["request_time"] = latency_json(request_time);
-  return j.dump();
+  // Agent ids and URLs come from callers and need not be UTF-8: replaced (U+FFFD), so that the
+  // output is always valid JSON instead of a throw.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace cortex::metrics
