@@ -111,7 +111,7 @@ TEST(MetricsExposition, EveryRequestCountsOnceWhateverItsPath) {
   session->query("RETURN 3").throw_if_error();  // an agent session's call
   EXPECT_EQ(delta(s0), (Counts{1, 0, 1}));
 
-  // execute_with_retry adds no count of its own: the request it makes is counted once.
+  // The request execute_with_retry's function makes is counted once (its operation counts apart).
   s0 = m.metrics().snapshot();
   m.execute_with_retry([&] { return m.query("RETURN 4"); });
   EXPECT_EQ(delta(s0), (Counts{1, 0, 1}));

@@ -52,7 +52,8 @@ struct MetricsSnapshot {
   std::uint64_t connections_created = 0, connections_reused = 0, acquisitions = 0, acquisition_timeouts = 0,
                 retries = 0, successes = 0, errors = 0, health_checks_passed = 0, health_checks_failed = 0,
                 leaks_detected = 0, lease_restores = 0, setup_requests = 0, password_signins = 0,
-                breaker_transitions = 0, failovers = 0, sync_shipped_changes = 0, sync_pulled_changes = 0;
+                breaker_transitions = 0, failovers = 0, sync_shipped_changes = 0, sync_pulled_changes = 0,
+                operations_succeeded = 0, operation_attempts_failed = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(CloseReason::count)> closed{};
   // Gauges (go up and down) and their peaks.
   std::int64_t size = 0, idle = 0, in_use = 0, waiters = 0, peak_in_use = 0, peak_waiters = 0;
@@ -85,7 +86,11 @@ class PoolMetrics {
       breaker_transitions,  ///< circuit breaker state changes, every endpoint
       failovers,            ///< calls or acquires moved to another endpoint after a failure
       sync_shipped_changes, ///< Hybrid: changes shipped from the local cache to the remotes
-      sync_pulled_changes;  ///< Hybrid: changes copied from the remotes into the local cache
+      sync_pulled_changes,  ///< Hybrid: changes copied from the remotes into the local cache
+      /// execute_with_retry's operations, counted where it ends each attempt whatever the attempt
+      /// did (its requests count in successes/errors where they end; a closure may make none or
+      /// several): operations that ended with a result, and attempts that failed (retried or not).
+      operations_succeeded, operation_attempts_failed;
   void closed(CloseReason r) noexcept { closed_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed); }
 
   // Gauges: add(+1/−1); peaks follow in_use and waiters.
