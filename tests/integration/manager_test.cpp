@@ -397,6 +397,31 @@ TEST(Manager, ExecuteWithRetryCountsItsOperationsAndFailedAttempts) {
   EXPECT_EQ(after.operation_attempts_failed - s.operation_attempts_failed, 2u);
 }
 
+// Before: replies over the client's own decode budget failed with decode_error, which the breaker
+// counts as a failure of the endpoint: five of them opened the only endpoint's breaker while the
+// server was fine, then RETURN 1 failed with circuit_open and health read unhealthy. Now each
+// fails its own call only, as reply_too_large.
+TEST(Manager, RepliesOverTheClientsOwnLimitFailOnlyThemselves) {
+  auto c = local_config(cortex::test::engine_url());
+  c.pool_config.min_connections = 0;
+  c.circuit_breaker.failure_threshold = 2;
+  c.circuit_breaker.window = std::chrono::minutes(10);  // a slow machine spreads the calls out: all count
+  ConnectionManager m(c);
+  // A million 1-byte integers: ~1 MB on the wire, ~72 MB of Values, over the default budget
+  // (the larger of 64 MiB and 64 times the frame).
+  const std::string huge = "RETURN array::flatten(array::repeat(array::repeat(1, 1000), 1000))";
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(cortex::test::error_of([&] { m.query(huge); }), make_error_code(Errc::reply_too_large)) << "call " << i;
+  }
+  EXPECT_EQ(m.query("RETURN 1").at(0), Value(std::int64_t{1}));
+  const auto h = m.health_status();
+  EXPECT_TRUE(h.healthy);
+  EXPECT_EQ(h.circuit_breaker_state, "Closed");
+  ASSERT_EQ(h.endpoints.size(), 1u);
+  EXPECT_EQ(h.endpoints[0].request_failures, 0u);
+  EXPECT_EQ(m.metrics().snapshot().breaker_transitions, 0u);
+}
+
 // One setup routine: the schema runs on every new connection, the shared path's included (before,
 // only pooled connections ran it, so a manager used only through query() never had its schema).
 TEST(Manager, TheSchemaRunsOnSharedConnectionsToo) {
