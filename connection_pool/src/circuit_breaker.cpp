@@ -32,6 +32,8 @@ bool is_endpoint_failure(std::error_code ec) noexcept {
     case Errc::connect_failed: case Errc::connect_timeout: case Errc::handshake_failed:
     case Errc::connection_lost: case Errc::not_connected: case Errc::protocol_error: case Errc::decode_error:
       return true;
+    case Errc::reply_too_large:  // this client's own limit refused a reply the server sent: it answered
+      return false;
     default:
       return false;
   }

@@ -171,6 +171,12 @@ struct AsyncRetry {
   RetryOptions options;
   std::uint32_t attempt = 1;
 };
+
+// execute_with_retry's operations, blocking and async alike: where an attempt ends, whatever
+// requests (if any) it made — those count where they end.
+void count_operation_attempt(metrics::PoolMetrics& m, bool succeeded) noexcept {
+  (succeeded ? m.operations_succeeded : m.operation_attempts_failed).fetch_add(1);
+}
 }  // namespace
 
 bool ConnectionManager::should_retry(std::error_code ec, const RetryOptions& o, bool attempt_may_have_run) const noexcept {
@@ -178,6 +184,8 @@ bool ConnectionManager::should_retry(std::error_code ec, const RetryOptions& o, 
 }
 
 void ConnectionManager::count_retry(std::error_code ec) const { impl_->count_retry(ec); }
+
+void ConnectionManager::count_attempt(bool succeeded) const noexcept { count_operation_attempt(*impl_->metrics, succeeded); }
 
 void ConnectionManager::async_execute_with_retry(std::function<void(storage::Handler)> op, storage::Handler handler,
                                                  RetryOptions options) {
@@ -189,6 +197,7 @@ void ConnectionManager::async_execute_with_retry(std::function<void(storage::Han
       run->op([weak, run](std::error_code ec, storage::Value v) {
         auto impl = weak.lock();
         if (!impl) return run->handler(ec, std::move(v));
+        count_operation_attempt(*impl->metrics, !ec);
         if (!ec) return run->handler({}, std::move(v));
         const auto& policy = impl->config.pool_config.retry_policy;
         if (!retry_allowed(ec, run->options, !surely_not_sent(ec)) || run->attempt >= policy.max_attempts) {

@@ -31,8 +31,10 @@ SetupPlan setup_plan(const SessionDefaults& defaults, const std::string& token, 
 
 SetupPlan setup_plan(const SessionDefaults& defaults, std::shared_ptr<TokenCache> tokens, const std::string& schema,
                      bool reset_first) {
-  SetupPlan plan = setup_plan(defaults, tokens->get(), schema, reset_first);
+  std::uint64_t turn = 0;
+  SetupPlan plan = setup_plan(defaults, tokens->get(&turn), schema, reset_first);
   plan.tokens = std::move(tokens);
+  plan.tokens_turn = turn;
   return plan;
 }
 
@@ -104,11 +106,17 @@ void run_setup(std::weak_ptr<RpcConnection> conn, SetupPlan plan, StepsDone done
       run->plan.steps[at] = storage::rpc::authenticate(token);
     }
     run->turn = turn;
-    run->done = [tokens = run->plan.tokens, turn = std::move(turn), conn = run->conn, done = std::move(run->done)](std::error_code ec,
-                                                                                                                const std::string& why) {
+    run->done = [tokens = run->plan.tokens, since = run->plan.tokens_turn, turn = std::move(turn), conn = run->conn,
+                 done = std::move(run->done)](std::error_code ec, const std::string& why) {
       auto c = conn.lock();
-      if (!ec && c) tokens->learn(*c);
-      else if (turn) turn->failed();
+      if (!ec && c) {
+        // The signer ends its own turn (a no-op when its signin step already did); any other
+        // setup only offers its token, dated by the turn its plan was made in.
+        if (turn) turn->succeeded(c->auth_token());
+        else tokens->learn(*c, since);
+      } else if (turn) {
+        turn->failed();
+      }
       done(ec, why);
     };
     step(run, 0, 0);
@@ -163,8 +171,9 @@ std::optional<std::chrono::steady_clock::time_point> renew_by(const std::string&
          std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(renew_in_s));
 }
 
-std::string TokenCache::get() const {
+std::string TokenCache::get(std::uint64_t* turn) const {
   std::lock_guard<std::mutex> lock(mu_);
+  if (turn) *turn = turn_;
   return usable_locked();
 }
 
@@ -173,19 +182,15 @@ std::string TokenCache::usable_locked() const {
   return token_;
 }
 
-void TokenCache::learn(const RpcConnection& conn) { learn_token(conn.auth_token()); }
+void TokenCache::learn(const RpcConnection& conn, std::uint64_t turn) { learn_token(conn.auth_token(), turn); }
 
-void TokenCache::learn_token(std::string t) {
-  std::string usable;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!t.empty()) {
-      renew_by_ = renew_by(t);
-      token_ = std::move(t);
-    }
-    usable = usable_locked();
-  }
-  end_signin(0, usable, /*call_waiters=*/true);
+void TokenCache::learn_token(std::string t, std::uint64_t turn) {
+  if (t.empty()) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (turn < token_turn_) return;  // a signin begun after this setup's plan brought the token held
+  renew_by_ = renew_by(t);
+  token_ = std::move(t);
+  token_turn_ = turn;
 }
 
 void TokenCache::before_setup(bool signs_in, Then then) {
@@ -205,14 +210,14 @@ void TokenCache::before_setup(bool signs_in, Then then) {
   then(token, std::move(turn));
 }
 
-// Ends the signin in flight — any (turn 0), or `turn` only while it is the one in flight (a late
-// end of an older signin leaves a newer one alone): its waiters go on with `token` ("" = each
-// signs in itself), or are dropped uncalled (the signer was abandoned, see SigninTurn).
+// Ends signin `turn` while it is the one in flight (a late end of an older signin leaves a newer
+// one alone): its waiters go on with `token` ("" = each signs in itself), or are dropped uncalled
+// (the signer was abandoned, see SigninTurn).
 void TokenCache::end_signin(std::uint64_t turn, const std::string& token, bool call_waiters) {
   std::vector<Then> go;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (!signing_in_ || (turn != 0 && turn != turn_)) return;
+    if (!signing_in_ || turn != turn_) return;
     signing_in_ = false;
     go.swap(waiting_);
   }
@@ -227,7 +232,8 @@ SigninTurn::~SigninTurn() {
 void SigninTurn::succeeded(std::string token) {
   if (ended_) return;
   ended_ = true;
-  cache_->learn_token(std::move(token));
+  cache_->learn_token(std::move(token), turn_);
+  cache_->end_signin(turn_, cache_->get(), /*call_waiters=*/true);
 }
 
 void SigninTurn::failed() {

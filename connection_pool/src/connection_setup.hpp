@@ -38,6 +38,9 @@ struct SetupPlan {
   /// in waits for that signin and authenticates with its token instead (one password signin, not
   /// one per connection, for a burst of new connections); a successful setup's token is learned.
   std::shared_ptr<TokenCache> tokens;
+  /// The cache's signin turn when the plan was made (TokenCache::get): what this setup learns is
+  /// dated by it, so that a setup finishing late never puts back a token older than the cache's.
+  std::uint64_t tokens_turn = 0;
 };
 
 /// `reset` first when asked (a returned lease), then authenticate with `token` when one is known
@@ -77,13 +80,21 @@ class SigninTurn;
 
 /// Where a setup's token is kept between setups of the same user on one endpoint. Thread-safe.
 /// Owned by a shared_ptr (a signer's SigninTurn holds it).
+///
+/// Turns: each password signin the cache lets through is numbered, and the token held is dated by
+/// the turn it came from. A setup dates what it learns by the turn its plan was made in, so a setup
+/// that finishes after a newer signin cannot replace that signin's token with its older one.
 class TokenCache : public std::enable_shared_from_this<TokenCache> {
  public:
   /// The token, while it is not due for renewal (renew_by); else "" (the next setup signs in).
-  std::string get() const;
-  /// Remembers `conn`'s token after a successful setup (no-op when it has none); ends the signin
-  /// in flight, if any: any usable token serves its waiters.
-  void learn(const storage::RpcConnection& conn);
+  /// `turn`, when given, receives the number of the latest signin begun (0: none yet), read with
+  /// the token: the date a setup hands back to learn().
+  std::string get(std::uint64_t* turn = nullptr) const;
+  /// Remembers `conn`'s token after a successful setup whose plan was made in `turn` (no-op when
+  /// it has none, or when the cache holds a token from a later signin). Never ends the signin in
+  /// flight: only its signer does (SigninTurn), so its waiters get its token — not a late setup's,
+  /// perhaps due for renewal, which would send each of them to sign in with the password.
+  void learn(const storage::RpcConnection& conn, std::uint64_t turn);
 
   /// Single flight of password signins. A setup about to sign in (`signs_in`) asks first:
   /// `then(token, turn)` runs at once with the token when one is known now (no turn: it
@@ -94,8 +105,8 @@ class TokenCache : public std::enable_shared_from_this<TokenCache> {
   using Then = std::function<void(const std::string& token, std::shared_ptr<SigninTurn> turn)>;
   void before_setup(bool signs_in, Then then);
   /// learn()'s core (also the signer's SigninTurn::succeeded, and tests): remembers `token` ("" =
-  /// none) and ends the signin in flight.
-  void learn_token(std::string token);
+  /// none) dated by `turn`, unless the token held is from a later turn.
+  void learn_token(std::string token, std::uint64_t turn);
 
  private:
   friend class SigninTurn;
@@ -104,9 +115,10 @@ class TokenCache : public std::enable_shared_from_this<TokenCache> {
 
   mutable std::mutex mu_;
   std::string token_;
+  std::uint64_t token_turn_ = 0;  // the turn token_ is dated by
   std::optional<std::chrono::steady_clock::time_point> renew_by_;
   bool signing_in_ = false;
-  std::uint64_t turn_ = 0;     // the signin in flight's number, from 1 (a late end of an older one is ignored)
+  std::uint64_t turn_ = 0;     // the latest signin's number, from 1 (a late end of an older one is ignored)
   std::vector<Then> waiting_;  // setups waiting for the signin in flight
 };
 

@@ -21,7 +21,9 @@ std::string HealthStatus::to_json() const {
                  {"passes", sync->passes}, {"lag_ms", sync->lag_ms}, {"cache_serving", sync->cache_serving},
                  {"last_error", sync->last_error}};
   }
-  return j.dump();
+  // last_error can carry bytes a server sent (a refused upgrade's body), which need not be UTF-8:
+  // replaced (U+FFFD), so that the health output is always valid JSON instead of a throw.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace cortex::pool

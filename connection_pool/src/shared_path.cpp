@@ -152,11 +152,14 @@ struct SharedPath::Impl {
     }
   }
 
-  // A connection closed. Still serving: lost (one retired or closed by this path was deliberate).
+  // A connection closed. Still serving: lost (one retired or closed by this path was deliberate, and
+  // one closed because a reply exceeded this client's max_message_size is no fault of the endpoint).
   void lost(const RpcConnection* raw, const std::string& reason) {
     {
       std::lock_guard<std::mutex> lock(mu);
       if (closed || std::none_of(entries.begin(), entries.end(), [&](const Entry& e) { return e.conn.get() == raw; })) return;
+      // Held by its entry: alive here.
+      if (raw->close_code() == make_error_code(Errc::reply_too_large)) return;
     }
     params.on_connection_lost(reason);
   }

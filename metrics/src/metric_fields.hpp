@@ -46,6 +46,10 @@ inline const CounterField kCounters[] = {
      "Hybrid mode: changes shipped from the local cache to the remotes."},
     {"sync_pulled_changes", &PoolMetrics::sync_pulled_changes, &MetricsSnapshot::sync_pulled_changes,
      "Hybrid mode: changes copied from the remotes into the local cache."},
+    {"operations_succeeded", &PoolMetrics::operations_succeeded, &MetricsSnapshot::operations_succeeded,
+     "execute_with_retry operations that ended with a result."},
+    {"operation_attempts_failed", &PoolMetrics::operation_attempts_failed, &MetricsSnapshot::operation_attempts_failed,
+     "execute_with_retry attempts that failed (retried or not)."},
 };
 
 struct GaugeField {

@@ -1,6 +1,7 @@
 #include "cortex/metrics/pool_metrics.hpp"
 
 #include <nlohmann/json.hpp>
+#include <map>
 #include <optional>
 
 #include "metric_fields.hpp"
@@ -78,9 +79,84 @@ void PoolMetrics::sync_completed() noexcept {
   last_sync_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count(), std::memory_order_relaxed);
 }
 
-void PoolMetrics::set_agents_source(std::function<std::vector<AgentStats>()> source) {
+// The agents section's bookkeeping. A closed session's figures stay (summed by agent id), and the
+// order agent ids were first seen never changes, so that a rendering which gives the first ids
+// their own series and sums the rest keeps every series' counters from going down.
+struct PoolMetrics::Agents {
+  static constexpr std::size_t kBeyond = SIZE_MAX;  // an agent id first seen after kTrackedAgents
+  struct Id {
+    std::string name;
+    AgentStats closed;  // its closed sessions, summed (closed.closed: there are some)
+  };
+  struct Live {
+    std::size_t id;  // in `ids`, or kBeyond
+    std::string name;
+    std::function<AgentStats()> figures;
+  };
+  std::vector<Id> ids;  // first seen first
+  std::map<std::string, std::size_t> index;
+  std::map<std::uint64_t, Live> live;  // by token
+  AgentStats closed_beyond;            // the closed sessions of agent ids beyond kTrackedAgents
+  std::uint64_t next_token = 1;
+
+  static void add_to(AgentStats& into, const AgentStats& from) {
+    into.operations += from.operations;
+    into.errors += from.errors;
+    into.latency.merge_counts(from.latency);
+    into.closed = true;
+  }
+
+  // Grouped by agent id in first-seen order (closed figures, then live sessions); ids beyond the
+  // tracked ones last, and their closed sessions' sum as "other" at the very end.
+  std::vector<AgentStats> figures() const {
+    std::vector<std::vector<const Live*>> by_id(ids.size());
+    std::vector<const Live*> beyond;
+    for (const auto& [token, l] : live) (l.id == kBeyond ? beyond : by_id[l.id]).push_back(&l);
+    std::vector<AgentStats> out;
+    out.reserve(ids.size() + live.size() + 1);
+    auto add_live = [&out](const Live& l) {
+      out.push_back(l.figures());
+      out.back().name = l.name;
+      out.back().closed = false;
+    };
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i].closed.closed) out.push_back(ids[i].closed);
+      for (const Live* l : by_id[i]) add_live(*l);
+    }
+    for (const Live* l : beyond) add_live(*l);
+    if (closed_beyond.closed) out.push_back(closed_beyond);
+    return out;
+  }
+};
+
+PoolMetrics::PoolMetrics() : agents_(std::make_unique<Agents>()) { agents_->closed_beyond.name = "other"; }
+PoolMetrics::~PoolMetrics() = default;
+
+std::uint64_t PoolMetrics::add_agent(const std::string& agent_id, std::function<AgentStats()> live) {
   std::lock_guard<std::mutex> lock(source_mu_);
-  agents_source_ = std::move(source);
+  auto& a = *agents_;
+  std::size_t id = Agents::kBeyond;
+  if (const auto it = a.index.find(agent_id); it != a.index.end()) {
+    id = it->second;
+  } else if (a.ids.size() < kTrackedAgents) {
+    id = a.ids.size();
+    a.index.emplace(agent_id, id);
+    a.ids.push_back({agent_id, {}});
+    a.ids.back().closed.name = agent_id;
+  }
+  const std::uint64_t token = a.next_token++;
+  a.live.emplace(token, Agents::Live{id, agent_id, std::move(live)});
+  return token;
+}
+
+void PoolMetrics::remove_agent(std::uint64_t token) {
+  std::lock_guard<std::mutex> lock(source_mu_);
+  auto& a = *agents_;
+  const auto it = a.live.find(token);
+  if (it == a.live.end()) return;
+  const AgentStats last = it->second.figures();  // under the same lock a snapshot reads: seen once, always
+  Agents::add_to(it->second.id == Agents::kBeyond ? a.closed_beyond : a.ids[it->second.id].closed, last);
+  a.live.erase(it);
 }
 
 void PoolMetrics::set_endpoints_source(std::function<std::vector<EndpointStats>()> source) {
@@ -100,7 +176,7 @@ MetricsSnapshot PoolMetrics::snapshot() const noexcept {
   {
     std::lock_guard<std::mutex> lock(source_mu_);
     if (source_) live = source_();
-    if (agents_source_) agents = agents_source_();
+    agents = agents_->figures();
     if (endpoints_source_) endpoints = endpoints_source_();
   }
   if (live) {  // the pushed values stay as they are (pools add deltas to them); peaks see both
@@ -154,12 +230,15 @@ std::string MetricsSnapshot::to_json() const {
   j["endpoints"] = per_endpoint;
   nlohmann::json per_agent = nlohmann::json::array();
   for (const auto& a : agents) {
-    per_agent.push_back({{"agent", a.name}, {"operations", a.operations}, {"errors", a.errors}, {"latency", latency_json(a.latency)}});
+    per_agent.push_back({{"agent", a.name}, {"closed", a.closed}, {"operations", a.operations}, {"errors", a.errors},
+                         {"latency", latency_json(a.latency)}});
   }
   j["agents"] = per_agent;
   j["acquire_wait"] = latency_json(acquire_wait);
   j["request_time"] = latency_json(request_time);
-  return j.dump();
+  // Agent ids and URLs come from callers and need not be UTF-8: replaced (U+FFFD), so that the
+  // output is always valid JSON instead of a throw.
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace cortex::metrics

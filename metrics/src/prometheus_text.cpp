@@ -1,7 +1,8 @@
 // MetricsSnapshot::to_prometheus: the text exposition format (0.0.4), written to pass
 // `promtool check metrics`: every family has # HELP and # TYPE, durations are in seconds, latencies
 // are classic histograms built from the log-linear buckets (exact counts, exact _sum), and label
-// sets stay bounded (endpoints are few; agents are capped, the rest summed under agent="other").
+// sets stay bounded (endpoints are few; agents are capped, the rest summed under agent="other"),
+// while no counter ever goes down from one scrape to the next (a scraper reads that as a reset).
 #include <algorithm>
 #include <map>
 #include <sstream>
@@ -77,19 +78,22 @@ void add_to(AgentStats& into, const AgentStats& from) {
   into.latency.merge_counts(from.latency);
 }
 
-/// Agents by name (sessions of one agent id add up), the busiest `cap` kept, the rest summed
-/// under "other" (merged into an agent of that name if there is one).
+/// Agents by name (sessions of one agent id add up, closed ones included), the first `cap` names
+/// in the snapshot's order kept, the rest summed under "other" (merged into an agent of that name
+/// if there is one). Not the busiest: PoolMetrics lists agent ids in the order first seen, which
+/// never changes, so an agent never moves out of "other" (which would make "other" go down) and a
+/// series, once given, stays.
 std::vector<AgentStats> capped_agents(const std::vector<AgentStats>& agents, std::size_t cap) {
-  std::map<std::string, AgentStats> by_name;
-  for (const auto& a : agents) {
-    auto& g = by_name[a.name];
-    g.name = a.name;
-    add_to(g, a);
-  }
   std::vector<AgentStats> out;
-  out.reserve(by_name.size());
-  for (auto& [name, g] : by_name) out.push_back(std::move(g));
-  std::stable_sort(out.begin(), out.end(), [](const AgentStats& a, const AgentStats& b) { return a.operations > b.operations; });
+  std::map<std::string, std::size_t> at;  // name → its place in out
+  for (const auto& a : agents) {
+    const auto [it, first] = at.emplace(a.name, out.size());
+    if (first) {
+      out.emplace_back();
+      out.back().name = a.name;
+    }
+    add_to(out[it->second], a);
+  }
   if (out.size() <= cap) return out;
   AgentStats rest;
   rest.name = "other";
@@ -166,9 +170,11 @@ std::string MetricsSnapshot::to_prometheus(const PrometheusOptions& options) con
   }
 
   if (!agents.empty()) {
-    const auto top = capped_agents(agents, options.max_agents);
+    // Beyond PoolMetrics' tracked ids an agent's closed sessions are summed as "other": none of
+    // them may have a series of its own, which would vanish (and restart lower) when they close.
+    const auto top = capped_agents(agents, std::min(options.max_agents, PoolMetrics::kTrackedAgents));
     auto agent_label = [](const AgentStats& a) { return "agent=\"" + label_value(a.name) + "\""; };
-    w.family("agent_operations_total", "counter", "Operations of the agent's sessions (busiest agents; the rest as \"other\").");
+    w.family("agent_operations_total", "counter", "Operations of the agent's sessions, closed ones included (the first agents seen; the rest as \"other\").");
     for (const auto& a : top) w.sample("agent_operations_total", agent_label(a), a.operations);
     w.family("agent_errors_total", "counter", "Failed operations of the agent's sessions.");
     for (const auto& a : top) w.sample("agent_errors_total", agent_label(a), a.errors);

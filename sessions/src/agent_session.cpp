@@ -127,10 +127,11 @@ std::shared_ptr<AgentSession> AgentSession::create(std::string agent_id, pool::C
   impl->manager = &manager;
   impl->gate = AgentScheduler::for_manager(manager, options.fair_capacity);
   s->impl_ = std::move(impl);
-  s->impl_->stats_token = s->impl_->gate->add_agent([weak = std::weak_ptr<Impl>(s->impl_)] {
+  // The metrics hold the session weakly; its destructor removes it (its figures stay, summed under
+  // its agent id, so that the agent's counters never go down when it closes).
+  s->impl_->stats_token = manager.metrics().add_agent(s->impl_->agent, [weak = std::weak_ptr<Impl>(s->impl_)] {
     metrics::AgentStats a;
     if (auto i = weak.lock()) {
-      a.name = i->agent;
       a.latency = i->latency.summary();
       std::lock_guard<std::mutex> lock(i->mu);
       a.operations = i->operations;
@@ -143,7 +144,7 @@ std::shared_ptr<AgentSession> AgentSession::create(std::string agent_id, pool::C
 }
 
 AgentSession::~AgentSession() {
-  impl_->gate->remove_agent(impl_->stats_token);
+  impl_->manager->metrics().remove_agent(impl_->stats_token);
   std::shared_ptr<Impl::Bound> b;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);

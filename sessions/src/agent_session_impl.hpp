@@ -64,7 +64,7 @@ struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
   std::size_t in_flight = 0;
   std::uint64_t operations = 0, errors = 0, limit_refusals = 0, reconnects = 0;
   std::uint64_t log_sequence = 0, log_size = 0;
-  std::uint64_t stats_token = 0;  // in the gate's registry (the manager's snapshot)
+  std::uint64_t stats_token = 0;  // in the manager's metrics (PoolMetrics::add_agent)
   metrics::LatencyHistogram latency;
 
   void with_binding(BindHandler then);

@@ -202,8 +202,13 @@ class Decoder {
   void charge(std::size_t n) {
     used_ += n;
     if (used_ > budget_) {
-      fail("the decoded value would take over " + std::to_string(budget_ >> 20) +
-           " MiB (DecodeOptions::max_amplification times the input)");
+      // Not malformed: larger than this client accepts. Its own code, so that the connection layer
+      // does not count a big (well-formed) reply against the server that sent it.
+      const std::string budget = budget_ >= (std::size_t{1} << 20) ? std::to_string(budget_ >> 20) + " MiB"
+                                                                      : std::to_string(budget_) + " bytes";
+      throw Error(make_error_code(Errc::reply_too_large),
+                  "the decoded value would take over " + budget +
+                      " (DecodeOptions::max_amplification times the input, at least min_budget)");
     }
   }
   std::string chunks(const Head& h, unsigned major) {

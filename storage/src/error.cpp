@@ -31,6 +31,7 @@ class ClientCategory : public std::error_category {
         return "this call changes session state, which the shared path shares with every caller: use a lease "
                "(acquire()) or an AgentSession";
       case Errc::overloaded: return "too many bytes of requests already await replies on this connection";
+      case Errc::reply_too_large: return "reply larger than this client's limits (decode budget, max_message_size)";
     }
     return "unknown client error";
   }

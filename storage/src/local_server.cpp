@@ -16,12 +16,20 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <iterator>
 #include <map>
 #include <mutex>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
+
+// After the standard headers: every translation unit must see the same allocator declarations
+// when Asio picks its handler allocator.
+#include <asio/post.hpp>
+#include <asio/thread_pool.hpp>
 
 #include "cortex/storage/error.hpp"
 
@@ -156,6 +164,39 @@ std::vector<std::string> child_environment(const std::string& user, const std::s
   return out;
 }
 
+// Runs `fork_child` (which forks and returns the child's pid, or -1) on the process's spawner
+// thread, and returns its result with fork's errno. The child asks for SIGKILL when its parent
+// dies (PR_SET_PDEATHSIG), and to the kernel its parent is the *thread* that forked it: forked on
+// a caller's thread, the engine died when that thread ended — a ConnectionManager built on a
+// std::thread that then returned lost its embedded engine. The spawner thread lives until the
+// process ends (never joined, its pool never destroyed: not even static destruction stops it), so
+// the engine lives as long as its LocalServer and still dies with the process.
+std::pair<pid_t, int> fork_on_spawner_thread(const std::function<pid_t()>& fork_child) {
+  static std::mutex mu;
+  static asio::thread_pool* spawner = nullptr;
+  static pid_t spawner_pid = 0;
+  asio::thread_pool* pool = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    // A process forked from this one (a pre-forking server, Python's multiprocessing) has a copy
+    // of the pool but not its thread: it needs its own. The copy is left as it is (joining a
+    // thread that is not there would hang).
+    if (!spawner || spawner_pid != ::getpid()) {
+      spawner = new asio::thread_pool(1);
+      spawner_pid = ::getpid();
+    }
+    pool = spawner;
+  }
+  std::promise<std::pair<pid_t, int>> forked;
+  auto result = forked.get_future();
+  // The caller waits below, so `fork_child` may be held by reference.
+  asio::post(*pool, [&fork_child, forked = std::move(forked)]() mutable {
+    const pid_t pid = fork_child();
+    forked.set_value({pid, pid < 0 ? errno : 0});
+  });
+  return result.get();
+}
+
 }  // namespace
 
 LocalServer::LocalServer(LocalServerOptions options) : options_(std::move(options)) {
@@ -231,9 +272,9 @@ void LocalServer::start() {
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
   const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  if (pid < 0) start_failed(std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
+  const auto [pid, fork_errno] = fork_on_spawner_thread([&]() -> pid_t {
+    const pid_t child = ::fork();
+    if (child != 0) return child;
     // Child: only async-signal-safe calls until exec. The server must not outlive a crashed test.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
@@ -244,8 +285,18 @@ void LocalServer::start() {
       for (int fd = 3; fd < 65536; ++fd) ::close(fd);  // kernels before 5.9
     }
     ::setpgid(0, 0);
+    // The spawner thread has the signal mask of the thread that first started an engine, which may
+    // block signals, and exec keeps the mask: the server must get stop()'s SIGTERM.
+    sigset_t none;
+    ::sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
+  });
+  if (pid < 0) {
+    ::close(out[0]);
+    ::close(out[1]);
+    start_failed(std::string("fork: ") + std::strerror(fork_errno));
   }
   ::close(out[1]);
   stdout_fd_ = out[0];

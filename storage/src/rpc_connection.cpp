@@ -93,6 +93,8 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
   std::map<std::uint64_t, std::function<void(const std::string&)>> closed_cbs;  // by token
   std::uint64_t next_closed_token = 1;
   std::string close_reason;
+  Errc close_errc = Errc::ok;                // what pending requests failed with at the close
+  std::atomic<bool> frame_too_large{false};  // the transport closes: a frame over max_message_size
   ConnectHandler connect_handler;
   // The public object, while connecting. Held strongly only by the connect timer's handler, so
   // that an io_context stopped mid-connect destroys it with its pending handlers (no cycle).
@@ -305,6 +307,9 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
     bool has_result = false, has_error = false;
     Value result, error, session;
     std::string failure;  ///< why it could not be decoded ("" = decoded)
+    /// decode_error, or reply_too_large: well-formed, but over this client's decode budget (its
+    /// own limit, which must not read as a fault of the server).
+    Errc failure_code = Errc::decode_error;
   };
 
   static Envelope decode_envelope(const std::string& payload, const cbor::DecodeOptions& options) noexcept {
@@ -326,7 +331,14 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
             }
           },
           options);
-    } catch (const std::exception& e) {  // cortex::Error(decode_error), bad_alloc, anything
+    } catch (const Error& e) {
+      if (e.code() == make_error_code(Errc::reply_too_large)) {
+        env.failure_code = Errc::reply_too_large;
+        env.failure = std::string("reply refused by this client's limit: ") + e.what();
+      } else {
+        env.failure = std::string("undecodable frame from server: ") + e.what();
+      }
+    } catch (const std::exception& e) {  // bad_alloc, anything
       env.failure = std::string("undecodable frame from server: ") + e.what();
     } catch (...) {
       env.failure = "undecodable frame from server";
@@ -350,8 +362,10 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       if (!env.id) env.id = cbor::peek_id(payload);
     }
     guarded("a frame's failure", [&] {
-      if (env.id) return fail_one(static_cast<std::uint64_t>(*env.id), make_error_code(Errc::decode_error), env.failure);
-      fail(env.failure, Errc::protocol_error);
+      if (env.id) return fail_one(static_cast<std::uint64_t>(*env.id), make_error_code(env.failure_code), env.failure);
+      // Unattributable (a notification, an id-less error): the socket closes, said as this
+      // client's limit when that is what refused the frame.
+      fail(env.failure, env.failure_code == Errc::reply_too_large ? Errc::reply_too_large : Errc::protocol_error);
     });
   }
 
@@ -443,7 +457,14 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
                         if (auto self = weak.lock()) self->on_message(std::move(payload));
                       },
                       [weak](const std::string& why) {
-                        if (auto self = weak.lock()) self->fail(why, Errc::connection_lost);
+                        auto self = weak.lock();
+                        if (!self) return;
+                        // A frame over max_message_size closes the socket by our own choice: the
+                        // requests awaiting replies fail with this client's limit, not as lost.
+                        self->fail(why, self->frame_too_large.load() ? Errc::reply_too_large : Errc::connection_lost);
+                      },
+                      [weak] {
+                        if (auto self = weak.lock()) self->frame_too_large.store(true);
                       }});
   }
 
@@ -552,6 +573,7 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
         state = State::closed;
         transport_open = false;
         close_reason = why;
+        close_errc = e;
         cbs.swap(closed_cbs);
         // Timers are touched only under `mu`: asio objects are not safe for concurrent use.
         deadline_timer.cancel();
@@ -716,6 +738,11 @@ void RpcConnection::abort() { impl_->fail("connection aborted by the client", Er
 bool RpcConnection::is_open() const noexcept {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->state == Impl::State::open;
+}
+
+std::error_code RpcConnection::close_code() const noexcept {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->state == Impl::State::closed ? make_error_code(impl_->close_errc) : std::error_code();
 }
 
 std::uint64_t RpcConnection::on_closed(std::function<void(const std::string&)> callback) {

@@ -33,6 +33,10 @@ struct TransportCallbacks {
   std::function<void(std::string&& payload)> on_message;
   /// Once, after a successful open: the socket closed for any reason.
   std::function<void(const std::string& reason)> on_close;
+  /// Before on_close, when the transport closes because a frame from the server exceeded
+  /// TransportOptions::max_message_size: this client's own limit, not a fault of the server. May
+  /// be empty (then the close reads as any other).
+  std::function<void()> on_frame_too_large;
 };
 
 /// What the socket shows of life below whole frames (for keepalive; see KeepaliveMonitor).

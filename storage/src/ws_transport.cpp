@@ -246,6 +246,7 @@ class WsTransport : public Transport, public std::enable_shared_from_this<WsTran
         const bool too_big = ec == websocketpp::processor::error::make_error_code(websocketpp::processor::error::message_too_big);
         const auto code = too_big ? websocketpp::close::status::message_too_big : websocketpp::close::status::protocol_error;
         const std::string why = (too_big ? "frame larger than max_message_size" : "protocol error: " + ec.message());
+        if (too_big && cb_.on_frame_too_large) cb_.on_frame_too_large();
         broken_ = true;
         close_after_write_ = true;
         return send_close(code, too_big ? "message too big" : "protocol error", why);

@@ -1,9 +1,17 @@
 // LocalServer: a surrealkv:// store keeps its data across a restart (kill -9 included); SIGTERM
-// stops the server cleanly.
+// stops the server cleanly; the engine lives as long as its LocalServer, whichever thread made it.
 #include <gtest/gtest.h>
 
-#include <filesystem>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "cortex/pool/connection_manager.hpp"
 #include "engine.hpp"
 
 using namespace cortex::storage;
@@ -33,4 +41,28 @@ TEST(LocalServer, SurrealKvStoreSurvivesRestartAndKill) {
     EXPECT_FALSE(server.running());
   }
   fs::remove_all(dir);
+}
+
+// Before: the child asked for SIGKILL when its parent died (PR_SET_PDEATHSIG), and its parent was
+// the *thread* that forked it: a manager built on a std::thread that then ended lost its embedded
+// engine, and the next query failed with connect_failed.
+TEST(LocalServer, TheEngineOutlivesTheThreadThatStartedIt) {
+  auto c = cortex::test::local_config("mem://", "thread_engine");
+  std::unique_ptr<cortex::pool::ConnectionManager> m;
+  long tid = 0;
+  std::thread([&] {
+    tid = ::syscall(SYS_gettid);
+    m = std::make_unique<cortex::pool::ConnectionManager>(c);
+  }).join();
+  ASSERT_TRUE(m);
+  // join() returns when the thread has run, not when the kernel has finished its exit — which is
+  // when the death signal is sent, before the thread's /proc entry goes. Wait for that (an event,
+  // not a time; the bound only guards against a hang).
+  const std::string task = "/proc/self/task/" + std::to_string(tid);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (::access(task.c_str(), F_OK) == 0 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  ASSERT_NE(::access(task.c_str(), F_OK), 0) << "the thread never finished exiting";
+  EXPECT_EQ(m->query("RETURN 1").at(0), Value(std::int64_t{1}));
+  auto again = cortex::test::connect_signed_in(cortex::test::io(), m->endpoint_url());  // a new connection
+  EXPECT_NO_THROW(again->call(rpc::ping()));
 }

@@ -2,10 +2,13 @@
 // paths, execute_with_retry's idempotency rule, health status, shutdown.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
+#include <vector>
 
 #include "cortex/pool/connection_manager.hpp"
 #include "cortex/pool/manager_registry.hpp"
@@ -336,6 +339,87 @@ TEST(Manager, AsyncExecuteWithRetryBacksOffOnATimerAndStopsAtWhatMayHaveRun) {
       failed.handler(2));
   EXPECT_EQ(failed.wait_for(1)[0].ec, make_error_code(Errc::timeout));
   EXPECT_EQ(runs.load(), 1);  // may have run: not replayed
+}
+
+// The original crate's check of execute_with_retry's counts: 50 tasks, every third fails once with
+// a transient error — 50 operations succeed, 17 attempts fail. The closures make no request, so
+// the request counters stay put (before: nothing counted these operations at all).
+TEST(Manager, ExecuteWithRetryCountsItsOperationsAndFailedAttempts) {
+  auto c = local_config(cortex::test::engine_url());
+  c.pool_config.min_connections = 0;
+  ConnectionManager m(c);
+  const auto before = m.metrics().snapshot();
+  std::atomic<int> right{0};
+  std::vector<std::thread> tasks;
+  for (int i = 0; i < 50; ++i) {
+    tasks.emplace_back([&m, &right, i] {
+      bool failed_once = false;
+      const int v = m.execute_with_retry([&] {
+        if (i % 3 == 0 && !failed_once) {
+          failed_once = true;
+          throw cortex::Error(make_error_code(Errc::connect_failed), "transient");
+        }
+        return i;
+      });
+      if (v == i) right.fetch_add(1);
+    });
+  }
+  for (auto& t : tasks) t.join();
+  EXPECT_EQ(right.load(), 50);
+  const auto s = m.metrics().snapshot();
+  EXPECT_EQ(s.operations_succeeded - before.operations_succeeded, 50u);
+  EXPECT_EQ(s.operation_attempts_failed - before.operation_attempts_failed, 17u);
+  EXPECT_EQ(s.retries - before.retries, 17u);
+  EXPECT_EQ(s.successes - before.successes, 0u);  // no request was made
+  EXPECT_EQ(s.errors - before.errors, 0u);
+  const auto j = nlohmann::json::parse(s.to_json());
+  EXPECT_EQ(j["operations_succeeded"], s.operations_succeeded);
+  EXPECT_EQ(j["operation_attempts_failed"], s.operation_attempts_failed);
+  const auto p = s.to_prometheus();
+  EXPECT_NE(p.find("cortex_pool_operations_succeeded_total " + std::to_string(s.operations_succeeded) + "\n"), std::string::npos) << p;
+  EXPECT_NE(p.find("cortex_pool_operation_attempts_failed_total " + std::to_string(s.operation_attempts_failed) + "\n"),
+            std::string::npos);
+
+  // The async form counts the same way: a failed attempt, then a success; a final failure.
+  cortex::test::Completions done;
+  int runs = 0;  // the attempts run one after another (the retry follows the failure)
+  m.async_execute_with_retry(
+      [&](Handler h) {
+        if (++runs == 1) return h(make_error_code(Errc::connect_failed), Value("refused"));
+        h({}, Value(std::int64_t{7}));
+      },
+      done.handler(1));
+  ASSERT_FALSE(done.wait_for(1)[0].ec);
+  m.async_execute_with_retry([](Handler h) { h(make_error_code(Errc::timeout), Value("slow")); }, done.handler(2));
+  EXPECT_EQ(done.wait_for(2)[1].ec, make_error_code(Errc::timeout));
+  const auto after = m.metrics().snapshot();
+  EXPECT_EQ(after.operations_succeeded - s.operations_succeeded, 1u);
+  EXPECT_EQ(after.operation_attempts_failed - s.operation_attempts_failed, 2u);
+}
+
+// Before: replies over the client's own decode budget failed with decode_error, which the breaker
+// counts as a failure of the endpoint: five of them opened the only endpoint's breaker while the
+// server was fine, then RETURN 1 failed with circuit_open and health read unhealthy. Now each
+// fails its own call only, as reply_too_large.
+TEST(Manager, RepliesOverTheClientsOwnLimitFailOnlyThemselves) {
+  auto c = local_config(cortex::test::engine_url());
+  c.pool_config.min_connections = 0;
+  c.circuit_breaker.failure_threshold = 2;
+  c.circuit_breaker.window = std::chrono::minutes(10);  // a slow machine spreads the calls out: all count
+  ConnectionManager m(c);
+  // A million 1-byte integers: ~1 MB on the wire, ~72 MB of Values, over the default budget
+  // (the larger of 64 MiB and 64 times the frame).
+  const std::string huge = "RETURN array::flatten(array::repeat(array::repeat(1, 1000), 1000))";
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(cortex::test::error_of([&] { m.query(huge); }), make_error_code(Errc::reply_too_large)) << "call " << i;
+  }
+  EXPECT_EQ(m.query("RETURN 1").at(0), Value(std::int64_t{1}));
+  const auto h = m.health_status();
+  EXPECT_TRUE(h.healthy);
+  EXPECT_EQ(h.circuit_breaker_state, "Closed");
+  ASSERT_EQ(h.endpoints.size(), 1u);
+  EXPECT_EQ(h.endpoints[0].request_failures, 0u);
+  EXPECT_EQ(m.metrics().snapshot().breaker_transitions, 0u);
 }
 
 // One setup routine: the schema runs on every new connection, the shared path's included (before,

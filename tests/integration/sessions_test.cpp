@@ -77,6 +77,27 @@ TEST(Sessions, FiftyConcurrentAgentsSeeOnlyTheirOwnNamespace) {
   EXPECT_NE(snap.to_prometheus().find("cortex_pool_agent_operations_total{agent=\""), std::string::npos);
 }
 
+// Before: a closed session's figures left the manager's snapshot with it, so its agent's counters
+// went down (a scraper reads that as a counter reset).
+TEST(Sessions, AClosedSessionsFiguresStayInTheManagersMetrics) {
+  ConnectionManager m(config_for(cortex::test::engine_url()));
+  const std::string id = cortex::test::unique_name("closing");
+  std::uint64_t ops = 0;
+  {
+    auto s = AgentSession::create(id, m, id);
+    s->query("RETURN 1").throw_if_error();
+    ops = s->metrics().operations;
+  }
+  ASSERT_GT(ops, 0u);
+  const auto snap = m.metrics().snapshot();
+  ASSERT_EQ(snap.agents.size(), 1u);
+  EXPECT_EQ(snap.agents[0].name, id);
+  EXPECT_TRUE(snap.agents[0].closed);
+  EXPECT_EQ(snap.agents[0].operations, ops);
+  EXPECT_NE(snap.to_prometheus().find("cortex_pool_agent_operations_total{agent=\"" + id + "\"} " + std::to_string(ops) + "\n"),
+            std::string::npos);
+}
+
 TEST(Sessions, RecordAccessAgentsAreHeldToTablePermissions) {
   ConnectionManager m(config_for(cortex::test::engine_url()));
   const std::string ns = cortex::test::unique_name("perm");

@@ -156,7 +156,7 @@ TEST(MetricsSnapshot, PrometheusFamiliesHaveHelpTypeAndBaseUnits) {
   AgentStats a;
   a.name = "x";
   a.operations = 1;
-  m.set_agents_source([a] { return std::vector<AgentStats>{a}; });
+  m.add_agent("x", [a] { return a; });
   const auto p = m.snapshot().to_prometheus();
   std::istringstream in(p);
   std::string line, last_help;
@@ -198,7 +198,8 @@ TEST(MetricsSnapshot, ClassicBucketsAreExactAndCumulative) {
   for (std::size_t i = 1; i < kClassicBuckets; ++i) EXPECT_GT(LatencyHistogram::classic_bound(i), LatencyHistogram::classic_bound(i - 1));
 }
 
-// Before: one label set per agent, forever.
+// Before: one label set per agent, forever. The first agents of the snapshot keep their series (not
+// the busiest: see AgentCountersNeverGoDown…).
 TEST(MetricsSnapshot, AgentSeriesAreCappedWithTheRestAsOther) {
   std::vector<AgentStats> agents;
   for (int i = 0; i < 30; ++i) {
@@ -217,7 +218,112 @@ TEST(MetricsSnapshot, AgentSeriesAreCappedWithTheRestAsOther) {
   int series = 0;
   for (std::size_t at = 0; (at = p.find("cortex_pool_agent_operations_total{", at)) != std::string::npos; ++at) ++series;
   EXPECT_EQ(series, 6);  // five agents and "other"
-  EXPECT_NE(p.find("cortex_pool_agent_operations_total{agent=\"a29\"} 60\n"), std::string::npos) << p;
-  EXPECT_NE(p.find("cortex_pool_agent_operations_total{agent=\"other\"} 325\n"), std::string::npos) << p;  // 1 + … + 25
-  EXPECT_NE(p.find("cortex_pool_agent_operation_seconds_count{agent=\"other\"} 325\n"), std::string::npos);
+  EXPECT_NE(p.find("cortex_pool_agent_operations_total{agent=\"a0\"} 1\n"), std::string::npos) << p;
+  EXPECT_NE(p.find("cortex_pool_agent_operations_total{agent=\"a4\"} 5\n"), std::string::npos) << p;
+  EXPECT_EQ(p.find("agent=\"a29\""), std::string::npos) << p;
+  // 6 + … + 30, and a29's second session's 30.
+  EXPECT_NE(p.find("cortex_pool_agent_operations_total{agent=\"other\"} 480\n"), std::string::npos) << p;
+  EXPECT_NE(p.find("cortex_pool_agent_operation_seconds_count{agent=\"other\"} 480\n"), std::string::npos);
+}
+
+namespace {
+
+/// The value of `family{agent="name"}` in `text`, or -1 when there is no such series.
+long long agent_sample(const std::string& text, const std::string& family, const std::string& name) {
+  const std::string key = "cortex_pool_" + family + "{agent=\"" + name + "\"} ";
+  const auto at = text.find(key);
+  return at == std::string::npos ? -1 : std::stoll(text.substr(at + key.size()));
+}
+
+/// A session's live figures, changed by the test between snapshots.
+struct FakeSession {
+  std::uint64_t operations = 0, errors = 0;
+  std::function<AgentStats()> figures() {
+    return [this] {
+      AgentStats a;
+      a.name = "ignored: the metrics name it by the id it was added with";
+      a.operations = operations;
+      a.errors = errors;
+      a.latency.count = operations;
+      return a;
+    };
+  }
+};
+
+}  // namespace
+
+// Before: a closed session's figures left the snapshot with it, so its agent's counters (and
+// "other") went down: a scraper reads that as a counter reset.
+TEST(MetricsSnapshot, AgentCountersNeverGoDownWhenSessionsClose) {
+  PoolMetrics m;
+  FakeSession first{5, 1}, second{2, 0};
+  const auto t1 = m.add_agent("a", first.figures());
+  const auto t2 = m.add_agent("a", second.figures());
+  auto text = m.snapshot().to_prometheus();
+  EXPECT_EQ(agent_sample(text, "agent_operations_total", "a"), 7);
+  m.remove_agent(t1);
+  first.operations = 0;  // gone: never read again
+  text = m.snapshot().to_prometheus();
+  EXPECT_EQ(agent_sample(text, "agent_operations_total", "a"), 7) << text;
+  EXPECT_EQ(agent_sample(text, "agent_errors_total", "a"), 1);
+  EXPECT_EQ(agent_sample(text, "agent_operation_seconds_count", "a"), 7);
+  m.remove_agent(t2);
+  const auto s = m.snapshot();
+  EXPECT_EQ(agent_sample(s.to_prometheus(), "agent_operations_total", "a"), 7);
+  ASSERT_EQ(s.agents.size(), 1u);  // one entry: the agent's closed sessions, summed
+  EXPECT_TRUE(s.agents[0].closed);
+  EXPECT_EQ(s.agents[0].name, "a");
+  EXPECT_EQ(s.agents[0].operations, 7u);
+  EXPECT_EQ(nlohmann::json::parse(s.to_json())["agents"][0]["closed"], true);
+  FakeSession again{1, 0};
+  const auto t3 = m.add_agent("a", again.figures());  // the agent comes back: its count goes on
+  EXPECT_EQ(agent_sample(m.snapshot().to_prometheus(), "agent_operations_total", "a"), 8);
+  m.remove_agent(t3);
+  m.remove_agent(t3);  // a second removal is a no-op
+  EXPECT_EQ(agent_sample(m.snapshot().to_prometheus(), "agent_operations_total", "a"), 8);
+}
+
+// Before: the busiest agents got the series, so "other" went down whenever an agent inside it
+// overtook one outside (or a named agent's session closed and another took its place).
+TEST(MetricsSnapshot, AgentSeriesStayWithTheFirstAgentsSoOtherNeverGoesDown) {
+  PoolMetrics m;
+  PrometheusOptions o;
+  o.max_agents = 1;
+  FakeSession a{1, 0}, b{10, 0}, c{100, 0};
+  m.add_agent("a", a.figures());
+  m.add_agent("b", b.figures());
+  const auto tc = m.add_agent("c", c.figures());
+  auto text = m.snapshot().to_prometheus(o);
+  EXPECT_EQ(agent_sample(text, "agent_operations_total", "a"), 1) << text;
+  EXPECT_EQ(agent_sample(text, "agent_operations_total", "other"), 110);
+  m.remove_agent(tc);
+  b.operations = 50;  // now far busier than a: a keeps the series all the same
+  text = m.snapshot().to_prometheus(o);
+  EXPECT_EQ(agent_sample(text, "agent_operations_total", "a"), 1) << text;
+  EXPECT_EQ(agent_sample(text, "agent_operations_total", "b"), -1);
+  EXPECT_EQ(agent_sample(text, "agent_operations_total", "other"), 150);
+}
+
+// Agent ids beyond PoolMetrics::kTrackedAgents: their closed sessions are summed as "other", and
+// none of them gets a series of its own, whatever max_agents asks (its series would end, then
+// restart lower, when its session closes).
+TEST(MetricsSnapshot, AgentsBeyondTheTrackedOnesAreOtherForGood) {
+  PoolMetrics m;
+  for (std::size_t i = 0; i < PoolMetrics::kTrackedAgents; ++i) {
+    FakeSession one{1, 0};
+    m.remove_agent(m.add_agent("a" + std::to_string(i), one.figures()));
+  }
+  PrometheusOptions o;
+  o.max_agents = PoolMetrics::kTrackedAgents + 10;
+  FakeSession late{7, 0};
+  const auto t = m.add_agent("late", late.figures());
+  auto text = m.snapshot().to_prometheus(o);
+  EXPECT_EQ(agent_sample(text, "agent_operations_total", "late"), -1);
+  EXPECT_EQ(agent_sample(text, "agent_operations_total", "other"), 7);
+  m.remove_agent(t);
+  const auto s = m.snapshot();
+  EXPECT_EQ(agent_sample(s.to_prometheus(o), "agent_operations_total", "other"), 7);
+  EXPECT_EQ(s.agents.size(), PoolMetrics::kTrackedAgents + 1);
+  EXPECT_EQ(s.agents.back().name, "other");
+  EXPECT_TRUE(s.agents.back().closed);
 }

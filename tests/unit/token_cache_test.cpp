@@ -80,7 +80,7 @@ TEST(TokenCache, SetupsThatDoNotSignInNeverWait) {
   EXPECT_TRUE(anonymous.called);
   EXPECT_FALSE(anonymous.signer);
   EXPECT_EQ(anonymous.token, "");
-  cache->learn_token("");  // a setup that ended without a token still ends the signin in flight
+  signer.turn->failed();
   Outcome after;
   cache->before_setup(true, record(after));
   EXPECT_TRUE(after.signer);
@@ -104,22 +104,58 @@ TEST(TokenCache, AnAbandonedSignerDropsItsWaitersAndFreesTheCache) {
   EXPECT_TRUE(watch.expired());
 }
 
-// A turn ended by another setup's token (learn) does not end a newer signin when its own signer
-// fails or is abandoned later.
-TEST(TokenCache, ALateEndOfAnOldSigninLeavesTheNewOneInFlight) {
+// A setup whose plan was made before a signin began (it authenticated with the token then held,
+// since due for renewal) finishes while that signin is in flight: the signin's waiters still wait
+// for the signin's own token.
+TEST(TokenCache, ASetupThatFinishesLateLeavesTheSigninInFlightAlone) {
   auto cache = std::make_shared<TokenCache>();
-  Outcome old_signer;
-  cache->before_setup(true, record(old_signer));
-  cache->learn_token("");  // another setup ended it (without a usable token)
-  Outcome new_signer, waiter;
-  cache->before_setup(true, record(new_signer));
-  ASSERT_TRUE(new_signer.signer);
+  std::uint64_t late_turn = 99;
+  cache->get(&late_turn);  // the late setup's plan
+  EXPECT_EQ(late_turn, 0u);
+  Outcome signer, waiter;
+  cache->before_setup(true, record(signer));
+  ASSERT_TRUE(signer.signer);
   cache->before_setup(true, record(waiter));
-  old_signer.turn->failed();  // late: must not release the new turn's waiter
+  ASSERT_FALSE(waiter.called);
+  cache->learn_token("old", late_turn);  // before: ended the signin, releasing the waiter with "old"
   EXPECT_FALSE(waiter.called);
-  old_signer.turn.reset();
-  EXPECT_FALSE(waiter.called);
-  new_signer.turn->succeeded("tok-2");
+  signer.turn->succeeded("new");
   EXPECT_TRUE(waiter.called);
-  EXPECT_EQ(waiter.token, "tok-2");
+  EXPECT_FALSE(waiter.signer);
+  EXPECT_EQ(waiter.token, "new");
+  EXPECT_EQ(cache->get(), "new");
+}
+
+// A setup that finishes after a newer signin does not put its older token back; one whose plan
+// was made after that signin may replace the token.
+TEST(TokenCache, ASetupThatFinishesLateDoesNotReplaceANewerToken) {
+  auto cache = std::make_shared<TokenCache>();
+  std::uint64_t old_turn = 99;
+  cache->get(&old_turn);
+  Outcome signer;
+  cache->before_setup(true, record(signer));
+  ASSERT_TRUE(signer.signer);
+  signer.turn->succeeded("new");
+  cache->learn_token("old", old_turn);  // before: the cache held "old" from here on
+  EXPECT_EQ(cache->get(), "new");
+  std::uint64_t now_turn = 0;
+  EXPECT_EQ(cache->get(&now_turn), "new");
+  EXPECT_EQ(now_turn, 1u);
+  cache->learn_token("newer", now_turn);
+  EXPECT_EQ(cache->get(), "newer");
+}
+
+// The signer's own turn still ends whichever way its setup reports it, and only once: a second
+// success (its setup's end, after its signin step) changes nothing.
+TEST(TokenCache, ASignersTurnEndsOnceWithItsOwnToken) {
+  auto cache = std::make_shared<TokenCache>();
+  Outcome signer, waiter;
+  cache->before_setup(true, record(signer));
+  cache->before_setup(true, record(waiter));
+  signer.turn->succeeded("tok-1");
+  ASSERT_TRUE(waiter.called);
+  EXPECT_EQ(waiter.token, "tok-1");
+  cache->learn_token("tok-2", 1);  // a setup of the same turn (the waiter, say) learns another
+  signer.turn->succeeded("tok-1");  // the signer's setup ends: no-op, its turn is over
+  EXPECT_EQ(cache->get(), "tok-2");
 }

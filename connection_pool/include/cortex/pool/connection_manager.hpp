@@ -10,6 +10,7 @@
 // Thread-safety: every member may be called from any thread (blocking ones not from the manager's
 // io threads). Destroying the manager shuts it down; outstanding leases stay valid until released.
 #include <chrono>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -112,9 +113,10 @@ class ConnectionManager {
   /// request unsent (connect failed, circuit open…) and no earlier blocking call of the same
   /// attempt, on this thread, may have run (storage::calls_possibly_run_on_this_thread) — so a
   /// write followed by a failed connect is rethrown, never written twice. With idempotent, timeouts
-  /// and lost connections are retried too. Every retry is counted (each request fn makes counts in
-  /// successes/errors where it ends, as every request does). fn's calls must be blocking
-  /// calls on the calling thread for the ledger to see them.
+  /// and lost connections are retried too. Counted as an operation: metrics operations_succeeded
+  /// when fn returns, operation_attempts_failed for each run of fn that throws, retries for each
+  /// run again (each request fn makes counts in successes/errors where it ends, as every request
+  /// does). fn's calls must be blocking calls on the calling thread for the ledger to see them.
   template <class F>
   auto execute_with_retry(F&& fn, RetryOptions options = {}) -> decltype(fn());
   /// Async form: `op(done)` starts one attempt and calls `done(ec, value)` exactly once. A failed
@@ -122,7 +124,8 @@ class ConnectionManager {
   /// the manager's io_context — no thread sleeps) only when that error proves nothing was sent,
   /// or with `idempotent` also after timeouts and lost connections. So an attempt of several
   /// steps must report a "never sent" code (connect_failed…) only when none of its steps ran.
-  /// `handler` runs once with the last outcome, on the manager's io thread.
+  /// `handler` runs once with the last outcome, on the manager's io thread. Counted as the blocking
+  /// form's operations are.
   void async_execute_with_retry(std::function<void(storage::Handler)> op, storage::Handler handler,
                                 RetryOptions options = {});
 
@@ -156,6 +159,8 @@ class ConnectionManager {
   bool should_retry(std::error_code ec, const RetryOptions& o, bool attempt_may_have_run) const noexcept;
   /// Counts a retry after `ec` and reports it to the event hook.
   void count_retry(std::error_code ec) const;
+  /// Counts an attempt of execute_with_retry that ended: a success ends its operation.
+  void count_attempt(bool succeeded) const noexcept;
   std::uint32_t max_attempts() const noexcept;
   std::chrono::milliseconds backoff(std::uint32_t retry) const;
   struct Impl;
@@ -164,15 +169,29 @@ class ConnectionManager {
 
 template <class F>
 auto ConnectionManager::execute_with_retry(F&& fn, RetryOptions options) -> decltype(fn()) {
+  // Counts the operation once fn has returned (whatever it returns: void, a reference, a move-only
+  // value), and not while an exception thrown by fn passes through.
+  struct CountsSuccess {
+    const ConnectionManager& manager;
+    const int uncaught = std::uncaught_exceptions();
+    ~CountsSuccess() {
+      if (std::uncaught_exceptions() == uncaught) manager.count_attempt(true);
+    }
+  };
   for (std::uint32_t attempt = 1;; ++attempt) {
     const auto calls_before = storage::calls_possibly_run_on_this_thread();
     try {
+      CountsSuccess counts{*this};
       return fn();
     } catch (const Error& e) {
+      count_attempt(false);
       const bool ran = storage::calls_possibly_run_on_this_thread() != calls_before;
       if (!should_retry(e.code(), options, ran) || attempt >= max_attempts()) throw;
       count_retry(e.code());
       std::this_thread::sleep_for(backoff(attempt));  // the retry's own backoff, not a synchronisation
+    } catch (...) {  // not a cortex error: never retried, but a failed attempt all the same
+      count_attempt(false);
+      throw;
     }
   }
 }

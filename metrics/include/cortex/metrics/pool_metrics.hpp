@@ -21,11 +21,15 @@ namespace cortex::metrics {
 enum class CloseReason : std::size_t { idle = 0, lifetime, max_uses, broken, shutdown, count };
 const char* to_string(CloseReason r) noexcept;
 
-/// One agent's (tenant's) figures, for the agents section of a snapshot.
+/// One agent's (tenant's) figures, for the agents section of a snapshot: a live session's, or the
+/// summed figures of the agent's closed sessions (`closed`).
 struct AgentStats {
   std::string name;
   std::uint64_t operations = 0, errors = 0;
+  /// Of closed sessions: counts, sum, max and buckets (quantiles cannot be summed: left 0).
   LatencySummary latency;
+  /// The figures of the agent's sessions that have closed, kept so that its counters never go down.
+  bool closed = false;
 };
 
 /// One endpoint's figures (a manager's endpoints section).
@@ -42,8 +46,10 @@ struct EndpointStats {
 /// How to_prometheus renders.
 struct PrometheusOptions {
   std::string prefix = "cortex_pool";  ///< every family is named `<prefix>_…`
-  /// Per-agent series for the agents with the most operations; the rest are summed under
-  /// agent="other", so the number of series stays bounded however many agents come and go.
+  /// Per-agent series for the first `max_agents` agent ids of the snapshot (first seen first; at
+  /// most PoolMetrics::kTrackedAgents); the rest are summed under agent="other", so the number of
+  /// series stays bounded however many agents come and go. Who has a series never changes later:
+  /// moving a busy agent out of "other" would make that counter go down.
   std::size_t max_agents = 20;
 };
 
@@ -52,7 +58,8 @@ struct MetricsSnapshot {
   std::uint64_t connections_created = 0, connections_reused = 0, acquisitions = 0, acquisition_timeouts = 0,
                 retries = 0, successes = 0, errors = 0, health_checks_passed = 0, health_checks_failed = 0,
                 leaks_detected = 0, lease_restores = 0, setup_requests = 0, password_signins = 0,
-                breaker_transitions = 0, failovers = 0, sync_shipped_changes = 0, sync_pulled_changes = 0;
+                breaker_transitions = 0, failovers = 0, sync_shipped_changes = 0, sync_pulled_changes = 0,
+                operations_succeeded = 0, operation_attempts_failed = 0;
   std::array<std::uint64_t, static_cast<std::size_t>(CloseReason::count)> closed{};
   // Gauges (go up and down) and their peaks.
   std::int64_t size = 0, idle = 0, in_use = 0, waiters = 0, peak_in_use = 0, peak_waiters = 0;
@@ -61,7 +68,9 @@ struct MetricsSnapshot {
   /// Every request of the pools' and shared paths' connections (shared calls, sessions, leases,
   /// set-up), from send to its end; `successes`/`errors` count the same requests by outcome.
   LatencySummary request_time;
-  std::vector<AgentStats> agents;        ///< per agent session (when sessions are in use)
+  /// Per live agent session, and per agent id the summed figures of its closed sessions, grouped
+  /// by agent id in the order the ids were first seen (PoolMetrics::add_agent).
+  std::vector<AgentStats> agents;
   std::vector<EndpointStats> endpoints;  ///< per endpoint (a manager's)
 
   /// JSON: every figure (latencies in µs; sync_lag_ms null before the first pass).
@@ -75,6 +84,11 @@ struct MetricsSnapshot {
 
 class PoolMetrics {
  public:
+  PoolMetrics();
+  ~PoolMetrics();
+  PoolMetrics(const PoolMetrics&) = delete;
+  PoolMetrics& operator=(const PoolMetrics&) = delete;
+
   // Counters (striped: cheap to bump from many threads at once).
   /// successes/errors: requests by outcome (see MetricsSnapshot::request_time).
   Counter connections_created, connections_reused, acquisitions, acquisition_timeouts, retries, successes, errors,
@@ -85,7 +99,11 @@ class PoolMetrics {
       breaker_transitions,  ///< circuit breaker state changes, every endpoint
       failovers,            ///< calls or acquires moved to another endpoint after a failure
       sync_shipped_changes, ///< Hybrid: changes shipped from the local cache to the remotes
-      sync_pulled_changes;  ///< Hybrid: changes copied from the remotes into the local cache
+      sync_pulled_changes,  ///< Hybrid: changes copied from the remotes into the local cache
+      /// execute_with_retry's operations, counted where it ends each attempt whatever the attempt
+      /// did (its requests count in successes/errors where they end; a closure may make none or
+      /// several): operations that ended with a result, and attempts that failed (retried or not).
+      operations_succeeded, operation_attempts_failed;
   void closed(CloseReason r) noexcept { closed_[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed); }
 
   // Gauges: add(+1/−1); peaks follow in_use and waiters.
@@ -113,8 +131,16 @@ class PoolMetrics {
   };
   void set_gauge_source(std::function<Gauges()> source);
 
-  /// The agents section's source (the sessions of a manager install it); nullptr removes it.
-  void set_agents_source(std::function<std::vector<AgentStats>()> source);
+  /// Agent ids whose closed sessions' figures are kept by id; those of agent ids first seen after
+  /// them are kept summed as "other" (agents that come and go take bounded memory).
+  static constexpr std::size_t kTrackedAgents = 1000;
+  /// The agents section. An agent session registers its live figures under its agent id; `live`
+  /// runs under a lock of these metrics, as the sources below (it must not call snapshot() or emit
+  /// events). remove_agent runs it a last time and keeps what it returns, summed with the agent's
+  /// other closed sessions, in every later snapshot: an agent's counters never go down when its
+  /// sessions close. Returns the token for remove_agent.
+  std::uint64_t add_agent(const std::string& agent_id, std::function<AgentStats()> live);
+  void remove_agent(std::uint64_t token);
   /// The endpoints section's source (a manager installs it); nullptr removes it. Sources run under
   /// a lock of these metrics: they must not call snapshot() or emit events.
   void set_endpoints_source(std::function<std::vector<EndpointStats>()> source);
@@ -144,7 +170,8 @@ class PoolMetrics {
   mutable std::atomic<std::int64_t> size_{0}, idle_{0}, in_use_{0}, waiters_{0}, peak_in_use_{0}, peak_waiters_{0};
   mutable std::mutex source_mu_;
   std::function<Gauges()> source_;
-  std::function<std::vector<AgentStats>()> agents_source_;
+  struct Agents;
+  std::unique_ptr<Agents> agents_;  // under source_mu_
   std::function<std::vector<EndpointStats>()> endpoints_source_;
   std::atomic<std::int64_t> last_sync_ns_{-1};  // steady_clock, ns since its epoch
   std::atomic<bool> has_handler_{false};

@@ -1,8 +1,8 @@
 #pragma once
 // The CBOR codec for SurrealDB's wire format (docs/protocol.md §3). Encoding always succeeds; decoding
 // untrusted bytes throws cortex::Error(Errc::decode_error) naming the problem — never crashes, never
-// allocates more than the input could describe, refuses nesting deeper than `max_depth` and a
-// decoded form larger than its budget, and is strict: text must be UTF-8, map keys unique, tagged
+// allocates more than the input could describe, refuses nesting deeper than `max_depth` and (with
+// Errc::reply_too_large) a decoded form larger than its budget, and is strict: text must be UTF-8, map keys unique, tagged
 // payloads well-formed (datetimes, durations, uuids, decimals).
 #include <cstdint>
 #include <functional>
@@ -23,13 +23,14 @@ struct DecodeOptions {
   std::size_t max_depth = 256;  ///< deepest nesting of arrays/maps/tags accepted
   /// The memory a decoded value may take, as a multiple of its encoded size (with a floor of
   /// `min_budget` bytes): one CBOR byte can become a 72-byte Value, so a frame of nulls would
-  /// otherwise take 70 times its size. Beyond it the decode fails with decode_error. Real replies
+  /// otherwise take 70 times its size. Beyond it the decode fails with reply_too_large. Real replies
   /// (objects of text and numbers) take 5-30 times their size.
   std::size_t max_amplification = 64;
   std::size_t min_budget = std::size_t{64} << 20;  ///< 64 MiB
 };
 
-/// Decodes exactly one item spanning all of `bytes`. Throws cortex::Error(decode_error).
+/// Decodes exactly one item spanning all of `bytes`. Throws cortex::Error(decode_error), or
+/// (reply_too_large) when the decoded form would exceed the options' budget.
 Value decode(std::string_view bytes, const DecodeOptions& options = {});
 
 /// Decodes a top-level map entry by entry, handing each key and value to `on_entry` without

@@ -32,6 +32,11 @@ enum class Errc {
   limit_exceeded,         ///< an agent session's ResourceLimits refused the operation
   session_state_on_shared_path,  ///< use/let/signin/… on the shared path: take a lease or an AgentSession
   overloaded,  ///< the connection's requests awaiting replies exceed ConnectOptions::max_pending_bytes (never sent)
+  /// A reply exceeded this client's own limits: its decoded form the decode budget
+  /// (cbor::DecodeOptions; the connection stays up), or its frame ConnectOptions::max_message_size
+  /// (a WebSocket frame cannot be skipped: the connection closes, and every request awaiting a
+  /// reply on it fails so). The requests reached the server and may have run; the server is fine.
+  reply_too_large,
 };
 
 /// SurrealDB's error kinds (3.x `kind`; 2.x mapped from the numeric code).

@@ -4,7 +4,9 @@
 // @surrealdb/node, served over WebSocket). It picks a free port, waits until /health answers, and
 // stops the server when destroyed. Also the fault-injection handle for tests: kill -9, SIGSTOP,
 // restart on the same port and store.
-// Thread-safety: not thread-safe; one owner drives it. The child dies with this process.
+// Thread-safety: not thread-safe; one owner drives it. The child lives as long as this object,
+// whichever thread started it (a thread that ends takes nothing with it), and dies with this
+// process, a crash or kill -9 included.
 #include <chrono>
 #include <cstdint>
 #include <memory>

@@ -38,14 +38,16 @@ struct ConnectOptions {
   std::chrono::milliseconds keepalive_interval{10000};
   /// A keepalive ping unanswered this long declares the socket dead. Default 5 s.
   std::chrono::milliseconds keepalive_timeout{5000};
-  /// Largest frame accepted (SurrealDB's default). Default 128 MiB.
+  /// Largest frame accepted (SurrealDB's default). Default 128 MiB. A larger reply closes the
+  /// connection (a WebSocket frame cannot be skipped): the requests awaiting replies on it fail with
+  /// Errc::reply_too_large, this client's limit, which no circuit breaker counts against the server.
   std::size_t max_message_size = 128u * 1024u * 1024u;
   /// Bytes of requests sent and not yet answered beyond which a new request fails at once with
   /// Errc::overloaded (never sent) instead of queueing behind a server that stopped reading. 0 =
   /// no bound. Default 256 MiB.
   std::size_t max_pending_bytes = std::size_t{256} << 20;
   /// How replies are decoded: nesting depth and the memory budget of a decoded frame (a reply over
-  /// it fails its request with decode_error; the connection stays up).
+  /// the budget fails its request with Errc::reply_too_large; the connection stays up).
   cbor::DecodeOptions decode;
   /// Frames of at least this many bytes are decoded on a background thread (one per process), so
   /// that this io thread's deadlines and keepalives keep firing while a large reply is turned into
@@ -153,6 +155,10 @@ class RpcConnection {
   /// Live-query notifications that arrived for a live id this connection does not know (killed,
   /// or never its own): counted and dropped.
   std::uint64_t unknown_notifications() const noexcept;
+  /// Why the connection closed, as the code its pending requests failed with: connection_lost, or
+  /// reply_too_large when a reply exceeded ConnectOptions::max_message_size (this client's limit:
+  /// the server is fine). Empty while it has not closed.
+  std::error_code close_code() const noexcept;
 
   struct Impl;
 
