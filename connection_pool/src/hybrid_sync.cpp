@@ -31,7 +31,7 @@ constexpr std::chrono::milliseconds kCatchUpPoll{250};
 // runs again at once, see is_retryable_conflict).
 constexpr const char* kChangedMeanwhile = "cortex sync: a remote record changed during the ship; can be retried";
 
-using ShipHook = std::function<void(const std::string&)>;
+using ShipHook = std::function<void(const std::string&, ShipStage)>;
 std::mutex hook_mu;
 std::shared_ptr<const ShipHook> ship_hook;  // under hook_mu
 
@@ -42,7 +42,7 @@ std::shared_ptr<const ShipHook> before_ship_hook() {
 
 }  // namespace
 
-void set_before_ship_for_testing(std::function<void(const std::string& remote_url)> h) {
+void set_before_ship_for_testing(std::function<void(const std::string& remote_url, ShipStage)> h) {
   std::lock_guard<std::mutex> lock(hook_mu);
   ship_hook = h ? std::make_shared<const ShipHook>(std::move(h)) : nullptr;
 }
@@ -295,11 +295,13 @@ struct HybridSync::Impl {
     const auto pending = read_feed(*local, position(remote, pos_id).value_or(0));
     auto plan = sync::plan_ship(pending, url, kBatch);
     if (plan.chunks.empty()) return 0;
-    if (auto hook = before_ship_hook()) (*hook)(url);
+    const auto hook = before_ship_hook();
+    if (hook) (*hook)(url, ShipStage::planned);
     const Held held = holding(remote, plan);
     if (const auto since = position(*local, sync::pull_position_id(params.name, url))) {
       sync::drop_overtaken(plan, read_feed(remote, *since));
     }
+    if (hook) (*hook)(url, ShipStage::checked);
     return apply(remote, plan, pos_id, false, &held);
   }
 

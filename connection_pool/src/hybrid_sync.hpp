@@ -37,10 +37,12 @@ struct HybridSyncParams {
   std::function<std::uint64_t()> cache_failures;
 };
 
-/// Tests (tests/history): runs on a sync thread between a pass's pulls and its ship of pending
-/// changes to `remote_url`, the window in which a remote write races the ship. Process-wide;
-/// nullptr removes it.
-void set_before_ship_for_testing(std::function<void(const std::string& remote_url)> hook);
+/// Where a ship stands when the test hook runs: `planned`: after the pass's pulls, before the ship
+/// reads the remote again; `checked`: after that read, just before its conditional write.
+enum class ShipStage { planned, checked };
+/// Tests (tests/history): runs on a sync thread at both stages of a ship of pending changes to
+/// `remote_url`: the windows in which a remote write races the ship. Process-wide; nullptr removes it.
+void set_before_ship_for_testing(std::function<void(const std::string& remote_url, ShipStage)> hook);
 
 class HybridSync {
  public:

@@ -327,6 +327,7 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
                                if (!parse_head(head, *r)) return self->shut("malformed HTTP reply");
                                if (r->chunked) return self->read_chunk(s, j, r);
                                if (r->content_length > self->options_.max_message_size) {
+                                 if (self->cb_.on_frame_too_large) self->cb_.on_frame_too_large();  // the client's own limit
                                  return self->shut("reply of " + std::to_string(r->content_length) + " bytes exceeds max_message_size");
                                }
                                self->read_exactly(s, r->content_length, [self, s, j, r](std::string bytes) {
@@ -371,7 +372,10 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
                                  size = size * 16 + static_cast<std::size_t>(d);
                                }
                                if (digits == 0) return self->shut("malformed chunk size");
-                               if (r->body.size() + size > self->options_.max_message_size) return self->shut("reply exceeds max_message_size");
+                               if (r->body.size() + size > self->options_.max_message_size) {
+                                 if (self->cb_.on_frame_too_large) self->cb_.on_frame_too_large();  // the client's own limit
+                                 return self->shut("reply exceeds max_message_size");
+                               }
                                // The chunk and its CRLF; the last (empty) chunk is followed by a CRLF (no trailers sent).
                                self->read_exactly(s, size + 2, [self, s, j, r, size](std::string bytes) {
                                  r->body.append(bytes, 0, size);

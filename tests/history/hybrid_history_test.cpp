@@ -180,13 +180,15 @@ TEST_P(HybridHistory, EverySiteEndsWithEachRecordsNewestWrite) {
   auto direct = w.site(w.remote.url());
   // The race: armed by a step, the next ship of the armed cache first lets a remote write land.
   std::atomic<int> race_on{-1};
-  int race_key = 0;
+  std::atomic<int> race_key{0};
   std::mutex e_mu;  // the hook runs on a sync thread (while this one waits in sync_now, or after it gave up)
-  set_before_ship_for_testing([&](const std::string& url) {
+  std::atomic<ShipStage> race_stage{ShipStage::planned};
+  set_before_ship_for_testing([&](const std::string& url, ShipStage stage) {
     int i = race_on.load();
+    if (stage != race_stage) return;
     if (i < 0 || url != w.links[static_cast<std::size_t>(i)]->url() || !race_on.compare_exchange_strong(i, -1)) return;
     std::lock_guard<std::mutex> lock(e_mu);
-    e.write(race_key, false, [&](const Value& id, const Value& v) { return write_on(*w.site(w.remote.url()), id, v); });
+    e.write(race_key.load(), false, [&](const Value& id, const Value& v) { return write_on(*w.site(w.remote.url()), id, v); });
   });
   std::array<std::vector<int>, 2> unshipped;  // keys written through each cache since its last pass
   for (int step = 0; step < kSteps; ++step) {
@@ -213,6 +215,7 @@ TEST_P(HybridHistory, EverySiteEndsWithEachRecordsNewestWrite) {
       auto& mine = unshipped[static_cast<std::size_t>(i)];
       if (!mine.empty() && rng.chance(0.5)) {  // race a record this cache is about to ship
         race_key = mine[static_cast<std::size_t>(rng.below(static_cast<int>(mine.size())))];
+        race_stage = rng.chance(0.5) ? ShipStage::planned : ShipStage::checked;
         race_on = i;
       }
       if (w.managers[static_cast<std::size_t>(i)]->sync_now(std::chrono::seconds(30))) mine.clear();
@@ -252,14 +255,18 @@ INSTANTIATE_TEST_SUITE_P(Seeds, HybridHistory, ::testing::ValuesIn(seeds({1, 2, 
 
 // The race on its own: a remote write lands after the pass's pull and before its ship of an older
 // cache write of the same record (before: the ship overwrote it and the next pass dropped the
-// remote's version as an echo of the ship, so it was lost on every site).
-TEST(HybridShipRace, ARemoteWriteBetweenPullAndShipIsNotOverwritten) {
+// remote's version as an echo of the ship, so it was lost on every site). `planned`: before the
+// ship reads the remote again (its feed shows the newer write); `checked`: after that read, just
+// before the write (the write's condition refuses it, and the pass runs again).
+class HybridShipRace : public ::testing::TestWithParam<ShipStage> {};
+
+TEST_P(HybridShipRace, ARemoteWriteBetweenPullAndShipIsNotOverwritten) {
   World w;
   Expected e;
   e.write(0, false, [&](const Value& id, const Value& v) { return write_through(*w.managers[0], id, v); });
   std::atomic<bool> armed{true};
-  set_before_ship_for_testing([&](const std::string& url) {
-    if (url != w.links[0]->url() || !armed.exchange(false)) return;
+  set_before_ship_for_testing([&](const std::string& url, ShipStage stage) {
+    if (url != w.links[0]->url() || stage != GetParam() || !armed.exchange(false)) return;
     e.write(0, false, [&](const Value& id, const Value& v) { return write_on(*w.site(w.remote.url()), id, v); });
   });
   w.managers[0]->sync_now(std::chrono::seconds(30));
@@ -268,5 +275,10 @@ TEST(HybridShipRace, ARemoteWriteBetweenPullAndShipIsNotOverwritten) {
   settle(w);
   expect_converged(w, e, "ship race");
 }
+
+INSTANTIATE_TEST_SUITE_P(Stages, HybridShipRace, ::testing::Values(ShipStage::planned, ShipStage::checked),
+                         [](const ::testing::TestParamInfo<ShipStage>& p) {
+                           return std::string(p.param == ShipStage::planned ? "BeforeTheRecheck" : "AfterTheRecheck");
+                         });
 
 }  // namespace
