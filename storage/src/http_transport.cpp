@@ -237,7 +237,9 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
       Object request{{"id", Value(static_cast<std::int64_t>(job.tag))}, {"method", Value(m)}, {"params", Value(std::move(params))}};
       job.body = cbor::encode(Value(std::move(request)));
     }
-    queue_.push_back(std::move(job));
+    // Pings (the keepalive's among them) wait in a line of their own: see pump().
+    const bool is_ping = m == "ping";
+    (is_ping ? pings_ : queue_).push_back(std::move(job));
     pump();
   }
 
@@ -255,16 +257,24 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
   // -- sockets ---------------------------------------------------------------------------------
 
   void pump() {
-    while (!queue_.empty() && !is_closed()) {
+    while (!is_closed()) {
+      // Pings go first and may take one socket beyond kMaxSockets. Keepalive judges the server by
+      // its ping, and over HTTP the other sockets may all be busy with slow requests (SLEEP, a big
+      // import) on a server that is fine: a ping queued behind them would go unanswered and the
+      // keepalive would kill the busy requests it exists to protect. On a socket of its own the
+      // ping is answered by a live server and still goes unanswered by a dead one.
+      const bool ping = !pings_.empty();
+      std::deque<Job>& line = ping ? pings_ : queue_;
+      if (line.empty()) return;
+      if (busy_ + connecting_ >= kMaxSockets + (ping ? 1 : 0)) return;  // waits for a socket to come free
       std::shared_ptr<Socket> s;
       while (!idle_.empty() && !s) {
         s = std::move(idle_.back());
         idle_.pop_back();
         if (Clock::now() - s->idle_since > kReuseWithin) s.reset();  // too old to trust: closed
       }
-      if (!s && busy_ + connecting_ >= kMaxSockets) return;  // waits for a socket to come free
-      Job job = std::move(queue_.front());
-      queue_.pop_front();
+      Job job = std::move(line.front());
+      line.pop_front();
       if (s) {
         exchange(std::move(s), std::move(job));
         continue;
@@ -420,9 +430,12 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
       std::lock_guard<std::mutex> lock(mu_);
       if (closed_) return;
       closed_ = true;
-      for (const auto& j : queue_) unsent_.insert(j.tag);
+      for (const auto* line : {&queue_, &pings_}) {
+        for (const auto& j : *line) unsent_.insert(j.tag);
+      }
     }
     queue_.clear();
+    pings_.clear();
     idle_.clear();
     for (auto& weak : all_) {  // busy ones too: their handlers end with operation_aborted
       if (auto s = weak.lock()) {
@@ -444,6 +457,7 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
   TransportCallbacks cb_;
   // On the strand:
   std::deque<Job> queue_;
+  std::deque<Job> pings_;  // served before queue_, with a socket of their own (pump())
   std::vector<std::shared_ptr<Socket>> idle_;
   std::vector<std::weak_ptr<Socket>> all_;  // every socket opened, to close busy ones on shut
   std::size_t busy_ = 0, connecting_ = 0;
