@@ -1,12 +1,17 @@
 // MetricsServer: accept → read one request head (bounded, with a deadline) → answer → close.
+// Every handler (accept, read, write, the deadline's timer, stop) runs on one strand: a manager may
+// run several io threads, and the socket set, the count and the sockets themselves (which a timer
+// closes while a read uses them) are then touched from all of them.
 #include <mutex>
 #include <set>
 #include <string>
 
+#include <asio/bind_executor.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/read_until.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 #include <asio/streambuf.hpp>
 #include <asio/write.hpp>
 
@@ -18,8 +23,11 @@ namespace cortex::pool {
 
 struct MetricsServer::State : std::enable_shared_from_this<MetricsServer::State> {
   State(asio::io_context& io, ConnectionManager& m, MetricsServerOptions o)
-      : acceptor(io), manager(&m), options(std::move(o)) {}
+      : strand(asio::make_strand(io)), acceptor(strand), manager(&m), options(std::move(o)) {}
 
+  // Everything below but `mu`, `manager` and `port` is touched only on this strand; the acceptor
+  // and every socket and timer are made on it too, so no handler can slip off it.
+  asio::strand<asio::io_context::executor_type> strand;
   asio::ip::tcp::acceptor acceptor;
   std::uint16_t port = 0;
   // Held while a request reads the manager; close() takes it to clear `manager`, so once it
@@ -27,8 +35,8 @@ struct MetricsServer::State : std::enable_shared_from_this<MetricsServer::State>
   std::mutex mu;
   ConnectionManager* manager;
   MetricsServerOptions options;
-  std::size_t open = 0;  // connections being served (io thread only)
-  std::set<std::shared_ptr<asio::ip::tcp::socket>> sockets;  // io thread only
+  std::size_t open = 0;  // connections being served
+  std::set<std::shared_ptr<asio::ip::tcp::socket>> sockets;
 
   struct Reply {
     int status;
@@ -53,7 +61,7 @@ struct MetricsServer::State : std::enable_shared_from_this<MetricsServer::State>
   }
 
   void accept() {
-    acceptor.async_accept([self = shared_from_this()](std::error_code ec, asio::ip::tcp::socket s) {
+    acceptor.async_accept(asio::bind_executor(strand, [self = shared_from_this()](std::error_code ec, asio::ip::tcp::socket s) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
       if (!ec) {
         if (self->open >= self->options.max_connections) {
@@ -64,20 +72,20 @@ struct MetricsServer::State : std::enable_shared_from_this<MetricsServer::State>
         }
       }
       self->accept();  // a failed accept (e.g. out of descriptors) does not stop the server
-    });
+    }));
   }
 
   void serve(std::shared_ptr<asio::ip::tcp::socket> sock) {
     ++open;
     sockets.insert(sock);
     auto buf = std::make_shared<asio::streambuf>(8192);  // the request head may not be longer
-    auto timer = std::make_shared<asio::steady_timer>(acceptor.get_executor(), options.request_timeout);
-    timer->async_wait([sock](std::error_code ec) {
+    auto timer = std::make_shared<asio::steady_timer>(strand, options.request_timeout);
+    timer->async_wait(asio::bind_executor(strand, [sock](std::error_code ec) {
       if (ec) return;  // done in time
       std::error_code ignored;
       sock->close(ignored);  // too slow: whatever is pending fails and ends the exchange
-    });
-    asio::async_read_until(*sock, *buf, "\r\n\r\n", [self = shared_from_this(), sock, buf, timer](std::error_code ec, std::size_t) {
+    }));
+    asio::async_read_until(*sock, *buf, "\r\n\r\n", asio::bind_executor(strand, [self = shared_from_this(), sock, buf, timer](std::error_code ec, std::size_t) {
       if (ec) return self->finish(sock, timer);
       std::istream in(buf.get());
       std::string method, target;
@@ -91,12 +99,12 @@ struct MetricsServer::State : std::enable_shared_from_this<MetricsServer::State>
       } catch (const std::exception&) {  // a failure to render must not take the io thread down
         *reply = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
       }
-      asio::async_write(*sock, asio::buffer(*reply), [self, sock, reply, timer](std::error_code, std::size_t) {
+      asio::async_write(*sock, asio::buffer(*reply), asio::bind_executor(self->strand, [self, sock, reply, timer](std::error_code, std::size_t) {
         std::error_code ignored;
         sock->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
         self->finish(sock, timer);
-      });
-    });
+      }));
+    }));
   }
 
   void finish(const std::shared_ptr<asio::ip::tcp::socket>& sock, const std::shared_ptr<asio::steady_timer>& timer) {
@@ -127,8 +135,8 @@ MetricsServer::MetricsServer(ConnectionManager& manager, MetricsServerOptions op
   if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) throw Error(Errc::server_start_failed, "MetricsServer: cannot listen on " + at + ": " + ec.message());
   state_->port = a.local_endpoint().port();
-  // Started on the io thread: from then on only the io thread touches the acceptor.
-  asio::post(a.get_executor(), [s = state_] { s->accept(); });
+  // From here on only the strand touches the acceptor.
+  asio::post(state_->strand, [s = state_] { s->accept(); });
 }
 
 MetricsServer::~MetricsServer() { close(); }
@@ -141,7 +149,7 @@ void MetricsServer::close() {
     if (!state_->manager) return;
     state_->manager = nullptr;
   }
-  asio::post(state_->acceptor.get_executor(), [s = state_] { s->stop(); });
+  asio::post(state_->strand, [s = state_] { s->stop(); });
 }
 
 }  // namespace cortex::pool

@@ -54,6 +54,9 @@ struct Socket : detail::StreamSocket {
   using StreamSocket::StreamSocket;
   std::unique_ptr<asio::streambuf> in;
   Clock::time_point idle_since;
+  // Its request's deadline passed and it was closed for that (HttpTransport::drop): the handlers
+  // still pending on it end quietly, the transport is not at fault.
+  bool abandoned = false;
 };
 
 struct Job {
@@ -150,7 +153,8 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
     cb_ = std::move(cb);
     // Opening is one connected (and, for https, handshaken) socket, kept for the first request.
     asio::post(strand_, [self = shared_from_this()] {
-      self->open_socket([self](std::error_code ec, const std::string& why, std::shared_ptr<Socket> s) {
+      auto first = std::make_shared<Socket>(self->io_, self->tls_.get());
+      self->open_socket(first, [self](std::error_code ec, const std::string& why, std::shared_ptr<Socket> s) {
         if (ec) return self->cb_.on_open(make_error_code(Errc::connect_failed), why);
         s->idle_since = Clock::now();
         self->idle_.push_back(std::move(s));
@@ -183,6 +187,10 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
     std::vector<std::uint64_t> out(unsent_.begin(), unsent_.end());
     unsent_.clear();
     return out;
+  }
+
+  void abandon(std::uint64_t tag) override {
+    asio::post(strand_, [self = shared_from_this(), tag] { self->drop(tag); });
   }
 
   void close() override { abort(); }
@@ -237,7 +245,9 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
       Object request{{"id", Value(static_cast<std::int64_t>(job.tag))}, {"method", Value(m)}, {"params", Value(std::move(params))}};
       job.body = cbor::encode(Value(std::move(request)));
     }
-    queue_.push_back(std::move(job));
+    // Pings (the keepalive's among them) wait in a line of their own: see pump().
+    const bool is_ping = m == "ping";
+    (is_ping ? pings_ : queue_).push_back(std::move(job));
     pump();
   }
 
@@ -255,24 +265,33 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
   // -- sockets ---------------------------------------------------------------------------------
 
   void pump() {
-    while (!queue_.empty() && !is_closed()) {
+    while (!is_closed()) {
+      // Pings go first and may take one socket beyond kMaxSockets. Keepalive judges the server by
+      // its ping, and over HTTP the other sockets may all be busy with slow requests (SLEEP, a big
+      // import) on a server that is fine: a ping queued behind them would go unanswered and the
+      // keepalive would kill the busy requests it exists to protect. On a socket of its own the
+      // ping is answered by a live server and still goes unanswered by a dead one.
+      const bool ping = !pings_.empty();
+      std::deque<Job>& line = ping ? pings_ : queue_;
+      if (line.empty()) return;
+      if (working_.size() >= kMaxSockets + (ping ? 1 : 0)) return;  // waits for a socket to come free
       std::shared_ptr<Socket> s;
       while (!idle_.empty() && !s) {
         s = std::move(idle_.back());
         idle_.pop_back();
         if (Clock::now() - s->idle_since > kReuseWithin) s.reset();  // too old to trust: closed
       }
-      if (!s && busy_ + connecting_ >= kMaxSockets) return;  // waits for a socket to come free
-      Job job = std::move(queue_.front());
-      queue_.pop_front();
+      Job job = std::move(line.front());
+      line.pop_front();
       if (s) {
         exchange(std::move(s), std::move(job));
         continue;
       }
-      ++connecting_;
-      open_socket([self = shared_from_this(), job = std::move(job)](std::error_code ec, const std::string& why,
-                                                                     std::shared_ptr<Socket> fresh) mutable {
-        --self->connecting_;
+      s = std::make_shared<Socket>(io_, tls_.get());
+      working_[job.tag] = s;  // from here abandon() can close it
+      open_socket(s, [self = shared_from_this(), job = std::move(job)](std::error_code ec, const std::string& why,
+                                                                        std::shared_ptr<Socket> fresh) mutable {
+        if (fresh->abandoned) return;  // its request timed out while it connected
         if (ec) return self->shut("connect to " + self->endpoint_.to_string() + " failed: " + why);
         self->exchange(std::move(fresh), std::move(job));
       });
@@ -281,17 +300,13 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
 
   using Opened = std::function<void(std::error_code, const std::string&, std::shared_ptr<Socket>)>;
 
-  void open_socket(Opened done) {
-    auto s = std::make_shared<Socket>(io_, tls_.get());
+  void open_socket(const std::shared_ptr<Socket>& s, Opened done) {
     all_.push_back(s);
-    detail::async_open(s, endpoint_, strand_, [s, done](std::error_code ec, const std::string& why) {
-      if (ec) return done(ec, why, nullptr);
-      done({}, "", s);
-    });
+    detail::async_open(s, endpoint_, strand_, [s, done](std::error_code ec, const std::string& why) { done(ec, why, s); });
   }
 
   void exchange(std::shared_ptr<Socket> s, Job job) {
-    ++busy_;
+    working_[job.tag] = s;
     std::string head = "POST " + endpoint_.path + " HTTP/1.1\r\nHost: " + host_header_ +
                        "\r\nContent-Type: application/cbor\r\nAccept: application/cbor\r\nContent-Length: " +
                        std::to_string(job.body.size()) + "\r\n";
@@ -307,20 +322,46 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
     s->with_stream([&](auto& stream) {
       asio::async_write(stream, std::vector<asio::const_buffer>{asio::buffer(out->first), asio::buffer(out->second.body)},
                         asio::bind_executor(strand_, [self = shared_from_this(), s, out](std::error_code ec, std::size_t) {
+                          if (s->abandoned) return;
                           if (ec) return self->shut("writing a request failed: " + ec.message());
-                          self->read_head(s, std::move(out->second));
+                          self->read_head(s, std::make_shared<Job>(std::move(out->second)));
                         }));
     });
   }
 
-  void read_head(std::shared_ptr<Socket> s, Job job) {
-    s->in = std::make_unique<asio::streambuf>(kMaxHeaderBytes + options_.max_message_size + 64);
-    auto j = std::make_shared<Job>(std::move(job));
+  // RpcConnection gave up on request `tag` (its deadline passed; its caller has the timeout). Not
+  // sent yet: it never will be. On a socket: that socket is closed now, not when the server gets
+  // round to answering — a slow server would otherwise hold every socket with requests nobody
+  // awaits, and the requests behind them would time out unsent. The late answer is never read.
+  void drop(std::uint64_t tag) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      unsent_.erase(tag);
+    }
+    for (auto* line : {&queue_, &pings_}) {
+      line->erase(std::remove_if(line->begin(), line->end(), [tag](const Job& j) { return j.tag == tag; }), line->end());
+    }
+    const auto it = working_.find(tag);
+    if (it == working_.end()) return;  // answered first, or answered locally
+    const auto s = it->second;
+    working_.erase(it);
+    s->abandoned = true;  // the handlers still pending on it end without a word
+    std::error_code ignored;
+    s->lowest().close(ignored);
+    pump();
+  }
+
+  void read_head(std::shared_ptr<Socket> s, std::shared_ptr<Job> j) {
+    // The buffer's max_size bounds the read itself: read_until ends with not_found once 64 KiB
+    // arrived without the blank line, instead of keeping whatever a server sends. Chunk-size lines
+    // are read into the same buffer, so they are bounded alike.
+    s->in = std::make_unique<asio::streambuf>(kMaxHeaderBytes);
     s->with_stream([&](auto& stream) {
       asio::async_read_until(stream, *s->in, "\r\n\r\n",
                              asio::bind_executor(strand_, [self = shared_from_this(), s, j](std::error_code ec, std::size_t n) {
+                               if (s->abandoned) return;
+                               if (ec == asio::error::not_found) return self->shut("reply headers larger than 64 KiB");
                                if (ec) return self->shut("reading a reply failed: " + ec.message());
-                               if (n > kMaxHeaderBytes) return self->shut("reply headers larger than 64 KiB");
                                std::string head(asio::buffers_begin(s->in->data()), asio::buffers_begin(s->in->data()) + n - 4);
                                s->in->consume(n);
                                auto r = std::make_shared<Response>();
@@ -338,20 +379,20 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
     });
   }
 
-  // Reads `n` bytes (after what the buffer already holds) and hands them over.
+  // Reads the next `n` bytes (those already buffered first) and hands them over. The string grows
+  // as bytes arrive, so a length the server claims costs memory only once it is sent.
   void read_exactly(std::shared_ptr<Socket> s, std::size_t n, std::function<void(std::string)> then) {
-    const std::size_t have = s->in->size();
-    auto take = [s, n, then] {
-      std::string bytes(asio::buffers_begin(s->in->data()), asio::buffers_begin(s->in->data()) + static_cast<std::ptrdiff_t>(n));
-      s->in->consume(n);
-      then(std::move(bytes));
-    };
-    if (have >= n) return take();
+    auto bytes = std::make_shared<std::string>();
+    const std::size_t have = std::min(n, s->in->size());
+    bytes->assign(asio::buffers_begin(s->in->data()), asio::buffers_begin(s->in->data()) + static_cast<std::ptrdiff_t>(have));
+    s->in->consume(have);
+    if (have == n) return then(std::move(*bytes));
     s->with_stream([&](auto& stream) {
-      asio::async_read(stream, *s->in, asio::transfer_exactly(n - have),
-                       asio::bind_executor(strand_, [self = shared_from_this(), take](std::error_code ec, std::size_t) {
+      asio::async_read(stream, asio::dynamic_buffer(*bytes, n), asio::transfer_exactly(n - have),
+                       asio::bind_executor(strand_, [self = shared_from_this(), s, bytes, then](std::error_code ec, std::size_t) {
+                         if (s->abandoned) return;
                          if (ec) return self->shut("reading a reply body failed: " + ec.message());
-                         take();
+                         then(std::move(*bytes));
                        }));
     });
   }
@@ -360,6 +401,7 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
     s->with_stream([&](auto& stream) {
       asio::async_read_until(stream, *s->in, "\r\n",
                              asio::bind_executor(strand_, [self = shared_from_this(), s, j, r](std::error_code ec, std::size_t n) {
+                               if (s->abandoned) return;
                                if (ec) return self->shut("reading a reply chunk failed: " + ec.message());
                                const std::string line(asio::buffers_begin(s->in->data()), asio::buffers_begin(s->in->data()) + n - 2);
                                s->in->consume(n);
@@ -387,7 +429,7 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
   }
 
   void finish(std::shared_ptr<Socket> s, const Job& job, const Response& r) {
-    --busy_;
+    working_.erase(job.tag);
     all_.erase(std::remove_if(all_.begin(), all_.end(), [](const std::weak_ptr<Socket>& w) { return w.expired(); }), all_.end());
     if (!r.close && !is_closed()) {
       s->idle_since = Clock::now();
@@ -424,10 +466,14 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
       std::lock_guard<std::mutex> lock(mu_);
       if (closed_) return;
       closed_ = true;
-      for (const auto& j : queue_) unsent_.insert(j.tag);
+      for (const auto* line : {&queue_, &pings_}) {
+        for (const auto& j : *line) unsent_.insert(j.tag);
+      }
     }
     queue_.clear();
+    pings_.clear();
     idle_.clear();
+    working_.clear();
     for (auto& weak : all_) {  // busy ones too: their handlers end with operation_aborted
       if (auto s = weak.lock()) {
         std::error_code ignored;
@@ -448,9 +494,10 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
   TransportCallbacks cb_;
   // On the strand:
   std::deque<Job> queue_;
+  std::deque<Job> pings_;  // served before queue_, with a socket of their own (pump())
   std::vector<std::shared_ptr<Socket>> idle_;
   std::vector<std::weak_ptr<Socket>> all_;  // every socket opened, to close busy ones on shut
-  std::size_t busy_ = 0, connecting_ = 0;
+  std::map<std::uint64_t, std::shared_ptr<Socket>> working_;  // by request: connecting for it or exchanging it
   bool opened_ = false;
   std::string ns_, db_, token_;  // the session kept here; the token is a secret
   std::map<std::string, Value> vars_;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -126,6 +127,19 @@ std::uint16_t free_port(const std::string& host) {
   }
   ::close(fd);
   return ntohs(a.sin_port);
+}
+
+std::string temp_dir() {
+  const char* t = std::getenv("TMPDIR");
+  return t && *t ? t : "/tmp";
+}
+
+std::string log_path_for(std::uint16_t port) { return temp_dir() + "/cortex-surrealdb-" + std::to_string(port) + ".log"; }
+
+// Removes the log when nothing was written to it: a test run starts hundreds of quiet engines.
+void remove_if_empty(const std::string& path) {
+  struct stat st {};
+  if (!path.empty() && ::stat(path.c_str(), &st) == 0 && st.st_size == 0) ::unlink(path.c_str());
 }
 
 // One HTTP GET /health on loopback; true on "200".
@@ -260,8 +274,20 @@ void LocalServer::start() {
   }
 
   args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+  // The engine's stderr goes to a file, never into the terminal of the program that embeds it
+  // (where a Rust panic of the engine would land in the middle of the program's own output). Named
+  // by port; while the port is still unknown (the npm server picks it) a temporary name, renamed
+  // once the server says where it listens.
+  static std::atomic<unsigned> starts{0};
+  log_path_ = port_ != 0 ? log_path_for(port_)
+                         : temp_dir() + "/cortex-surrealdb-starting-" + std::to_string(::getpid()) + "-" + std::to_string(++starts) + ".log";
+  const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (log_fd < 0) start_failed("cannot open its log " + log_path_ + ": " + std::strerror(errno));
   int out[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) start_failed(std::string("pipe: ") + std::strerror(errno));
+  if (::pipe2(out, O_CLOEXEC) != 0) {
+    ::close(log_fd);
+    start_failed(std::string("pipe: ") + std::strerror(errno));
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -279,6 +305,7 @@ void LocalServer::start() {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) ::_exit(127);
     ::dup2(out[1], STDOUT_FILENO);
+    ::dup2(log_fd, STDERR_FILENO);
     // Nothing else of the parent's goes along: an inherited listening socket (the parent's own
     // servers, a test's proxy) would keep accepting in the child after the parent closed it.
     if (::syscall(SYS_close_range, 3u, ~0u, 0u) != 0) {
@@ -293,6 +320,7 @@ void LocalServer::start() {
     ::execve(argv[0], argv.data(), envp.data());
     ::_exit(127);
   });
+  ::close(log_fd);
   if (pid < 0) {
     ::close(out[0]);
     ::close(out[1]);
@@ -309,18 +337,23 @@ void LocalServer::start() {
     while (line.find('\n') == std::string::npos) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
       pollfd p{stdout_fd_, POLLIN, 0};
-      if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) != 1) { kill(); start_failed("no 'listening' line before the start timeout"); }
+      if (left <= 0 || ::poll(&p, 1, static_cast<int>(left)) != 1) {
+        kill();
+        start_failed("no 'listening' line before the start timeout (its log: " + log_path_ + ")");
+      }
       char buf[256];
       const auto n = ::read(stdout_fd_, buf, sizeof buf);
       if (n <= 0) {
         kill();
-        start_failed("the server exited during start (port " + std::to_string(port_) + " taken? see its stderr)");
+        start_failed("the server exited during start (port " + std::to_string(port_) + " taken? see " + log_path_ + ")");
       }
       line.append(buf, static_cast<std::size_t>(n));
     }
     const auto colon = line.rfind(':', line.find('\n'));
     port_ = static_cast<std::uint16_t>(std::atoi(line.c_str() + colon + 1));
     if (port_ == 0) { kill(); start_failed("unreadable listening line: " + line); }
+    const std::string named = log_path_for(port_);
+    if (named != log_path_ && ::rename(log_path_.c_str(), named.c_str()) == 0) log_path_ = named;  // the child's fd follows
     return;
   }
   // `surreal start` has no readiness line: poll /health.
@@ -330,9 +363,12 @@ void LocalServer::start() {
       pid_ = -1;
       ::close(stdout_fd_);
       stdout_fd_ = -1;
-      start_failed("the server exited during start (port " + std::to_string(port_) + " taken? see its stderr)");
+      start_failed("the server exited during start (port " + std::to_string(port_) + " taken? see " + log_path_ + ")");
     }
-    if (Clock::now() > deadline) { kill(); start_failed("no /health answer within the start timeout"); }
+    if (Clock::now() > deadline) {
+      kill();
+      start_failed("no /health answer within the start timeout (its log: " + log_path_ + ")");
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
@@ -350,6 +386,7 @@ void LocalServer::stop() {
   pid_ = -1;
   if (stdout_fd_ >= 0) ::close(stdout_fd_);
   stdout_fd_ = -1;
+  remove_if_empty(log_path_);
 }
 
 void LocalServer::kill() {
@@ -360,6 +397,7 @@ void LocalServer::kill() {
   pid_ = -1;
   if (stdout_fd_ >= 0) ::close(stdout_fd_);
   stdout_fd_ = -1;
+  remove_if_empty(log_path_);
 }
 
 // Returns once the kernel reports the process stopped: SIGSTOP is delivered asynchronously, and a

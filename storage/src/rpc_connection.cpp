@@ -216,7 +216,10 @@ struct RpcConnection::Impl : std::enable_shared_from_this<RpcConnection::Impl> {
       expired = pending.take_expired(Clock::now());
       arm_deadline_locked();
     }
-    for (auto& e : expired) complete(e, make_error_code(Errc::timeout), Value("no reply before the deadline"));
+    for (auto& e : expired) {
+      transport->abandon(e.id);  // what the transport holds for it alone is freed, not held until a late reply
+      complete(e, make_error_code(Errc::timeout), Value("no reply before the deadline"));
+    }
     if (!expired.empty()) probe_liveness();
   }
 

@@ -60,6 +60,11 @@ class Transport {
   /// The tags of frames queued and not yet handed to the socket, which will now never be: the
   /// owner calls it when it gives up on the connection, to tell never-sent requests apart.
   virtual std::vector<std::uint64_t> take_unsent() { return {}; }
+  /// Thread-safe. The owner stopped waiting for request `tag` (its deadline passed): a transport
+  /// that holds something for that request alone (HTTP: a socket, or a place in its queue) frees
+  /// it now, so that a server that never answers cannot keep it; a reply that comes later is never
+  /// delivered. A WebSocket, whose requests share one socket, ignores it.
+  virtual void abandon(std::uint64_t tag) { (void)tag; }
   /// Closes gracefully (close frame) if open; cancels a connect in progress.
   virtual void close() = 0;
   /// Drops the socket at once (no close handshake): used for dead peers.

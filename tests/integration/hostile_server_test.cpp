@@ -403,3 +403,37 @@ INSTANTIATE_TEST_SUITE_P(
                       HttpCase{"http-huge", make_error_code(Errc::connection_lost)},
                       HttpCase{"http-stall", make_error_code(Errc::timeout)}, HttpCase{"http-chunked", std::error_code()}),
     [](const ::testing::TestParamInfo<HttpCase>& p) { return test_name(p.param.mode); });
+
+// Before: the reply's head was read into a buffer sized for a whole reply (64 KiB +
+// max_message_size) and measured only once complete, so a server sending header lines for ever had
+// the client keep up to 128 MiB and then fail with "Element not found". Now the read stops at
+// 64 KiB and says so.
+TEST(HostileHttpLimits, EndlessHeadersFailTypedWithBoundedMemory) {
+  LocalServer server(cortex::test::fault_server_options("http-endless-headers"));
+  IoRunner io(1);
+  auto c = RpcConnection::connect(io.context(), "http" + server.url().substr(2));
+  const auto before = cortex::test::resident_bytes();
+  const auto [ec, what] = cortex::test::failure_of([&] { c->call(rpc::query("RETURN 1"), within(std::chrono::seconds(30))); });
+  EXPECT_EQ(ec, make_error_code(Errc::connection_lost)) << what;
+  EXPECT_NE(what.find("64 KiB"), std::string::npos) << what;
+  if (cortex::test::kResidentMemoryIsMeaningful) {
+    EXPECT_LT(cortex::test::resident_bytes() - std::min(cortex::test::resident_bytes(), before), std::size_t{16} << 20);
+  }
+}
+
+// Before: a request past its deadline kept its socket until the server answered. Eight such
+// requests held every socket the HTTP transport opens for requests, and the next one waited behind
+// requests nobody awaited until it timed out, unsent. Now each socket is closed at its request's
+// deadline (a late answer is never read), and the next request goes out on a fresh socket.
+TEST(HostileHttpLimits, ARequestPastItsDeadlineGivesUpItsSocket) {
+  LocalServer server(cortex::test::fault_server_options("http-stall-sleep"));
+  IoRunner io(1);
+  auto c = RpcConnection::connect(io.context(), "http" + server.url().substr(2));
+  cortex::test::Completions stalled;
+  constexpr int kStalled = 8;  // as many sockets as the HTTP transport opens for requests
+  for (int i = 0; i < kStalled; ++i) {
+    c->async_call(rpc::query("SLEEP 1h"), within(std::chrono::milliseconds(300)), stalled.handler(i));
+  }
+  for (const auto& r : stalled.wait_for(kStalled)) EXPECT_EQ(r.ec, make_error_code(Errc::timeout)) << r.ec.message();
+  EXPECT_EQ(c->call(rpc::query("RETURN 1"), within(std::chrono::seconds(10))), Value(1));
+}

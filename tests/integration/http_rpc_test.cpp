@@ -101,3 +101,24 @@ TEST(HttpRpc, TheManagerMixesWsAndHttpEndpoints) {
   EXPECT_EQ(agent->query("SELECT VALUE text FROM note").at(0), Value(Array{Value("via http")}));
   EXPECT_EQ(error_of([&] { agent->live("note", [](const Notification&) {}); }), make_error_code(Errc::unsupported_by_server));
 }
+
+// Before: the keepalive ping queued behind the transport's busy sockets, went unanswered, and the
+// keepalive declared the healthy server dead: every sleeping query failed with connection_lost at
+// interval + timeout (1.3 s here), long before its 3 s were up.
+TEST(HttpRpc, KeepaliveNeverKillsRequestsBusyOnAHealthyServer) {
+  IoRunner io(1);
+  ConnectOptions o;
+  o.keepalive_interval = std::chrono::milliseconds(300);
+  o.keepalive_timeout = std::chrono::milliseconds(1000);
+  auto c = cortex::test::connect_signed_in(io.context(), http_url(), o);
+  cortex::test::Completions done;
+  constexpr int kCalls = 8;  // as many as the HTTP transport keeps sockets: every one of them busy
+  for (int i = 0; i < kCalls; ++i) {
+    c->async_call(rpc::query("SLEEP 3s; RETURN $i", {{"i", Value(i)}}), {}, done.handler(i));
+  }
+  for (const auto& r : done.wait_for(kCalls)) {
+    ASSERT_FALSE(r.ec) << r.ec.message();
+    EXPECT_EQ(QueryResult::parse(r.value).at(1), Value(r.tag));
+  }
+  EXPECT_EQ(c->query("RETURN 1").at(0), Value(1));  // the connection is still up
+}

@@ -2,11 +2,16 @@
 // stops the server cleanly; the engine lives as long as its LocalServer, whichever thread made it.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -65,4 +70,52 @@ TEST(LocalServer, TheEngineOutlivesTheThreadThatStartedIt) {
   EXPECT_EQ(m->query("RETURN 1").at(0), Value(std::int64_t{1}));
   auto again = cortex::test::connect_signed_in(cortex::test::io(), m->endpoint_url());  // a new connection
   EXPECT_NO_THROW(again->call(rpc::ping()));
+}
+
+namespace {
+
+std::string contents(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+// Before: the engine inherited this process's stderr, so whatever it printed — the embedded
+// engine's Rust panics among it — landed in the middle of the demo's output in the user's terminal.
+// Now it goes to the file log_path() names (the README's $TMPDIR/cortex-surrealdb-<port>.log).
+TEST(LocalServer, TheEnginesStderrGoesToItsLogFileNotToOurs) {
+  // A stand-in engine that writes to stderr before it says where it listens, so that the line is
+  // written by the time the constructor returns (Node writes files and pipes synchronously).
+  const std::string marker = cortex::test::unique_name("engine_stderr_marker");
+  const fs::path script = fs::temp_directory_path() / (cortex::test::unique_name("stderr_engine") + ".js");
+  std::ofstream(script) << "process.stderr.write('" << marker << "\\n');\n"
+                        << "const s = require('node:http').createServer((q, r) => r.end());\n"
+                        << "s.listen(0, '127.0.0.1', () => process.stdout.write(`listening on 127.0.0.1:${s.address().port}\\n`));\n"
+                        << "process.on('SIGTERM', () => process.exit(0));\n";
+  LocalServerOptions o;
+  o.script = script.string();
+  // This process's stderr goes to a file while the engine starts (the child would inherit it).
+  const fs::path ours = fs::temp_directory_path() / (cortex::test::unique_name("our_stderr") + ".txt");
+  std::fflush(stderr);
+  const int saved = ::dup(STDERR_FILENO);
+  const int capture = ::open(ours.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(saved, 0);
+  ASSERT_GE(capture, 0);
+  ::dup2(capture, STDERR_FILENO);
+  ::close(capture);
+  auto server = std::make_unique<LocalServer>(o);
+  ::dup2(saved, STDERR_FILENO);
+  ::close(saved);
+
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string log = server->log_path();
+  EXPECT_EQ(log, std::string(tmp && *tmp ? tmp : "/tmp") + "/cortex-surrealdb-" + std::to_string(server->port()) + ".log");
+  EXPECT_NE(contents(log).find(marker), std::string::npos) << log;
+  EXPECT_EQ(contents(ours.string()).find(marker), std::string::npos);  // nothing of the engine's in our stderr
+  server.reset();
+  EXPECT_NE(contents(log).find(marker), std::string::npos) << "a log with something in it outlives the server";
+  fs::remove(log);
+  fs::remove(ours);
+  fs::remove(script);
 }

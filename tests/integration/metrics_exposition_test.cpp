@@ -3,10 +3,16 @@
 // passes `promtool check metrics`, and MetricsServer serves /metrics and /health.
 #include <gtest/gtest.h>
 
+#include <poll.h>
+
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <asio/connect.hpp>
 #include <asio/ip/tcp.hpp>
@@ -203,4 +209,69 @@ TEST(MetricsExposition, MetricsServerRefusesAPortInUse) {
   o.port = first.port();
   // Linux refuses a second listener on a bound port even with SO_REUSEADDR.
   EXPECT_EQ(cortex::test::error_of([&] { MetricsServer second(m, o); }), cortex::make_error_code(cortex::Errc::server_start_failed));
+}
+
+namespace {
+
+/// Whether the server closed `s` (end of stream or reset) within `limit`: a hang guard, not a timing
+/// check (the server's own deadline decides when).
+bool closed_by_server(asio::ip::tcp::socket& s, std::chrono::milliseconds limit) {
+  pollfd p{s.native_handle(), POLLIN, 0};
+  if (::poll(&p, 1, static_cast<int>(limit.count())) != 1) return false;
+  char c = 0;
+  std::error_code ec;
+  s.read_some(asio::buffer(&c, 1), ec);
+  return static_cast<bool>(ec);
+}
+
+}  // namespace
+
+// Before: the server's handlers ran on whichever io thread was free, so with io_threads > 1 the
+// accept handler added to the socket set while a finished exchange removed from it, and a timer
+// closed a socket a read was using: ThreadSanitizer reports those races (the suite runs under it);
+// a normal build could corrupt the set. Now they all run on one strand. Idle clients time out while
+// scrapes run on several threads, and the server is stopped with clients connected.
+TEST(MetricsExposition, MetricsServerOnSeveralIoThreadsScrapesTimesOutAndStops) {
+  ConnectionManager m(config_for({cortex::test::engine_url()}), 4);
+  m.query("RETURN 1").throw_if_error();
+  MetricsServerOptions o;
+  o.max_connections = 64;
+  o.request_timeout = std::chrono::milliseconds(2000);
+  auto server = std::make_unique<MetricsServer>(m, o);
+  const asio::ip::tcp::endpoint at(asio::ip::make_address("127.0.0.1"), server->port());
+  asio::io_context io;
+  const auto connect = [&] {
+    asio::ip::tcp::socket s(io);
+    s.connect(at);
+    return s;
+  };
+
+  std::vector<asio::ip::tcp::socket> idle;  // never send a byte: their deadline closes them
+  for (int i = 0; i < 16; ++i) idle.push_back(connect());
+  std::atomic<bool> idle_closed{false};
+  std::atomic<int> scrapes{0}, answered{0};
+  std::vector<std::thread> scrapers;
+  for (int t = 0; t < 6; ++t) {
+    scrapers.emplace_back([&, t] {
+      // Until the idle clients are closed, so that the timers fire while exchanges run (at least one round each).
+      do {
+        const auto r = http(server->port(), t % 2 ? "GET /metrics HTTP/1.1\r\n\r\n" : "GET /health HTTP/1.1\r\n\r\n");
+        ++scrapes;
+        if (r.rfind("HTTP/1.1 200 OK\r\n", 0) == 0) ++answered;
+      } while (!idle_closed);
+    });
+  }
+  for (auto& s : idle) EXPECT_TRUE(closed_by_server(s, std::chrono::seconds(60)));
+  idle_closed = true;
+  for (auto& t : scrapers) t.join();
+  EXPECT_GE(scrapes.load(), 6);
+  EXPECT_EQ(answered.load(), scrapes.load());
+
+  // Stopped while clients are connected, one of them half-way through its request: each is closed.
+  std::vector<asio::ip::tcp::socket> connected;
+  for (int i = 0; i < 8; ++i) connected.push_back(connect());
+  asio::write(connected.front(), asio::buffer(std::string("GET /metr")));
+  server.reset();  // close() and destroy
+  for (auto& s : connected) EXPECT_TRUE(closed_by_server(s, std::chrono::seconds(60)));
+  EXPECT_EQ(m.query("RETURN 1").at(0), Value(1));  // the manager and its io threads are unharmed
 }

@@ -45,6 +45,8 @@ const [host, port] = [bind.slice(0, bind.lastIndexOf(':')), Number(bind.slice(bi
 //   --mode http-huge       a Content-Length of 2^40 (and then nothing)
 //   --mode http-stall      nothing, ever (the socket stays open)
 //   --mode http-chunked    a correct reply in 1-byte chunks
+//   --mode http-endless-headers  a status line, then header lines for ever (as fast as the socket takes them)
+//   --mode http-stall-sleep  nothing, ever, to a query whose text starts with SLEEP; 1 to other queries
 const server = http.createServer((req, res) => {
   if (req.method !== 'POST') { res.writeHead(200); res.end(); return; }
   const chunks = [];
@@ -60,6 +62,18 @@ const server = http.createServer((req, res) => {
     if (mode === 'http-500') { res.writeHead(500, { 'content-type': 'text/plain' }); return res.end('internal \x01 trouble'); }
     if (mode === 'http-huge') return res.socket.write('HTTP/1.1 200 OK\r\nContent-Length: 1099511627776\r\n\r\n');
     if (mode === 'http-stall') return;
+    if (mode === 'http-stall-sleep' && /^SLEEP/.test(firstParamText(buf))) return;
+    if (mode === 'http-endless-headers') {
+      const sock = res.socket;
+      sock.on('error', () => {});
+      sock.write('HTTP/1.1 200 OK\r\n');
+      const lines = ('X-Filler: ' + 'a'.repeat(1000) + '\r\n').repeat(64);
+      const pump = () => {
+        while (!sock.destroyed && sock.write(lines)) { /* until the socket's buffer is full */ }
+        if (!sock.destroyed) sock.once('drain', pump);
+      };
+      return pump();
+    }
     if (mode === 'http-chunked') {
       const body = cbor.buildMap([['result', Buffer.from([0x01])]]);
       let out = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
@@ -69,6 +83,17 @@ const server = http.createServer((req, res) => {
     ok(Buffer.from([0x01]));
   });
 });
+// The text of a request's first parameter ('' when it has none): a query's SurrealQL.
+function firstParamText(buf) {
+  try {
+    const pE = cbor.mapEntries(buf).find((e) => e.key === 'params');
+    if (!pE) return '';
+    const [major, count, first] = cbor.head(buf, pE.start);
+    return major === 4 && count > 0 ? cbor.readText(buf, first) || '' : '';
+  } catch (_) {
+    return '';
+  }
+}
 const wss = new WebSocketServer({ noServer: true, handleProtocols: () => (mode === 'no-subprotocol' ? false : 'cbor') });
 server.on('upgrade', (req, socket, head) => {
   if (mode === 'http-error-endless') {

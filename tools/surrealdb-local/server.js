@@ -146,8 +146,22 @@ async function main() {
   const guestsRefused = opts.user !== null && !opts.allowGuests;
   const liveOwners = new Map(); // live query uuid hex -> socket state
 
+  // The engine's calls in flight. stop() frees the engine only once none is left and refuses new
+  // ones: a call that reaches a freed engine panics in it (`Option::unwrap()` on `None` at
+  // src-rust/app/mod.rs:56, @surrealdb/node 3.0.x), printed from a tokio thread. SIGTERM came while
+  // calls were in flight whenever a client stopped the server right after closing its sockets: the
+  // detaches this front runs for a closed socket's sessions, a request still running.
+  let inFlight = 0;
+  let stopping = false;
+  let onDrained = null;
   async function exec(pairs) {
-    return Buffer.from(await engine.execute(cbor.buildMap(pairs)));
+    if (stopping) throw new Error('the server is shutting down');
+    inFlight++;
+    try {
+      return Buffer.from(await engine.execute(cbor.buildMap(pairs)));
+    } finally {
+      if (--inFlight === 0 && onDrained) onDrained();
+    }
   }
 
   if (opts.user !== null) {
@@ -290,6 +304,7 @@ async function main() {
     sessionOwners.set(key(state.defaultSession), state);
     const attached = exec([['id', Buffer.from([0x00])], ['method', cbor.textItem('attach')],
       ['params', Buffer.from([0x80])], ['session', state.defaultSession]]);
+    attached.catch(() => {});  // refused while stopping: each message then answers the error
 
     ws.on('message', async (data, isBinary) => {
       const buf = Buffer.isBuffer(data) ? data : Buffer.from(isBinary ? data : String(data));
@@ -373,11 +388,19 @@ async function main() {
   });
   server.on('error', (e) => { process.stderr.write(`[surrealdb-local] ${e.message}\n`); process.exit(1); });
 
-  const stop = () => {
+  // Stops taking work, waits for the engine's calls in flight, then frees the engine (which lets
+  // a persistent store close cleanly) and exits. Both waits are bounded, well within the 5 s
+  // LocalServer::stop allows before SIGKILL: calls still running then (a long SLEEP) are left to
+  // the exit, and the engine is not freed under them.
+  const within = (ms, p) => Promise.race([p.then(() => true, () => true), new Promise((r) => setTimeout(r, ms, false))]);
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
     log('shutting down');
     for (const c of wss.clients) c.terminate();
     server.close();
-    try { engine.free(); } catch (_) { /* already freed */ }
+    const drained = inFlight === 0 || await within(1500, new Promise((r) => { onDrained = r; }));
+    if (drained) await within(1500, Promise.resolve().then(() => engine.free()));
     process.exit(0);
   };
   process.on('SIGTERM', stop);

@@ -47,7 +47,7 @@ struct LocalServerOptions {
   /// Directory of the local engine (tools/surrealdb-local). "" = $CORTEX_SURREALDB_LOCAL_DIR, else
   /// the installed copy (<prefix>/share/cortex_storage/surrealdb-local), else the source tree.
   std::string server_dir;
-  /// Silence the server's own log lines on stderr. Default on.
+  /// Silence the server's own log lines (its stderr, written to log_path()). Default on.
   bool quiet = true;
   /// More arguments for the server (e.g. {"--web-crt", "c.pem", "--web-key", "k.pem"} for TLS).
   std::vector<std::string> extra_args;
@@ -77,6 +77,13 @@ class LocalServer {
   /// ws://HOST:PORT/rpc
   std::string url() const;
   std::uint16_t port() const noexcept { return port_; }
+  /// Where the server's stderr goes — its log lines and whatever the engine prints when it fails
+  /// (a Rust panic among them) — instead of this process's terminal:
+  /// `$TMPDIR/cortex-surrealdb-<port>.log` (`/tmp` without TMPDIR), appended to across restart().
+  /// Created 0600; removed when the server stops with nothing written, kept otherwise. Before the
+  /// port is known (a start that failed early) it is a `cortex-surrealdb-starting-…` file there,
+  /// named in the error.
+  const std::string& log_path() const noexcept { return log_path_; }
   int pid() const noexcept { return pid_; }
   bool running() const noexcept { return pid_ > 0; }
 
@@ -97,6 +104,7 @@ class LocalServer {
   std::uint16_t port_ = 0;
   int pid_ = -1;
   int stdout_fd_ = -1;
+  std::string log_path_;
 };
 
 }  // namespace cortex::storage
