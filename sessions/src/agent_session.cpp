@@ -53,7 +53,7 @@ void AgentSession::Impl::send(storage::Request request, storage::RequestOptions 
   });
 }
 
-void AgentSession::Impl::submit(storage::Request request, storage::RequestOptions options, storage::Handler h) {
+void AgentSession::Impl::submit(storage::Request request, storage::RequestOptions options, storage::Handler h, bool limited) {
   std::string refusal;
   std::error_code refused = make_error_code(Errc::limit_exceeded);
   {
@@ -61,9 +61,9 @@ void AgentSession::Impl::submit(storage::Request request, storage::RequestOption
     if (closed) {
       refusal = "the agent session is closed";
       refused = make_error_code(Errc::pool_closed);
-    } else if (limits.max_operations && operations >= limits.max_operations) {
+    } else if (limited && limits.max_operations && operations >= limits.max_operations) {
       refusal = "agent '" + agent + "' reached max_operations (" + std::to_string(limits.max_operations) + ")";
-    } else if (limits.max_concurrent_operations && in_flight >= limits.max_concurrent_operations) {
+    } else if (limited && limits.max_concurrent_operations && in_flight >= limits.max_concurrent_operations) {
       refusal = "agent '" + agent + "' has max_concurrent_operations (" + std::to_string(limits.max_concurrent_operations) +
                 ") in flight";
     } else {
@@ -103,10 +103,10 @@ void AgentSession::Impl::submit(storage::Request request, storage::RequestOption
   });
 }
 
-Value AgentSession::Impl::call(storage::Request request, storage::RequestOptions options) {
+Value AgentSession::Impl::call(storage::Request request, storage::RequestOptions options, bool limited) {
   storage::refuse_on_io_thread(io, "agent session call '" + request.method + "'");
   auto [ec, v] = storage::block_on<std::error_code, Value>(
-      [&](auto done) { submit(std::move(request), std::move(options), std::move(done)); });
+      [&](auto done) { submit(std::move(request), std::move(options), std::move(done), limited); });
   return storage::finish_blocking_call(ec, std::move(v));
 }
 
@@ -197,8 +197,9 @@ storage::Uuid AgentSession::begin_txn() {
   return v.get<storage::Uuid>();
 }
 
+// The begin was let in: its end is owed, whatever the limits say now.
 void AgentSession::end_txn(storage::Uuid txn, bool commit) {
-  call(commit ? storage::rpc::commit(txn) : storage::rpc::cancel(txn));
+  impl_->call(commit ? storage::rpc::commit(txn) : storage::rpc::cancel(txn), {}, false);
 }
 
 Value TransactionScope::call(storage::Request request) {

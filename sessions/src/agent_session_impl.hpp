@@ -79,8 +79,11 @@ struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
 
   void send(storage::Request request, storage::RequestOptions options, storage::Handler h, int attempt,
             std::shared_ptr<CallDeadline> deadline);
-  void submit(storage::Request request, storage::RequestOptions options, storage::Handler h);
-  storage::Value call(storage::Request request, storage::RequestOptions options = {});
+  /// Admits a call (fair queue, limits, deadline) and sends it. `limited` false: the commit or
+  /// cancel that ends a transaction the limits let in, which they never refuse (a refused end
+  /// would leave the transaction open on the server); it is counted all the same.
+  void submit(storage::Request request, storage::RequestOptions options, storage::Handler h, bool limited = true);
+  storage::Value call(storage::Request request, storage::RequestOptions options = {}, bool limited = true);
   std::shared_ptr<Bound> bind_blocking();
 
   void open_log();
