@@ -23,30 +23,45 @@ std::string error_text(std::error_code ec, const Value& v) {
 
 // -- operations -------------------------------------------------------------------------------
 
+std::chrono::steady_clock::time_point AgentSession::Impl::deadline_after(std::chrono::milliseconds timeout) {
+  return std::chrono::steady_clock::now() + (timeout.count() > 0 ? timeout : storage::ConnectOptions{}.request_timeout);
+}
+
+bool AgentSession::Impl::may_send(CallDeadline& deadline, std::chrono::milliseconds& timeout) {
+  const auto left = deadline.at - std::chrono::steady_clock::now();
+  // Past its deadline, a call is caught unsent even when its timer has not fired yet: it is never
+  // sent with a last millisecond to live.
+  if (left <= std::chrono::steady_clock::duration::zero()) deadline.try_expire();
+  if (!deadline.try_send()) return false;
+  timeout = std::max(std::chrono::milliseconds(1), std::chrono::ceil<std::chrono::milliseconds>(left));
+  return true;
+}
+
 void AgentSession::Impl::send(storage::Request request, storage::RequestOptions options, storage::Handler h, int attempt,
-                              std::shared_ptr<CallDeadline> deadline) {
-  with_binding([weak = weak_from_this(), request = std::move(request), options, h, attempt, deadline](
+                              std::shared_ptr<CallDeadline> deadline, std::function<void()> on_expire) {
+  with_binding([weak = weak_from_this(), request = std::move(request), options, h, attempt, deadline, on_expire](
                    std::error_code ec, const std::string& why, std::shared_ptr<Bound> b) mutable {
     auto self = weak.lock();
     if (!self) return h(make_error_code(Errc::pool_closed), Value(std::string("the agent session is gone")));
     if (ec) return h(ec, Value(why));
     // The deadline may have caught the call while it waited for its turn or a binding: then it
     // was answered (pool_timeout, never sent) and must not be sent now.
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline->at - std::chrono::steady_clock::now());
-    if (!deadline->try_send()) return h(make_error_code(Errc::pool_timeout), Value(std::string("deadline passed before sending")));
     auto o = options;
-    o.timeout = std::max(left, std::chrono::milliseconds(1));  // what is left of it for the request itself
+    if (!may_send(*deadline, o.timeout)) return h(make_error_code(Errc::pool_timeout), Value(std::string("deadline passed before sending")));
     if (b->session) o.session = b->session;
     auto retry = attempt == 0 ? std::make_optional(request) : std::nullopt;
     // Through the endpoint's accounting (breaker, health, in-flight, shutdown drain), as the
     // shared path's calls are.
-    self->manager->async_call_on(b->conn, std::move(request), o, [weak, retry = std::move(retry), options, h, deadline](std::error_code cec, Value v) mutable {
+    self->manager->async_call_on(b->conn, std::move(request), o,
+                                 [weak, retry = std::move(retry), options, h, deadline, on_expire](std::error_code cec, Value v) mutable {
       auto s = weak.lock();
-      // Never written (the connection had just closed): rebind and send once more, still by the
-      // same deadline (unsent again while it rebinds).
+      // Never written (the connection had just closed): rebind and send once more, by the same
+      // deadline. Unsent again, it races that deadline while it waits for the rebind (which may
+      // wait for a whole connect) exactly as it raced it the first time: its timer is armed again.
       if (s && retry && cec == make_error_code(Errc::not_connected)) {
         deadline->unsend();
-        return s->send(std::move(*retry), options, h, 1, deadline);
+        pool::detail::arm_deadline(s->io, deadline, on_expire);
+        return s->send(std::move(*retry), options, h, 1, deadline, on_expire);
       }
       h(cec, std::move(v));
     });
@@ -74,10 +89,9 @@ void AgentSession::Impl::submit(storage::Request request, storage::RequestOption
   }
   if (!refusal.empty()) return h(refused, Value(refusal));
   const auto start = std::chrono::steady_clock::now();
-  // The call's one deadline covers its fair-queue turn, the binding and the request itself.
+  // The call's one deadline covers its fair-queue turn, the binding, any rebind, and the request.
   auto deadline = std::make_shared<CallDeadline>();
-  // Without RequestOptions::timeout, the deadline a request gets on the manager's connections.
-  deadline->at = start + (options.timeout.count() > 0 ? options.timeout : storage::ConnectOptions{}.request_timeout);
+  deadline->at = deadline_after(options.timeout);
   // Answers the caller once, whoever comes first: the outcome, or the deadline while unsent.
   auto answer = [weak = weak_from_this(), start, h, deadline](std::error_code ec, Value v) {
     if (!deadline->claim_answer()) return;
@@ -89,17 +103,19 @@ void AgentSession::Impl::submit(storage::Request request, storage::RequestOption
     }
     h(ec, std::move(v));
   };
-  pool::detail::arm_deadline(io, deadline, [answer] {
+  std::function<void()> on_expire = [answer] {
     answer(make_error_code(Errc::pool_timeout), Value(std::string("not sent before the call's deadline (waiting for its turn or a connection)")));
-  });
+  };
+  pool::detail::arm_deadline(io, deadline, on_expire);
   auto finish = [g = gate, answer](std::error_code ec, Value v) {
     g->done();  // the next agent's turn (may start its operation on this thread)
     answer(ec, std::move(v));
   };
-  gate->submit(agent, [weak = weak_from_this(), request = std::move(request), options = std::move(options), finish, deadline]() mutable {
+  gate->submit(agent, [weak = weak_from_this(), request = std::move(request), options = std::move(options), finish, deadline,
+                       on_expire]() mutable {
     auto self = weak.lock();
     if (!self) return finish(make_error_code(Errc::pool_closed), Value(std::string("the agent session is gone")));
-    self->send(std::move(request), std::move(options), std::move(finish), 0, std::move(deadline));
+    self->send(std::move(request), std::move(options), std::move(finish), 0, std::move(deadline), std::move(on_expire));
   });
 }
 

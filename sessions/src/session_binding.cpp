@@ -3,7 +3,6 @@
 // renewal before the token expires, and its loss when the connection closes.
 #include "agent_session_impl.hpp"
 
-#include <future>
 #include <stdexcept>
 
 // After the standard headers: Asio picks its handler allocator (aligned_alloc or operator new)
@@ -11,7 +10,6 @@
 #include <asio/steady_timer.hpp>
 
 #include "connection_setup.hpp"
-#include "cortex/storage/block_on.hpp"
 #include "cortex/storage/io_runner.hpp"
 
 namespace cortex::sessions {
@@ -137,13 +135,6 @@ void AgentSession::Impl::unbound(const Bound* gone) {
     lives = !subs.empty() && !closed;
   }
   if (lives) reissue_lives();
-}
-
-std::shared_ptr<AgentSession::Impl::Bound> AgentSession::Impl::bind_blocking() {
-  auto [ec, why, b] = storage::block_on<std::error_code, const std::string&, std::shared_ptr<Bound>>(
-      [&](auto done) { with_binding(std::move(done)); });
-  if (ec) throw Error(ec, why);
-  return b;
 }
 
 }  // namespace cortex::sessions
