@@ -50,10 +50,7 @@ void AgentSession::Impl::send(storage::Request request, storage::RequestOptions 
     if (!may_send(*deadline, o.timeout)) return h(make_error_code(Errc::pool_timeout), Value(std::string("deadline passed before sending")));
     if (b->session) o.session = b->session;
     auto retry = attempt == 0 ? std::make_optional(request) : std::nullopt;
-    // Through the endpoint's accounting (breaker, health, in-flight, shutdown drain), as the
-    // shared path's calls are.
-    self->manager->async_call_on(b->conn, std::move(request), o,
-                                 [weak, retry = std::move(retry), options, h, deadline, on_expire](std::error_code cec, Value v) mutable {
+    auto sent = [weak, retry = std::move(retry), options, h, deadline, on_expire](std::error_code cec, Value v) mutable {
       auto s = weak.lock();
       // Never written (the connection had just closed): rebind and send once more, by the same
       // deadline. Unsent again, it races that deadline while it waits for the rebind (which may
@@ -64,7 +61,12 @@ void AgentSession::Impl::send(storage::Request request, storage::RequestOptions 
         return s->send(std::move(*retry), options, h, 1, deadline, on_expire);
       }
       h(cec, std::move(v));
-    });
+    };
+    // Through the endpoint's accounting (breaker, health, in-flight, shutdown drain), as the
+    // shared path's calls are.
+    if (!self->manager.with([&](pool::ConnectionManager& m) { m.async_call_on(b->conn, std::move(request), o, std::move(sent)); })) {
+      sent(make_error_code(Errc::pool_closed), Value(std::string("the connection manager is gone")));
+    }
   });
 }
 
@@ -134,14 +136,15 @@ std::shared_ptr<AgentSession> AgentSession::create(std::string agent_id, pool::C
   if (ns.empty()) throw std::invalid_argument("AgentSession::create: namespace must not be empty");
   if (options.database.empty()) throw std::invalid_argument("AgentSessionOptions::database: must not be empty");
   std::shared_ptr<AgentSession> s(new AgentSession());
-  auto impl = std::make_shared<Impl>(manager.io_context());
+  auto impl = std::make_shared<Impl>(manager.weak_ref());
   impl->agent = std::move(agent_id);
   impl->ns = std::move(ns);
   impl->db = options.database;
   impl->credentials = options.credentials;
+  impl->manager_credentials = manager.config().credentials;
+  impl->retry_policy = manager.config().pool_config.retry_policy;
   impl->limits = options.limits;
-  impl->manager = &manager;
-  impl->gate = AgentScheduler::for_manager(manager, options.fair_capacity);
+  impl->gate = AgentScheduler::for_manager(impl->manager, options.fair_capacity);
   s->impl_ = std::move(impl);
   // The metrics hold the session weakly; its destructor removes it (its figures stay, summed under
   // its agent id, so that the agent's counters never go down when it closes).
@@ -159,8 +162,9 @@ std::shared_ptr<AgentSession> AgentSession::create(std::string agent_id, pool::C
   return s;
 }
 
+// Safe after the manager is gone: the metrics and the io_context are the session's to keep.
 AgentSession::~AgentSession() {
-  impl_->manager->metrics().remove_agent(impl_->stats_token);
+  impl_->manager.metrics()->remove_agent(impl_->stats_token);
   std::shared_ptr<Impl::Bound> b;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
@@ -248,7 +252,11 @@ asio::io_context& AgentSession::io_context() const noexcept { return impl_->io; 
 
 pool::PooledConnection AgentSession::acquire(const char* file, int line) {
   storage::refuse_on_io_thread(impl_->io, "AgentSession::acquire()");
-  pool::PooledConnection lease = impl_->manager->acquire(file, line);
+  std::optional<pool::PooledConnection> held;
+  if (!impl_->manager.with([&](pool::ConnectionManager& m) { held.emplace(m.acquire(file, line)); })) {
+    throw Error(make_error_code(Errc::pool_closed), "agent " + impl_->agent + ": the connection manager is gone");
+  }
+  pool::PooledConnection lease = std::move(*held);
   auto plan = impl_->state_plan(lease->auth_token());
   auto [ec, why] = storage::block_on<std::error_code, std::string>(
       [&](auto done) { pool::detail::run_setup(lease.connection(), std::move(plan), std::move(done)); });

@@ -19,7 +19,7 @@
 namespace cortex::sessions {
 
 struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
-  explicit Impl(asio::io_context& io_) : io(io_) {}
+  explicit Impl(pool::ConnectionManager::WeakRef m) : manager(std::move(m)), io(manager.io_context()) {}
 
   /// Where the session lives now: a connection and its server-side session id (3.x), or a lease.
   struct Bound {
@@ -44,9 +44,14 @@ struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
     std::uint64_t generation = 0;  // the binding it was issued on
   };
 
+  // The manager while it lives (a session may outlive it: then its calls fail with pool_closed).
+  // Declared first, so destroyed last: it keeps the io_context that the binding's connection and
+  // the session's timers below are made on, and the metrics the session reports to.
+  pool::ConnectionManager::WeakRef manager;
   asio::io_context& io;
   std::string agent, ns, db;
-  pool::ConnectionManager* manager = nullptr;
+  std::optional<storage::Credentials> manager_credentials;  // the manager's user (config().credentials)
+  pool::RetryPolicy retry_policy;                           // the manager's: live queries' re-issue backoff
   std::shared_ptr<AgentScheduler> gate;
   ResourceLimits limits;
 

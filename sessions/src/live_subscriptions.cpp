@@ -85,6 +85,11 @@ void AgentSession::Impl::relive_pass() {
   with_binding([weak = weak_from_this()](std::error_code ec, const std::string& why, std::shared_ptr<Bound> b) {
     auto self = weak.lock();
     if (!self) return;
+    if (ec == make_error_code(Errc::pool_closed)) {  // the manager is shut down or gone: for good
+      std::lock_guard<std::mutex> lock(self->mu);
+      self->relive_running = false;
+      return;
+    }
     if (ec) {
       log(LogLevel::debug, "agent session: re-issuing live queries waits for a connection: " + why);
       return self->relive_later();
@@ -131,7 +136,7 @@ void AgentSession::Impl::relive_pass() {
 }
 
 void AgentSession::Impl::relive_later() {
-  const auto& policy = manager->config().pool_config.retry_policy;
+  const auto& policy = retry_policy;
   std::uint32_t attempt;
   {
     std::lock_guard<std::mutex> lock(mu);

@@ -14,6 +14,10 @@
 //
 // Thread-safety: every member may be called from any thread; blocking ones not from the manager's
 // io threads. Create with AgentSession::create (a shared_ptr); it detaches on destruction.
+// Lifetime: a session and its manager may be destroyed in either order. The session holds the
+// manager weakly (ConnectionManager::WeakRef): once the manager is shut down or destroyed, every
+// operation fails with pool_closed. It keeps the manager's io_context (with its threads) and
+// metrics for as long as it lives, as a lease keeps its pool.
 #include <chrono>
 #include <functional>
 #include <memory>
