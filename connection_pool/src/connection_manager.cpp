@@ -76,7 +76,18 @@ ConnectionManager::ConnectionManager(DatabaseConfig config, unsigned io_threads)
   }
 }
 
-ConnectionManager::~ConnectionManager() { shutdown(std::chrono::milliseconds(0)); }
+ConnectionManager::~ConnectionManager() {
+  if (!view_) shutdown(std::chrono::milliseconds(0));
+}
+
+ConnectionManager::WeakRef ConnectionManager::weak_ref() const {
+  WeakRef r;
+  r.impl_ = impl_;
+  r.io_owner_ = impl_->io;
+  r.io_ = &impl_->io->context();
+  r.metrics_ = impl_->metrics;
+  return r;
+}
 
 PooledConnection ConnectionManager::acquire(const char* file, int line) {
   storage::refuse_on_io_thread(impl_->io->context(), "acquire()");

@@ -1,7 +1,7 @@
 #pragma once
 // AgentScheduler: what every session of one manager shares — the FairQueue, made thread-safe (tasks
 // start the operation they carry, asynchronously; its completion calls done(), which starts the next
-// task in fair order on the completing thread). Sessions must not outlive their manager; the gate
+// task in fair order on the completing thread). The gate may outlive the manager, as its sessions
 // may (a gate can die late, on an io thread, in the last completion handler of its last session):
 // nothing in it touches the manager.
 #include <functional>
@@ -18,7 +18,7 @@ namespace cortex::sessions {
 class AgentScheduler {
  public:
   /// The gate of `manager`, created with `capacity` by the first session that asks.
-  static std::shared_ptr<AgentScheduler> for_manager(pool::ConnectionManager& manager, std::size_t capacity);
+  static std::shared_ptr<AgentScheduler> for_manager(const pool::ConnectionManager::WeakRef& manager, std::size_t capacity);
   explicit AgentScheduler(std::size_t capacity) : queue_(capacity) {}
 
   /// Runs `task` now (on this thread) when there is room and nobody waits, else queues it.

@@ -19,7 +19,7 @@
 namespace cortex::sessions {
 
 struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
-  explicit Impl(asio::io_context& io_) : io(io_) {}
+  explicit Impl(pool::ConnectionManager::WeakRef m) : manager(std::move(m)), io(manager.io_context()) {}
 
   /// Where the session lives now: a connection and its server-side session id (3.x), or a lease.
   struct Bound {
@@ -44,9 +44,14 @@ struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
     std::uint64_t generation = 0;  // the binding it was issued on
   };
 
+  // The manager while it lives (a session may outlive it: then its calls fail with pool_closed).
+  // Declared first, so destroyed last: it keeps the io_context that the binding's connection and
+  // the session's timers below are made on, and the metrics the session reports to.
+  pool::ConnectionManager::WeakRef manager;
   asio::io_context& io;
   std::string agent, ns, db;
-  pool::ConnectionManager* manager = nullptr;
+  std::optional<storage::Credentials> manager_credentials;  // the manager's user (config().credentials)
+  pool::RetryPolicy retry_policy;                           // the manager's: live queries' re-issue backoff
   std::shared_ptr<AgentScheduler> gate;
   ResourceLimits limits;
 
@@ -76,19 +81,31 @@ struct AgentSession::Impl : std::enable_shared_from_this<AgentSession::Impl> {
   void bind_done(std::error_code ec, const std::string& why, std::shared_ptr<Bound> b);
   void unbound(const Bound* gone);
   using CallDeadline = pool::detail::CallDeadline;  // the call's race between being sent and its deadline
+  /// An operation's deadline: `timeout` from now, or without one (0) the default request timeout
+  /// of the manager's connections.
+  static std::chrono::steady_clock::time_point deadline_after(std::chrono::milliseconds timeout);
+  /// Claims the call for sending on binding `b` by `deadline`: false when the deadline caught it
+  /// while it waited (its timer may not have fired yet), then it must not be sent. Else `timeout`
+  /// is what is left of the deadline, for the request itself.
+  static bool may_send(CallDeadline& deadline, std::chrono::milliseconds& timeout);
 
+  /// Sends on the binding, waiting for one first if need be. `on_expire` answers the caller when
+  /// the deadline catches the call unsent; it is armed again when a resend waits for a rebind.
   void send(storage::Request request, storage::RequestOptions options, storage::Handler h, int attempt,
-            std::shared_ptr<CallDeadline> deadline);
-  void submit(storage::Request request, storage::RequestOptions options, storage::Handler h);
-  storage::Value call(storage::Request request, storage::RequestOptions options = {});
-  std::shared_ptr<Bound> bind_blocking();
+            std::shared_ptr<CallDeadline> deadline, std::function<void()> on_expire);
+  /// Admits a call (fair queue, limits, deadline) and sends it. `limited` false: the commit or
+  /// cancel that ends a transaction the limits let in, which they never refuse (a refused end
+  /// would leave the transaction open on the server); it is counted all the same.
+  void submit(storage::Request request, storage::RequestOptions options, storage::Handler h, bool limited = true);
+  storage::Value call(storage::Request request, storage::RequestOptions options = {}, bool limited = true);
 
   void open_log();
   void prune_log();
   void reissue_lives();
   void relive_pass();
   void relive_later();
-  void issue_live(const std::string& key);
+  /// Issues (or re-issues) one subscription's LIVE SELECT on the current binding by `at`. Blocking.
+  void issue_live(const std::string& key, std::chrono::steady_clock::time_point at);
 };
 
 /// The server's message in a failed handler's value, else the code's.

@@ -1,5 +1,9 @@
 // AgentSession::async_transaction: begin → steps → commit as a chain of async calls on the
 // session (fairly queued and counted like any of its calls), cancel on the first failed step.
+// The limits judge the begin and each step; once the begin is let in, the commit or cancel that
+// ends the transaction is not theirs to refuse.
+#include "agent_session_impl.hpp"
+
 #include <memory>
 #include <vector>
 
@@ -10,7 +14,8 @@ namespace cortex::sessions {
 namespace {
 
 struct TxnRun : std::enable_shared_from_this<TxnRun> {
-  std::shared_ptr<AgentSession> session;
+  std::shared_ptr<AgentSession> session;  // alive (and so not closed) until the transaction ends
+  std::shared_ptr<AgentSession::Impl> impl;  // its state: the end of the transaction is admitted unlimited
   std::vector<storage::Request> steps;
   storage::Handler handler;
   storage::Uuid txn;
@@ -51,19 +56,24 @@ struct TxnRun : std::enable_shared_from_this<TxnRun> {
   }
 
   void commit() {
-    session->async_call(storage::rpc::commit(txn), {}, [self = shared_from_this()](std::error_code ec, storage::Value v) {
-      if (ec) return self->handler(ec, std::move(v));
-      self->handler({}, storage::Value(std::move(self->results)));
-    });
+    impl->submit(
+        storage::rpc::commit(txn), {},
+        [self = shared_from_this()](std::error_code ec, storage::Value v) {
+          if (ec) return self->handler(ec, std::move(v));
+          self->handler({}, storage::Value(std::move(self->results)));
+        },
+        false);
   }
 
   /// Cancels, then reports the step's failure (whatever the cancel's outcome: on a lost
   /// connection the server drops the transaction anyway).
   void cancel(std::error_code ec, storage::Value why) {
-    session->async_call(storage::rpc::cancel(txn), {},
-                        [self = shared_from_this(), ec, why = std::move(why)](std::error_code, storage::Value) mutable {
-                          self->handler(ec, std::move(why));
-                        });
+    impl->submit(
+        storage::rpc::cancel(txn), {},
+        [self = shared_from_this(), ec, why = std::move(why)](std::error_code, storage::Value) mutable {
+          self->handler(ec, std::move(why));
+        },
+        false);
   }
 };
 
@@ -72,6 +82,7 @@ struct TxnRun : std::enable_shared_from_this<TxnRun> {
 void AgentSession::async_transaction(std::vector<storage::Request> steps, storage::Handler handler) {
   auto run = std::make_shared<TxnRun>();
   run->session = shared_from_this();
+  run->impl = impl_;
   run->steps = std::move(steps);
   run->handler = std::move(handler);
   run->begin();

@@ -18,24 +18,54 @@ using storage::Value;
 
 // -- live queries -----------------------------------------------------------------------------
 
-// Issues (or re-issues) one subscription's LIVE SELECT on the current binding. Blocking.
-void AgentSession::Impl::issue_live(const std::string& key) {
-  auto b = bind_blocking();
-  std::string table;
-  storage::NotificationHandler handler;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = subs.find(key);
-    if (it == subs.end() || it->second.generation == b->generation) return;  // gone, or current
-    table = it->second.table;
-    handler = it->second.handler;
-  }
-  const auto live_id = b->conn->live(Value(storage::Table{table}), handler, false, b->options());
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = subs.find(key);
-  if (it == subs.end()) return;
-  it->second.live_id = live_id;
-  it->second.generation = b->generation;
+// Issues (or re-issues) one subscription's LIVE SELECT on the current binding. Blocking, and by
+// `at` whatever happens beneath: as a call's, its one CallDeadline races the wait for a binding
+// (which may wait for a whole connect), and the request itself gets what is left of it.
+void AgentSession::Impl::issue_live(const std::string& key, std::chrono::steady_clock::time_point at) {
+  auto deadline = std::make_shared<CallDeadline>();
+  deadline->at = at;
+  auto [ec, v] = storage::block_on<std::error_code, Value>([&](auto done) {
+    auto answer = [deadline, done](std::error_code e, Value r) {
+      if (deadline->claim_answer()) done(e, std::move(r));
+    };
+    pool::detail::arm_deadline(io, deadline, [answer] {
+      answer(make_error_code(Errc::pool_timeout), Value(std::string("live query not sent before its deadline (waiting for a connection)")));
+    });
+    with_binding([weak = weak_from_this(), key, deadline, answer](std::error_code bec, const std::string& why, std::shared_ptr<Bound> b) {
+      auto self = weak.lock();
+      if (!self) return answer(make_error_code(Errc::pool_closed), Value(std::string("the agent session is gone")));
+      if (bec) return answer(bec, Value(why));
+      std::string table;
+      storage::NotificationHandler handler;
+      {
+        std::lock_guard<std::mutex> lock(self->mu);
+        auto it = self->subs.find(key);
+        if (it == self->subs.end() || it->second.generation == b->generation) return answer({}, Value());  // gone, or current
+        table = it->second.table;
+        handler = it->second.handler;
+      }
+      auto o = b->options();
+      if (!may_send(*deadline, o.timeout)) return answer(make_error_code(Errc::pool_timeout), Value(std::string("deadline passed before sending")));
+      b->conn->async_live(Value(storage::Table{table}), std::move(handler), false, o,
+                          [weak, key, gen = b->generation, answer](std::error_code lec, Value lv) {
+                            if (!lec && !lv.is<storage::Uuid>()) {
+                              return answer(make_error_code(Errc::protocol_error), Value(std::string("live returned ") + lv.type_name()));
+                            }
+                            if (!lec) {
+                              if (auto s = weak.lock()) {
+                                std::lock_guard<std::mutex> lock(s->mu);
+                                auto it = s->subs.find(key);
+                                if (it != s->subs.end()) {
+                                  it->second.live_id = lv.get<storage::Uuid>();
+                                  it->second.generation = gen;
+                                }
+                              }
+                            }
+                            answer(lec, std::move(lv));
+                          });
+    });
+  });
+  storage::finish_blocking_call(ec, std::move(v));
 }
 
 // After a reconnect every subscription is issued again on the new binding, asynchronously (this
@@ -55,6 +85,11 @@ void AgentSession::Impl::relive_pass() {
   with_binding([weak = weak_from_this()](std::error_code ec, const std::string& why, std::shared_ptr<Bound> b) {
     auto self = weak.lock();
     if (!self) return;
+    if (ec == make_error_code(Errc::pool_closed)) {  // the manager is shut down or gone: for good
+      std::lock_guard<std::mutex> lock(self->mu);
+      self->relive_running = false;
+      return;
+    }
     if (ec) {
       log(LogLevel::debug, "agent session: re-issuing live queries waits for a connection: " + why);
       return self->relive_later();
@@ -101,7 +136,7 @@ void AgentSession::Impl::relive_pass() {
 }
 
 void AgentSession::Impl::relive_later() {
-  const auto& policy = manager->config().pool_config.retry_policy;
+  const auto& policy = retry_policy;
   std::uint32_t attempt;
   {
     std::lock_guard<std::mutex> lock(mu);
@@ -119,8 +154,10 @@ void AgentSession::Impl::relive_later() {
   });
 }
 
-storage::Uuid AgentSession::live(const std::string& table, storage::NotificationHandler on_notify) {
+storage::Uuid AgentSession::live(const std::string& table, storage::NotificationHandler on_notify,
+                                std::chrono::milliseconds timeout) {
   storage::refuse_on_io_thread(impl_->io, "agent session live()");
+  const auto at = Impl::deadline_after(timeout);
   const auto id = storage::Uuid::random();
   const std::string key = id.to_string();
   {
@@ -128,7 +165,7 @@ storage::Uuid AgentSession::live(const std::string& table, storage::Notification
     impl_->subs[key] = Impl::Subscription{table, std::move(on_notify), std::nullopt, 0};
   }
   try {
-    impl_->issue_live(key);
+    impl_->issue_live(key, at);
   } catch (...) {
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->subs.erase(key);

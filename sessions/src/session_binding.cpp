@@ -3,7 +3,6 @@
 // renewal before the token expires, and its loss when the connection closes.
 #include "agent_session_impl.hpp"
 
-#include <future>
 #include <stdexcept>
 
 // After the standard headers: Asio picks its handler allocator (aligned_alloc or operator new)
@@ -11,7 +10,6 @@
 #include <asio/steady_timer.hpp>
 
 #include "connection_setup.hpp"
-#include "cortex/storage/block_on.hpp"
 #include "cortex/storage/io_runner.hpp"
 
 namespace cortex::sessions {
@@ -41,8 +39,7 @@ void AgentSession::Impl::with_binding(BindHandler then) {
     binding = true;
   }
   retire_binding(std::move(stale));
-  manager->async_shared_connection([weak = weak_from_this()](std::error_code ec, const std::string& why,
-                                                             std::shared_ptr<RpcConnection> conn) {
+  auto got = [weak = weak_from_this()](std::error_code ec, const std::string& why, std::shared_ptr<RpcConnection> conn) {
     auto self = weak.lock();
     if (!self) return;
     if (ec) return self->bind_done(ec, why, nullptr);
@@ -53,7 +50,7 @@ void AgentSession::Impl::with_binding(BindHandler then) {
       return self->setup(std::move(b));
     }
     // 2.x: no server-side sessions — an exclusive lease, with use/signin replayed on it.
-    self->manager->async_acquire([weak](std::error_code aec, pool::PooledConnection lease) {
+    auto leased = [weak](std::error_code aec, pool::PooledConnection lease) {
       auto s = weak.lock();
       if (!s) return;
       if (aec) return s->bind_done(aec, "no connection for the agent's session: " + aec.message(), nullptr);
@@ -61,8 +58,14 @@ void AgentSession::Impl::with_binding(BindHandler then) {
       b->conn = lease.connection();
       b->lease.emplace(std::move(lease));
       s->setup(std::move(b));
-    });
-  });
+    };
+    if (!self->manager.with([&](pool::ConnectionManager& m) { m.async_acquire(std::move(leased)); })) {
+      self->bind_done(make_error_code(Errc::pool_closed), "the connection manager is gone", nullptr);
+    }
+  };
+  if (!manager.with([&](pool::ConnectionManager& m) { m.async_shared_connection(std::move(got)); })) {
+    bind_done(make_error_code(Errc::pool_closed), "the connection manager is gone", nullptr);
+  }
 }
 
 // attach (3.x), authenticate, use, then every variable: the state the agent had, on the new
@@ -72,10 +75,10 @@ void AgentSession::Impl::with_binding(BindHandler then) {
 pool::detail::SetupPlan AgentSession::Impl::state_plan(const std::string& token) {
   std::lock_guard<std::mutex> lock(mu);
   const bool own = credentials.has_value();
-  pool::SessionDefaults d{ns, db, own ? credentials : manager->config().credentials};
+  pool::SessionDefaults d{ns, db, own ? credentials : manager_credentials};
   auto plan = pool::detail::setup_plan(d, own ? std::string() : token);
   for (const auto& [name, value] : vars) plan.steps.push_back(storage::rpc::let(name, value));
-  plan.metrics = &manager->metrics();
+  plan.metrics = manager.metrics().get();  // kept alive by whoever runs the plan (see setup)
   return plan;
 }
 
@@ -86,7 +89,9 @@ void AgentSession::Impl::setup(std::shared_ptr<Bound> b) {
   // A session lives as long as the token it was authenticated with: renew it before that.
   auto token = std::make_shared<std::string>();
   plan.token_out = token;
-  pool::detail::run_setup(b->conn, std::move(plan), [weak = weak_from_this(), b, token](std::error_code ec, const std::string& why) {
+  // The run counts into the metrics by a plain pointer, and may outlive this session (and the
+  // manager): its completion holds them.
+  pool::detail::run_setup(b->conn, std::move(plan), [weak = weak_from_this(), b, token, counts = manager.metrics()](std::error_code ec, const std::string& why) {
     auto self = weak.lock();
     if (!self) return;
     if (ec) return self->bind_done(ec, "agent session setup failed: " + why, nullptr);
@@ -137,13 +142,6 @@ void AgentSession::Impl::unbound(const Bound* gone) {
     lives = !subs.empty() && !closed;
   }
   if (lives) reissue_lives();
-}
-
-std::shared_ptr<AgentSession::Impl::Bound> AgentSession::Impl::bind_blocking() {
-  auto [ec, why, b] = storage::block_on<std::error_code, const std::string&, std::shared_ptr<Bound>>(
-      [&](auto done) { with_binding(std::move(done)); });
-  if (ec) throw Error(ec, why);
-  return b;
 }
 
 }  // namespace cortex::sessions

@@ -183,6 +183,59 @@ TEST(Sessions, LimitsAreEnforcedWithTypedErrors) {
   EXPECT_FALSE(got[1].ec);
 }
 
+// Once the limits let a transaction's begin in, its end is owed: a later step refused by
+// max_operations still gets its cancel out, and a commit at the limit still commits — async and
+// blocking alike. Before: the cancel (or commit) was refused too, so the server kept the
+// transaction open (a request fewer reached it, a refusal more was counted) and a commit at the
+// limit wrote nothing.
+TEST(Sessions, TheEndOfATransactionTheLimitsLetInIsNeverRefused) {
+  ConnectionManager m(config_for(cortex::test::engine_url()));
+  const std::string ns = cortex::test::unique_name("owed");
+  auto observer = AgentSession::create("observer", m, ns);
+  observer->query("DEFINE TABLE IF NOT EXISTS thing SCHEMALESS").throw_if_error();
+  AgentSessionOptions o;
+  o.limits.max_operations = 4;  // create() uses 2: the begin (3) and one step (4) are let in
+  // Requests that reached the server (counted where they end, before their handler runs).
+  auto requests = [&] { return m.metrics().snapshot().request_time.count; };
+  {
+    auto s = AgentSession::create("async_refused", m, ns, o);
+    const auto before = requests();
+    cortex::test::Completions done;
+    s->async_transaction({rpc::query("CREATE thing:one SET n = 1"), rpc::query("CREATE thing:two SET n = 2")}, done.handler());
+    EXPECT_EQ(done.wait_for(1)[0].ec, make_error_code(Errc::limit_exceeded));  // the refused step's error
+    EXPECT_EQ(requests(), before + 3);  // begin, the first step, and the cancel
+    EXPECT_EQ(s->metrics().limit_refusals, 1u);
+    EXPECT_EQ(s->metrics().operations, 5u);  // the cancel is counted, though not limited
+  }
+  {
+    auto s = AgentSession::create("blocking_refused", m, ns, o);
+    const auto before = requests();
+    EXPECT_EQ(error_of([&] {
+                s->transaction([](TransactionScope& t) {
+                  t.query("CREATE thing:three SET n = 3").throw_if_error();
+                  t.query("CREATE thing:four SET n = 4").throw_if_error();
+                });
+              }),
+              make_error_code(Errc::limit_exceeded));
+    EXPECT_EQ(requests(), before + 3);
+    EXPECT_EQ(s->metrics().limit_refusals, 1u);
+  }
+  {
+    auto s = AgentSession::create("async_commit", m, ns, o);
+    cortex::test::Completions done;
+    s->async_transaction({rpc::query("CREATE thing:five SET n = 5")}, done.handler());
+    const auto got = done.wait_for(1)[0];
+    EXPECT_FALSE(got.ec) << got.ec.message();
+  }
+  {
+    auto s = AgentSession::create("blocking_commit", m, ns, o);
+    EXPECT_FALSE(error_of([&] { s->transaction([](TransactionScope& t) { t.query("CREATE thing:six SET n = 6").throw_if_error(); }); }));
+  }
+  // The cancelled ones left nothing; the committed ones are there.
+  EXPECT_EQ(observer->query("RETURN array::sort((SELECT VALUE n FROM thing))").at(0),
+            Value(Array{Value(std::int64_t{5}), Value(std::int64_t{6})}));
+}
+
 // The limit bounds what is kept, not what was ever written: finished entries make room.
 TEST(Sessions, TheTransactionLogKeepsItsNewestEntriesWithinTheLimit) {
   ConnectionManager m(config_for(cortex::test::engine_url()));

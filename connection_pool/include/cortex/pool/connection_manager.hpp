@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "cortex/metrics/pool_metrics.hpp"
@@ -155,7 +156,17 @@ class ConnectionManager {
   /// in flight get up to `grace` to finish; then every connection closes. Idempotent.
   void shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(5000));
 
+  /// A reference that does not keep the manager alive, for objects that may outlive it (each
+  /// AgentSession holds one), defined below.
+  class WeakRef;
+  WeakRef weak_ref() const;
+
  private:
+  struct Impl;
+  struct ViewOf {};
+  /// WeakRef::with's view of a live manager: the same state; destroying it leaves the manager be.
+  ConnectionManager(std::shared_ptr<Impl> impl, ViewOf) noexcept : impl_(std::move(impl)), view_(true) {}
+
   bool should_retry(std::error_code ec, const RetryOptions& o, bool attempt_may_have_run) const noexcept;
   /// Counts a retry after `ec` and reports it to the event hook.
   void count_retry(std::error_code ec) const;
@@ -163,9 +174,40 @@ class ConnectionManager {
   void count_attempt(bool succeeded) const noexcept;
   std::uint32_t max_attempts() const noexcept;
   std::chrono::milliseconds backoff(std::uint32_t retry) const;
-  struct Impl;
-  std::shared_ptr<Impl> impl_;  // shared: in-flight handlers hold it weakly
+  std::shared_ptr<Impl> impl_;  // shared: in-flight handlers and WeakRefs hold it weakly
+  bool view_ = false;           // a WeakRef::with view: its destruction does not shut down
 };
+
+/// What an object that may outlive its manager holds instead of a reference to it (an
+/// AgentSession does): the manager only while it lives, but its io_context (with its threads) and
+/// its metrics for as long as the WeakRef lives, so that connections, timers and counters made on
+/// them stay valid after the manager is gone — as a lease keeps its pool. Copyable; thread-safe.
+class ConnectionManager::WeakRef {
+ public:
+  /// Runs fn(manager) and returns true while the manager lives: its state cannot go away during
+  /// fn (its owner may shut it down meanwhile: calls then fail with pool_closed). Once it has been
+  /// destroyed, returns false without running fn. fn must not keep the reference.
+  template <class F>
+  bool with(F&& fn) const;
+  asio::io_context& io_context() const noexcept { return *io_; }
+  const std::shared_ptr<metrics::PoolMetrics>& metrics() const noexcept { return metrics_; }
+
+ private:
+  friend class ConnectionManager;
+  std::weak_ptr<Impl> impl_;
+  std::shared_ptr<void> io_owner_;  // keeps *io_ and its threads
+  asio::io_context* io_ = nullptr;
+  std::shared_ptr<metrics::PoolMetrics> metrics_;
+};
+
+template <class F>
+bool ConnectionManager::WeakRef::with(F&& fn) const {
+  auto impl = impl_.lock();
+  if (!impl) return false;
+  ConnectionManager view(std::move(impl), ViewOf{});
+  std::forward<F>(fn)(view);
+  return true;
+}
 
 template <class F>
 auto ConnectionManager::execute_with_retry(F&& fn, RetryOptions options) -> decltype(fn()) {

@@ -14,6 +14,11 @@
 //
 // Thread-safety: every member may be called from any thread; blocking ones not from the manager's
 // io threads. Create with AgentSession::create (a shared_ptr); it detaches on destruction.
+// Lifetime: a session and its manager may be destroyed in either order. The session holds the
+// manager weakly (ConnectionManager::WeakRef): once the manager is shut down or destroyed, every
+// operation fails with pool_closed. It keeps the manager's io_context (with its threads) and
+// metrics for as long as it lives, as a lease keeps its pool.
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -70,7 +75,10 @@ class AgentSession : public std::enable_shared_from_this<AgentSession> {
 
   /// Runs a request in this session (fairly queued, counted against the limits). Session-changing
   /// methods (use, signin, let, unset…) go through the dedicated members below so that they are
-  /// restored after a reconnect.
+  /// restored after a reconnect. Every operation of a session ends by its deadline
+  /// (RequestOptions::timeout, else the default request timeout of 30 s), whatever it waits for:
+  /// its fair-queue turn, a binding, a rebind and resend after its connection closed unwritten.
+  /// Caught unsent it fails with pool_timeout (safe to retry); sent, the request has what is left.
   storage::Value call(storage::Request request, storage::RequestOptions options = {});
   storage::QueryResult query(std::string sql, storage::Object vars = {});
   void async_call(storage::Request request, storage::RequestOptions options, storage::Handler handler);
@@ -101,8 +109,11 @@ class AgentSession : public std::enable_shared_from_this<AgentSession> {
   void rollback_transaction(const std::string& id);
   std::vector<TransactionRecord> transaction_history();
 
-  /// Live query on a table, re-issued after reconnects. Returns the subscription id.
-  storage::Uuid live(const std::string& table, storage::NotificationHandler on_notify);
+  /// Live query on a table, re-issued after reconnects. Returns the subscription id. Ends by
+  /// `timeout` (0: the default request timeout, 30 s), binding included: throws cortex::Error
+  /// (pool_timeout when not sent by then, timeout when sent but unanswered, or the binding's error).
+  storage::Uuid live(const std::string& table, storage::NotificationHandler on_notify,
+                     std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   void kill(storage::Uuid subscription);
 
   AgentMetrics metrics() const;

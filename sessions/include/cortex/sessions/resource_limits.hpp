@@ -1,6 +1,8 @@
 #pragma once
 // ResourceLimits, as in the Cortex crate: what one agent session may use. Exceeding one is a typed
-// error (Errc::limit_exceeded), never a silent drop. 0 = no limit.
+// error (Errc::limit_exceeded), never a silent drop. 0 = no limit. A transaction whose begin was
+// let in is always ended: its commit or cancel is counted but never refused (a refused end would
+// leave the transaction open on the server).
 #include <cstddef>
 #include <cstdint>
 
