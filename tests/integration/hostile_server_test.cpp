@@ -400,7 +400,7 @@ INSTANTIATE_TEST_SUITE_P(
     Modes, HostileHttp,
     ::testing::Values(HttpCase{"http-garbage", make_error_code(Errc::connection_lost)},
                       HttpCase{"http-500", make_error_code(cortex::ServerErrc::internal)},
-                      HttpCase{"http-huge", make_error_code(Errc::connection_lost)},
+                      HttpCase{"http-huge", make_error_code(Errc::reply_too_large)},
                       HttpCase{"http-stall", make_error_code(Errc::timeout)}, HttpCase{"http-chunked", std::error_code()}),
     [](const ::testing::TestParamInfo<HttpCase>& p) { return test_name(p.param.mode); });
 
