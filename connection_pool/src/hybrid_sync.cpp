@@ -29,6 +29,8 @@ constexpr int kBatch = 1000;  // entries per SHOW CHANGES read, changes per tran
 constexpr std::chrono::milliseconds kCatchUpPoll{250};
 // A ship's refusal when a remote record changed after it was read ("can be retried": the pass
 // runs again at once, see is_retryable_conflict).
+// The default sync name before each cache had its own (0.1): a cache holding positions under it keeps it.
+constexpr const char* kLegacyName = "cortex-hybrid";
 constexpr const char* kChangedMeanwhile = "cortex sync: a remote record changed during the ship; can be retried";
 
 using ShipHook = std::function<void(const std::string&, ShipStage)>;
@@ -182,8 +184,18 @@ struct HybridSync::Impl {
     const auto read = [&] { return c.query("SELECT VALUE name FROM ONLY $id", {{"id", self_id}}).at(0); };
     auto name = read();
     if (!name.is<std::string>()) {
+      // A cache synced before names were the cache's own kept its positions under the old default:
+      // it keeps that name (a new one would start from no position, and re-ship a day of changes).
+      const auto ids = c.query("SELECT VALUE id FROM _cortex_sync").at(0);
+      bool legacy = false;
+      if (ids.is<storage::Array>()) {
+        for (const auto& id : ids.get<storage::Array>()) {
+          if (id.is<storage::RecordId>() && (*id.get<storage::RecordId>().key)[std::size_t{0}] == Value(kLegacyName)) legacy = true;
+        }
+      }
       // Two managers on one new cache may race here: the loser's CREATE fails, and both read the winner's.
-      c.query("CREATE $id SET name = 'cache-' + <string> rand::uuid::v7()", {{"id", self_id}});
+      if (legacy) c.query("CREATE $id SET name = $name", {{"id", self_id}, {"name", Value(kLegacyName)}});
+      else c.query("CREATE $id SET name = 'cache-' + <string> rand::uuid::v7()", {{"id", self_id}});
       name = read();
     }
     if (!name.is<std::string>()) throw Error(make_error_code(Errc::protocol_error), "the cache holds no sync name in _cortex_sync:self");
@@ -263,7 +275,13 @@ struct HybridSync::Impl {
       }
       vars["stamps"] = Value(std::move(stamps));
       sql += "UPSERT $pos SET vs = $next, stamps = $stamps;\nCOMMIT;";
-      target.query(sql, std::move(vars)).throw_if_error();
+      const auto result = target.query(sql, std::move(vars));
+      // A failed transaction reports its other statements as "not executed": the refusal may be
+      // any statement's error, and says the pass may run again at once.
+      for (const auto& st : result.statements) {
+        if (!st.ok && st.error.find(kChangedMeanwhile) != std::string::npos) throw Error(make_error_code(Errc::statement_failed), kChangedMeanwhile);
+      }
+      result.throw_if_error();
       applied += chunk.changes.size();
     }
     return applied;

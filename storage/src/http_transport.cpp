@@ -208,7 +208,8 @@ class HttpTransport : public Transport, public std::enable_shared_from_this<Http
     const auto text = [](const Value& v) { return v.is<std::string>() ? v.get<std::string>() : std::string(); };
     const auto& facts = rpc::method_facts(m);
     // What changes the session kept here is answered here (SurrealDB's HTTP RPC would forget it).
-    if (facts.changes_ns_db || facts.changes_vars || facts.auth == rpc::AuthEffect::cleared) {
+    // (A method the table does not know goes to the server: its answer, not an emulation, says what it does.)
+    if (!facts.name.empty() && (facts.changes_ns_db || facts.changes_vars || facts.auth == rpc::AuthEffect::cleared)) {
       if (facts.auth == rpc::AuthEffect::cleared) token_.clear();
       if (facts.changes_ns_db && m != "use") {  // reset
         ns_.clear();

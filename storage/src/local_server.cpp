@@ -33,6 +33,7 @@
 #include <asio/thread_pool.hpp>
 
 #include "cortex/storage/error.hpp"
+#include "cortex/storage/log.hpp"
 
 // Where the engine may be, in the order tried after the CORTEX_SURREALDB_LOCAL_DIR environment
 // variable: the installed copy (CMake's install prefix), then the source tree this was built from.
@@ -139,7 +140,8 @@ std::string log_path_for(std::uint16_t port) { return temp_dir() + "/cortex-surr
 // Removes the log when nothing was written to it: a test run starts hundreds of quiet engines.
 void remove_if_empty(const std::string& path) {
   struct stat st {};
-  if (!path.empty() && ::stat(path.c_str(), &st) == 0 && st.st_size == 0) ::unlink(path.c_str());
+  // A regular file only: the log may be /dev/null (see start), which must never go.
+  if (!path.empty() && ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0) ::unlink(path.c_str());
 }
 
 // One HTTP GET /health on loopback; true on "200".
@@ -281,8 +283,15 @@ void LocalServer::start() {
   static std::atomic<unsigned> starts{0};
   log_path_ = port_ != 0 ? log_path_for(port_)
                          : temp_dir() + "/cortex-surrealdb-starting-" + std::to_string(::getpid()) + "-" + std::to_string(++starts) + ".log";
-  const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (log_fd < 0) start_failed("cannot open its log " + log_path_ + ": " + std::strerror(errno));
+  // Never through a link another user planted in the shared temp directory; a name we cannot
+  // open (taken by someone else) costs the log, not the engine.
+  int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (log_fd < 0) {
+    log(LogLevel::warning, "the engine's log " + log_path_ + " cannot be opened (" + std::strerror(errno) + "): its stderr is dropped");
+    log_path_ = "/dev/null";
+    log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CLOEXEC);
+    if (log_fd < 0) start_failed(std::string("cannot open /dev/null: ") + std::strerror(errno));
+  }
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) {
     ::close(log_fd);
@@ -353,7 +362,12 @@ void LocalServer::start() {
     port_ = static_cast<std::uint16_t>(std::atoi(line.c_str() + colon + 1));
     if (port_ == 0) { kill(); start_failed("unreadable listening line: " + line); }
     const std::string named = log_path_for(port_);
-    if (named != log_path_ && ::rename(log_path_.c_str(), named.c_str()) == 0) log_path_ = named;  // the child's fd follows
+    // link() never replaces: a log kept from an earlier engine on this port stays (then this one
+    // keeps its temporary name). The child's fd follows the file either way.
+    if (named != log_path_ && log_path_ != "/dev/null" && ::link(log_path_.c_str(), named.c_str()) == 0) {
+      ::unlink(log_path_.c_str());
+      log_path_ = named;
+    }
     return;
   }
   // `surreal start` has no readiness line: poll /health.

@@ -37,6 +37,21 @@ inline std::vector<std::uint64_t> seeds(std::vector<std::uint64_t> fixed) {
   return fixed;
 }
 
+/// The slack a call may take past its deadline: scheduling on a loaded machine. Sanitizers slow
+/// every step several times over, so their builds get more (the normal build's, below a call's
+/// deadline, is the one that tells a deadline granted twice from one that held).
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr milliseconds kSlack{4000};
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+constexpr milliseconds kSlack{4000};
+#else
+constexpr milliseconds kSlack{1500};
+#endif
+#else
+constexpr milliseconds kSlack{1500};
+#endif
+
 /// A history's test name: its seed.
 inline std::string seed_name(const ::testing::TestParamInfo<std::uint64_t>& p) { return "seed" + std::to_string(p.param); }
 

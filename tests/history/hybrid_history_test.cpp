@@ -128,6 +128,15 @@ bool write_on(RpcConnection& c, const Value& id, const Value& w) {
   return r.ok();
 }
 
+// Removes the sync's test hook when it goes: declared after what the hook captures, so that a
+// failed assertion or an exception never leaves a hook pointing at destroyed locals.
+struct HookGuard {
+  HookGuard() = default;
+  HookGuard(const HookGuard&) = delete;
+  HookGuard& operator=(const HookGuard&) = delete;
+  ~HookGuard() { set_before_ship_for_testing(nullptr); }
+};
+
 // Runs passes on both caches until a whole round succeeds and moves nothing.
 void settle(World& w) {
   std::uint64_t moved_before = ~0ull;
@@ -183,6 +192,7 @@ TEST_P(HybridHistory, EverySiteEndsWithEachRecordsNewestWrite) {
   std::atomic<int> race_key{0};
   std::mutex e_mu;  // the hook runs on a sync thread (while this one waits in sync_now, or after it gave up)
   std::atomic<ShipStage> race_stage{ShipStage::planned};
+  HookGuard guard;
   set_before_ship_for_testing([&](const std::string& url, ShipStage stage) {
     int i = race_on.load();
     if (stage != race_stage) return;
@@ -265,6 +275,7 @@ TEST_P(HybridShipRace, ARemoteWriteBetweenPullAndShipIsNotOverwritten) {
   Expected e;
   e.write(0, false, [&](const Value& id, const Value& v) { return write_through(*w.managers[0], id, v); });
   std::atomic<bool> armed{true};
+  HookGuard guard;
   set_before_ship_for_testing([&](const std::string& url, ShipStage stage) {
     if (url != w.links[0]->url() || stage != GetParam() || !armed.exchange(false)) return;
     e.write(0, false, [&](const Value& id, const Value& v) { return write_on(*w.site(w.remote.url()), id, v); });

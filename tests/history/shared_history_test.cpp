@@ -35,10 +35,9 @@ using cortex::make_error_code;
 
 namespace {
 
-constexpr milliseconds kCallTimeout{1500};    // each shared call's own deadline
-constexpr milliseconds kAcquireTimeout{1500}; // connection_timeout: an acquire's deadline
-constexpr milliseconds kTolerance{1000};      // scheduling slack on a loaded machine (< kCallTimeout:
-                                              // a deadline granted twice shows)
+constexpr milliseconds kCallTimeout{2000};    // each shared call's own deadline
+constexpr milliseconds kAcquireTimeout{2000}; // connection_timeout: an acquire's deadline
+constexpr milliseconds kTolerance = kSlack;  // < kCallTimeout in the normal build: a deadline granted twice shows
 constexpr int kSteps = 50;
 
 struct World {

@@ -3,6 +3,8 @@
 // survives a restart, live queries keep delivering across an engine restart.
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include <atomic>
 #include <filesystem>
 #include <thread>
@@ -197,8 +199,11 @@ TEST(Sessions, TheEndOfATransactionTheLimitsLetInIsNeverRefused) {
   o.limits.max_operations = 4;  // create() uses 2: the begin (3) and one step (4) are let in
   // Requests that reached the server (counted where they end, before their handler runs).
   auto requests = [&] { return m.metrics().snapshot().request_time.count; };
+  // Every session lives to the end: a destroyed one's detach, sent without waiting, would land in
+  // the next block's count.
+  std::vector<std::shared_ptr<AgentSession>> keep;
   {
-    auto s = AgentSession::create("async_refused", m, ns, o);
+    auto s = keep.emplace_back(AgentSession::create("async_refused", m, ns, o));
     const auto before = requests();
     cortex::test::Completions done;
     s->async_transaction({rpc::query("CREATE thing:one SET n = 1"), rpc::query("CREATE thing:two SET n = 2")}, done.handler());
@@ -208,7 +213,7 @@ TEST(Sessions, TheEndOfATransactionTheLimitsLetInIsNeverRefused) {
     EXPECT_EQ(s->metrics().operations, 5u);  // the cancel is counted, though not limited
   }
   {
-    auto s = AgentSession::create("blocking_refused", m, ns, o);
+    auto s = keep.emplace_back(AgentSession::create("blocking_refused", m, ns, o));
     const auto before = requests();
     EXPECT_EQ(error_of([&] {
                 s->transaction([](TransactionScope& t) {
@@ -221,14 +226,14 @@ TEST(Sessions, TheEndOfATransactionTheLimitsLetInIsNeverRefused) {
     EXPECT_EQ(s->metrics().limit_refusals, 1u);
   }
   {
-    auto s = AgentSession::create("async_commit", m, ns, o);
+    auto s = keep.emplace_back(AgentSession::create("async_commit", m, ns, o));
     cortex::test::Completions done;
     s->async_transaction({rpc::query("CREATE thing:five SET n = 5")}, done.handler());
     const auto got = done.wait_for(1)[0];
     EXPECT_FALSE(got.ec) << got.ec.message();
   }
   {
-    auto s = AgentSession::create("blocking_commit", m, ns, o);
+    auto s = keep.emplace_back(AgentSession::create("blocking_commit", m, ns, o));
     EXPECT_FALSE(error_of([&] { s->transaction([](TransactionScope& t) { t.query("CREATE thing:six SET n = 6").throw_if_error(); }); }));
   }
   // The cancelled ones left nothing; the committed ones are there.
