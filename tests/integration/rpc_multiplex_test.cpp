@@ -19,8 +19,10 @@ TEST(RpcMultiplex, AThousandInFlightAllAnsweredToTheRightCaller) {
   constexpr int kRequests = 1000;
   Completions done;
   for (int i = 0; i < kRequests; ++i) {
-    // Every 7th request sleeps, so replies come back out of order.
-    const char* sql = i % 7 == 0 ? "SLEEP 20ms; RETURN $i" : "RETURN $i";
+    // Every 7th request sleeps, so replies come back out of order; the first sleeps long enough
+    // that the others overtake it even on a starved machine (with 20 ms alone, a busy engine could
+    // finish each before the next arrived, and the order never changed).
+    const char* sql = i == 0 ? "SLEEP 3s; RETURN $i" : i % 7 == 0 ? "SLEEP 20ms; RETURN $i" : "RETURN $i";
     c->async_call(rpc::query(sql, {{"i", Value(i)}}), {}, done.handler(i));
   }
   const auto results = done.wait_for(kRequests);
