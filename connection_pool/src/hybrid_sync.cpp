@@ -242,13 +242,14 @@ struct HybridSync::Impl {
     return feed;
   }
 
-  // Applies a plan to `target`, each chunk in one transaction with the position it reaches (and,
-  // for copies into the cache, the original versionstamps, which the conflict rule reads).
+  // Applies a plan to `target`, each chunk in one transaction with the position it reaches and the
+  // original versionstamps of its changes, which the conflict rule reads wherever the feed is read
+  // again (a copy into the cache, or a shipment read by another cache, is not newer than its write).
   // `expected` (ships): each record as the remote held it when the ship was planned; a record
   // that differs now was written meanwhile, and the chunk is refused whole (the pass runs again and
   // the conflict rule sees that write) instead of overwriting a newer version.
   using Held = std::unordered_map<std::string, Value>;
-  std::uint64_t apply(RpcConnection& target, const sync::Plan& plan, const Value& position_id, bool with_stamps,
+  std::uint64_t apply(RpcConnection& target, const sync::Plan& plan, const Value& position_id,
                       const Held* expected = nullptr) {
     std::uint64_t applied = 0;
     for (const auto& chunk : plan.chunks) {
@@ -271,7 +272,7 @@ struct HybridSync::Impl {
           vars[c] = ch.content;
           sql += "UPSERT $" + r + " CONTENT $" + c + ";\n";
         }
-        if (with_stamps) stamps.push_back(Value(storage::Array{ch.id, Value(ch.vs)}));
+        stamps.push_back(Value(storage::Array{ch.id, Value(ch.vs)}));
       }
       vars["stamps"] = Value(std::move(stamps));
       sql += "UPSERT $pos SET vs = $next, stamps = $stamps;\nCOMMIT;";
@@ -296,7 +297,7 @@ struct HybridSync::Impl {
     const auto since = position(*local, pos_id);
     const auto unshipped = read_feed(*local, position(remote, sync::ship_position_id(params.name)).value_or(0));
     const auto feed = since ? read_feed(remote, *since) : snapshot(remote);
-    return apply(*local, sync::plan_pull(feed, unshipped, url, kBatch), pos_id, true);
+    return apply(*local, sync::plan_pull(feed, unshipped, url, kBatch), pos_id);
   }
 
   // Ships the cache's changes to remote i (after the pulls: records the remote itself changed
@@ -320,7 +321,7 @@ struct HybridSync::Impl {
       sync::drop_overtaken(plan, read_feed(remote, *since));
     }
     if (hook) (*hook)(url, ShipStage::checked);
-    return apply(remote, plan, pos_id, false, &held);
+    return apply(remote, plan, pos_id, &held);
   }
 
   // What `remote` holds now of the records `plan` writes (absent: not in the map).

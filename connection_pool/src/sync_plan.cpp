@@ -109,16 +109,18 @@ Feed parse_feed(const Value& answer, const std::string& name, const std::vector<
       const RecordId* rid = record(id);
       if (!rid) continue;  // define_table and the like: schema, not data
       if (rid->table == kPositions) {
-        const Value& key = *rid->key;
-        if (!update || key[std::size_t{0}] != Value(name)) continue;  // another sync's position
-        if (key[1] == Value("ship")) e.shipped = true;
-        if (key[1] == Value("pull") && key[2].is<std::string>()) {
-          e.origin = key[2].get<std::string>();
-          const auto& s = ch["update"]["stamps"];
-          if (s.is<Array>()) {
-            for (const auto& pair : s.get<Array>()) stamps[key_of(pair[0])] = as_int(pair[1]);
-          }
+        if (!update) continue;
+        // Any sync's position record carries the original versionstamps of the changes it wrote
+        // with it (a copy or a shipment is not newer than the write it carries): another cache's
+        // shipment read from a remote keeps its write's time.
+        const auto& s = ch["update"]["stamps"];
+        if (s.is<Array>()) {
+          for (const auto& pair : s.get<Array>()) stamps[key_of(pair[0])] = as_int(pair[1]);
         }
+        const Value& key = *rid->key;
+        if (key[std::size_t{0}] != Value(name)) continue;  // another sync's: not an echo of ours
+        if (key[1] == Value("ship")) e.shipped = true;
+        if (key[1] == Value("pull") && key[2].is<std::string>()) e.origin = key[2].get<std::string>();
         continue;
       }
       if (std::find(tables.begin(), tables.end(), rid->table) == tables.end()) continue;

@@ -105,13 +105,18 @@ struct Expected {
   }
   // Makes a write (or a delete) through `run`, which returns whether it was acknowledged.
   template <class Run>
-  void write(int key, bool del, Run&& run) {
+  void write(int key, bool del, Run&& run, const std::string& where) {
     wait_for_the_clock();
     const Value w(next_w++);
+    const auto before = now_ms();
     const bool acked = run(note(key), del ? Value::none() : w);
     last_ms = now_ms();
     if (acked) newest[to_json_text(note(key))] = del ? Value::none() : w;
+    journal[to_json_text(note(key))] += " " + std::string(del ? "delete" : to_json_text(w)) + "@" + where + "[" +
+                                        std::to_string(before % 100000) + "-" + std::to_string(last_ms % 100000) + "ms]" +
+                                        (acked ? "" : "(unacknowledged)");
   }
+  std::map<std::string, std::string> journal;  // per record: its writes in order, where and when
 };
 
 bool write_through(ConnectionManager& m, const Value& id, const Value& w) {
@@ -170,7 +175,7 @@ void expect_converged(World& w, const Expected& e, const std::string& at) {
       } else {
         EXPECT_TRUE(it != have.end() && it->second == v)
             << at << ": " << url << " holds " << k << " = " << (it == have.end() ? "nothing" : to_json_text(it->second))
-            << ", its newest write is " << to_json_text(v);
+            << ", its newest write is " << to_json_text(v) << "; its writes:" << e.journal.at(k);
       }
     }
     EXPECT_EQ(have, on_remote) << at << ": " << url << " differs from the remote";
@@ -198,7 +203,8 @@ TEST_P(HybridHistory, EverySiteEndsWithEachRecordsNewestWrite) {
     if (stage != race_stage) return;
     if (i < 0 || url != w.links[static_cast<std::size_t>(i)]->url() || !race_on.compare_exchange_strong(i, -1)) return;
     std::lock_guard<std::mutex> lock(e_mu);
-    e.write(race_key.load(), false, [&](const Value& id, const Value& v) { return write_on(*w.site(w.remote.url()), id, v); });
+    e.write(race_key.load(), false, [&](const Value& id, const Value& v) { return write_on(*w.site(w.remote.url()), id, v); },
+            std::string("remote, racing the ship of cache ") + std::to_string(i) + (stage == ShipStage::planned ? " (planned)" : " (checked)"));
   });
   std::array<std::vector<int>, 2> unshipped;  // keys written through each cache since its last pass
   for (int step = 0; step < kSteps; ++step) {
@@ -209,11 +215,12 @@ TEST_P(HybridHistory, EverySiteEndsWithEachRecordsNewestWrite) {
     if (op < 30) {
       const int i = rng.below(2);
       std::lock_guard<std::mutex> lock(e_mu);
-      e.write(key, del, [&](const Value& id, const Value& v) { return write_through(*w.managers[static_cast<std::size_t>(i)], id, v); });
+      e.write(key, del, [&](const Value& id, const Value& v) { return write_through(*w.managers[static_cast<std::size_t>(i)], id, v); },
+              "manager" + std::to_string(i));
       unshipped[static_cast<std::size_t>(i)].push_back(key);
     } else if (op < 45) {
       std::lock_guard<std::mutex> lock(e_mu);
-      e.write(key, del, [&](const Value& id, const Value& v) { return write_on(*direct, id, v); });
+      e.write(key, del, [&](const Value& id, const Value& v) { return write_on(*direct, id, v); }, "remote");
     } else if (op < 53) {  // a checkpoint: faults healed, passes run, every site checked
       for (auto& l : w.links) l->heal();
       settle(w);
@@ -273,12 +280,12 @@ class HybridShipRace : public ::testing::TestWithParam<ShipStage> {};
 TEST_P(HybridShipRace, ARemoteWriteBetweenPullAndShipIsNotOverwritten) {
   World w;
   Expected e;
-  e.write(0, false, [&](const Value& id, const Value& v) { return write_through(*w.managers[0], id, v); });
+  e.write(0, false, [&](const Value& id, const Value& v) { return write_through(*w.managers[0], id, v); }, "manager0");
   std::atomic<bool> armed{true};
   HookGuard guard;
   set_before_ship_for_testing([&](const std::string& url, ShipStage stage) {
     if (url != w.links[0]->url() || stage != GetParam() || !armed.exchange(false)) return;
-    e.write(0, false, [&](const Value& id, const Value& v) { return write_on(*w.site(w.remote.url()), id, v); });
+    e.write(0, false, [&](const Value& id, const Value& v) { return write_on(*w.site(w.remote.url()), id, v); }, "remote, racing");
   });
   w.managers[0]->sync_now(std::chrono::seconds(30));
   set_before_ship_for_testing(nullptr);

@@ -62,6 +62,23 @@ TEST(SyncFeed, KeepsTheSyncedTablesAndMarksThisSyncsOwnTransactions) {
   EXPECT_TRUE(f.entries[3].origin.empty());
 }
 
+// Two caches on one remote: cache B reads cache A's shipment from the remote. It is not B's echo,
+// and its changes keep the times of A's writes (carried in A's ship position record), not the time
+// the ship committed on the remote. Before: the ship's commit time made A's older write beat B's
+// newer unshipped one (found by the checker, HybridHistory seed 6).
+TEST(SyncFeed, AnotherCachesShipmentKeepsItsWritesTimes) {
+  const auto a_ship = Value(RecordId{"_cortex_sync", Box<Value>(Value(Array{Value("cache-a"), Value("ship")}))});
+  const auto f = feed({entry(900, {Value(Object{{"update", Value(Object{{"id", a_ship},
+                                                                         {"stamps", Value(Array{Value(Array{rid("note", 1), Value(115)})})}})}}),
+                                   update(rid("note", 1), 18)})});
+  ASSERT_EQ(f.entries.size(), 1u);
+  EXPECT_FALSE(f.entries[0].shipped);
+  EXPECT_EQ(f.entries[0].changes[0].vs, 115);
+  // The cache's own unshipped write of that record at 118 is newer: it stays, and ships.
+  const auto mine = feed({entry(118, {update(rid("note", 1), 19)})});
+  EXPECT_TRUE(ids(plan_pull(f, mine, kRemote, 10)).empty());
+}
+
 TEST(SyncFeed, AnEmptyReadEndsWhereItStartedAndPlansNothing) {
   const auto f = feed({}, 42);
   EXPECT_EQ(f.end, 42);
