@@ -362,12 +362,9 @@ void LocalServer::start() {
     port_ = static_cast<std::uint16_t>(std::atoi(line.c_str() + colon + 1));
     if (port_ == 0) { kill(); start_failed("unreadable listening line: " + line); }
     const std::string named = log_path_for(port_);
-    // link() never replaces: a log kept from an earlier engine on this port stays (then this one
-    // keeps its temporary name). The child's fd follows the file either way.
-    if (named != log_path_ && log_path_ != "/dev/null" && ::link(log_path_.c_str(), named.c_str()) == 0) {
-      ::unlink(log_path_.c_str());
-      log_path_ = named;
-    }
+    // The log is named by port, as the README says (a log kept from an earlier engine on the same
+    // port is replaced: its name is the documented one). The child's fd follows the file.
+    if (named != log_path_ && log_path_ != "/dev/null" && ::rename(log_path_.c_str(), named.c_str()) == 0) log_path_ = named;
     return;
   }
   // `surreal start` has no readiness line: poll /health.
